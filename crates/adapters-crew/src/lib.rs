@@ -1,0 +1,1 @@
+//! CrewDirectory over HTTP (backend-crew) with timeout, retry and circuit breaker.

@@ -1,0 +1,1 @@
+//! tonic adapter serving the EventService of proto/event.proto, with health and reflection.

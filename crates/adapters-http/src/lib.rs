@@ -1,0 +1,1 @@
+//! actix-web REST adapter: routes, DTOs, auth extractor, problem+json errors, actuator endpoints and OpenAPI.

@@ -1,0 +1,1 @@
+//! PaymentGateway implementations: the in-process sandbox and the HTTP client of backend-payment.

@@ -1,0 +1,1 @@
+//! PostgreSQL (production) and embedded SQLite persistence: sea-orm entities, repositories, unit of work and migrations.

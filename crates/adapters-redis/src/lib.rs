@@ -1,0 +1,1 @@
+//! Redis-backed adapters: shared cache and distributed rate limiter.

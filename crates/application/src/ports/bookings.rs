@@ -1,0 +1,226 @@
+//! Persistence of bookings, their log, payments and refunds.
+
+use async_trait::async_trait;
+use domain::booking::{Booking, BookingStatus, NewBooking};
+use domain::payment::{NewPayment, Payment};
+use domain::{BookingId, EventId, Money, PaymentId, RefundId, Timestamp, UserId};
+
+use crate::{AppError, Page, PageRequest};
+
+/// Why one booking of a placement batch was not placed. The others in the batch are not
+/// affected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlacementRejection {
+    /// Not enough seats left (`available` at the time of the attempt).
+    SoldOut { available: u32 },
+    /// The user already has an active booking for the event.
+    AlreadyBooked,
+    /// The price option's stock ran out.
+    PriceOptionSoldOut { available: u32 },
+    /// The promo code reached `max_uses`.
+    PromoCodeExhausted,
+    /// The waitlist hold the booking wanted to use is gone (expired or taken).
+    WaitlistHoldGone,
+}
+
+impl PlacementRejection {
+    #[must_use]
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::SoldOut { .. } => "SOLD_OUT",
+            Self::AlreadyBooked => "ALREADY_BOOKED",
+            Self::PriceOptionSoldOut { .. } => "PRICE_OPTION_SOLD_OUT",
+            Self::PromoCodeExhausted => "PROMO_CODE_NOT_APPLICABLE",
+            Self::WaitlistHoldGone => "WAITLIST_OFFER_EXPIRED",
+        }
+    }
+}
+
+impl From<PlacementRejection> for AppError {
+    fn from(r: PlacementRejection) -> Self {
+        let message = match r {
+            PlacementRejection::SoldOut { available } => {
+                format!(
+                    "sold out: {available} seat(s) left; join the waitlist to be told when seats free up"
+                )
+            }
+            PlacementRejection::AlreadyBooked => {
+                "you already have an active booking for this event".to_owned()
+            }
+            PlacementRejection::PriceOptionSoldOut { available } => {
+                format!("this price option has {available} seat(s) left")
+            }
+            PlacementRejection::PromoCodeExhausted => "the promo code has been used up".to_owned(),
+            PlacementRejection::WaitlistHoldGone => "the waitlist offer has expired".to_owned(),
+        };
+        Self::conflict(r.code(), message)
+    }
+}
+
+/// One line of `booking_logs`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookingLog {
+    pub booking_id: BookingId,
+    pub old_status: Option<BookingStatus>,
+    pub new_status: BookingStatus,
+    pub actor_id: Option<UserId>,
+    pub details: serde_json::Value,
+    pub created_at: Timestamp,
+}
+
+/// Booking list filters, scoped by the use case to what the caller may see.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BookingQuery {
+    pub user_id: Option<UserId>,
+    pub event_id: Option<EventId>,
+    /// Only bookings of events created by this organizer.
+    pub event_creator_id: Option<UserId>,
+    pub statuses: Vec<BookingStatus>,
+    pub page: PageRequest,
+}
+
+/// The reminders of PRODUCT.md §10.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReminderKind {
+    DayBefore,
+    HourBefore,
+}
+
+impl ReminderKind {
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::DayBefore => "24H",
+            Self::HourBefore => "1H",
+        }
+    }
+
+    /// How long before the start the reminder goes out.
+    #[must_use]
+    pub fn lead(self) -> chrono::Duration {
+        match self {
+            Self::DayBefore => chrono::Duration::hours(24),
+            Self::HourBefore => chrono::Duration::hours(1),
+        }
+    }
+}
+
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait BookingRepository: Send + Sync {
+    /// Places bookings for one event: takes their seats (except seats already held for a
+    /// waitlist entry), price-option stock and promo uses with conditional updates, and inserts
+    /// them. Each item succeeds or fails on its own; a duplicate user does not abort the others.
+    /// Shaped for batching many concurrent requests into one transaction per event.
+    async fn place(
+        &self,
+        event_id: EventId,
+        bookings: Vec<NewBooking>,
+    ) -> Result<Vec<Result<Booking, PlacementRejection>>, AppError>;
+
+    async fn find(&self, id: BookingId) -> Result<Option<Booking>, AppError>;
+
+    /// Reads and row-locks the booking until the transaction ends.
+    async fn find_for_update(&self, id: BookingId) -> Result<Option<Booking>, AppError>;
+
+    /// The user's PENDING_PAYMENT or CONFIRMED booking for the event, if any.
+    async fn find_active(
+        &self,
+        event_id: EventId,
+        user_id: UserId,
+    ) -> Result<Option<Booking>, AppError>;
+
+    /// The user's most recent booking for the event in any status (review eligibility).
+    async fn find_latest(
+        &self,
+        event_id: EventId,
+        user_id: UserId,
+    ) -> Result<Option<Booking>, AppError>;
+
+    /// Optimistic update by version (`VERSION_CONFLICT` otherwise); bumps the version.
+    async fn update(&self, booking: &Booking) -> Result<Booking, AppError>;
+
+    async fn search(&self, query: &BookingQuery) -> Result<Page<Booking>, AppError>;
+
+    /// Active bookings of an event, locked (event cancellation).
+    async fn active_for_event(&self, event_id: EventId) -> Result<Vec<Booking>, AppError>;
+
+    /// PENDING_PAYMENT bookings whose deadline is before `deadline_before`, locked and skipped
+    /// by other instances (the partial index on pending bookings by deadline).
+    async fn claim_expired(
+        &self,
+        deadline_before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Booking>, AppError>;
+
+    /// CONFIRMED bookings of events starting in `(from, to]` that have not had this reminder.
+    async fn claim_reminders_due(
+        &self,
+        kind: ReminderKind,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Booking>, AppError>;
+
+    /// Records that a reminder went out; `false` if it already had (exactly once per kind).
+    async fn mark_reminder_sent(
+        &self,
+        booking_id: BookingId,
+        kind: ReminderKind,
+        at: Timestamp,
+    ) -> Result<bool, AppError>;
+
+    /// CONFIRMED bookings of an event (completion).
+    async fn confirmed_for_event(&self, event_id: EventId) -> Result<Vec<Booking>, AppError>;
+
+    async fn append_log(&self, log: BookingLog) -> Result<(), AppError>;
+
+    async fn logs(&self, booking_id: BookingId) -> Result<Vec<BookingLog>, AppError>;
+
+    /// Σ quantity of bookings holding seats for the event (the seat invariant).
+    async fn seats_held(&self, event_id: EventId) -> Result<u64, AppError>;
+
+    /// Moves finished bookings (and their payments) older than `before` to the archive tables.
+    async fn archive_before(&self, before: Timestamp, limit: u32) -> Result<u64, AppError>;
+}
+
+/// A refund about to be recorded on a payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefund {
+    pub payment_id: PaymentId,
+    pub amount: Money,
+    pub reason: String,
+    pub gateway_reference: Option<String>,
+    pub actor_id: Option<UserId>,
+    pub created_at: Timestamp,
+}
+
+/// One refund given on a payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRecord {
+    pub id: RefundId,
+    pub payment_id: PaymentId,
+    pub amount: Money,
+    pub reason: String,
+    pub gateway_reference: Option<String>,
+    pub actor_id: Option<UserId>,
+    pub created_at: Timestamp,
+}
+
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PaymentRepository: Send + Sync {
+    async fn insert(&self, payment: NewPayment) -> Result<Payment, AppError>;
+    async fn find(&self, id: PaymentId) -> Result<Option<Payment>, AppError>;
+    /// Finds and row-locks the payment a gateway reference belongs to.
+    async fn find_by_reference_for_update(
+        &self,
+        gateway: &str,
+        reference: &str,
+    ) -> Result<Option<Payment>, AppError>;
+    /// Optimistic update by version; bumps the version.
+    async fn update(&self, payment: &Payment) -> Result<Payment, AppError>;
+    async fn for_booking(&self, booking_id: BookingId) -> Result<Vec<Payment>, AppError>;
+    async fn record_refund(&self, refund: NewRefund) -> Result<RefundRecord, AppError>;
+    async fn refunds(&self, payment_id: PaymentId) -> Result<Vec<RefundRecord>, AppError>;
+}

@@ -1,0 +1,46 @@
+//! Outbound ports: what the use cases need from the world, as object-safe async traits used
+//! behind `Arc<dyn …>`. Each has a mockall mock (`Mock…`) under `cfg(test)` and the `mocks`
+//! feature.
+//!
+//! Persistence goes through a unit of work: `UnitOfWork::begin` opens a transaction (`Tx`)
+//! that exposes every repository on the same connection; `Tx::commit` makes the change,
+//! its audit row and its outbox row durable together; dropping a `Tx` rolls it back.
+
+pub mod bookings;
+pub mod cache;
+pub mod crew;
+pub mod documents;
+pub mod engagement;
+pub mod events;
+pub mod messaging;
+pub mod payment_gateway;
+pub mod records;
+pub mod tickets;
+pub mod unit_of_work;
+
+pub use bookings::{
+    BookingLog, BookingQuery, BookingRepository, NewRefund, PaymentRepository, PlacementRejection,
+    RefundRecord, ReminderKind,
+};
+pub use cache::{Cache, RateDecision, RateLimiter, RateRule};
+pub use crew::{CrewAssignment, CrewDirectory, CrewRequest};
+pub use documents::{DocumentRenderer, EventDocument, TicketDocument};
+pub use engagement::{
+    FavoriteRepository, LoyaltyLedger, PromoCodeQuery, PromoCodeRepository, ReviewQuery,
+    ReviewRepository, ReviewSort, WaitlistRepository,
+};
+pub use events::{
+    CategoryRepository, EventListing, EventPopularity, EventQuery, EventRepository, EventSort,
+    EventStats,
+};
+pub use messaging::{MessagePublisher, PublishError};
+pub use payment_gateway::{
+    GatewayError, GatewayPaymentStatus, GatewaySession, PaymentGateway, PaymentGateways,
+    PaymentSessionRequest, WebhookNotice,
+};
+pub use records::{
+    AuditEntry, AuditLog, AuditQuery, AuditRecord, IdempotencyRecord, IdempotencyStore, JobOutcome,
+    JobRunStore, JobRunSummary, OutboxStats, OutboxStore,
+};
+pub use tickets::TicketCodeGenerator;
+pub use unit_of_work::{Tx, UnitOfWork};

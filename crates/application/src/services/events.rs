@@ -1,0 +1,479 @@
+//! Event use cases. This issue ships "create event"; the rest of PRODUCT.md §2 follows the
+//! same shape: check the caller, validate through the domain, change state in one transaction
+//! together with its audit and outbox rows.
+
+use std::sync::Arc;
+
+use domain::event::{Event, NewEvent, NewEventInput};
+use domain::price_option::{NewPriceOption, PriceOption, PriceOptionInput};
+use serde_json::{Value, json};
+
+use crate::AppError;
+use crate::actor::{RequestContext, Role};
+use crate::clock::Clock;
+use crate::outbox::{DomainEventType, OutboxMessage};
+use crate::ports::{AuditEntry, Tx, UnitOfWork};
+
+/// Input of "create event" (`CreateEventRequest`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateEventCommand {
+    pub event: NewEventInput,
+    pub price_options: Vec<PriceOptionInput>,
+    /// Publish right away instead of leaving a DRAFT.
+    pub auto_publish: bool,
+}
+
+/// An event with its price options, as the API returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventWithOptions {
+    pub event: Event,
+    pub price_options: Vec<PriceOption>,
+}
+
+/// The event use cases.
+#[derive(Clone)]
+pub struct EventService {
+    uow: Arc<dyn UnitOfWork>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for EventService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventService").finish_non_exhaustive()
+    }
+}
+
+/// The part of an event other services care about: the outbox payload and the audit summary.
+#[must_use]
+pub fn event_summary(event: &Event) -> Value {
+    json!({
+        "event_id": event.id.value(),
+        "name": event.details.name,
+        "status": event.status.as_str(),
+        "creator_id": event.creator_id.to_string(),
+        "start_date": event.schedule.start_date.to_rfc3339(),
+        "end_date": event.schedule.end_date.map(|d| d.to_rfc3339()),
+        "max_participants": event.seats.capacity(),
+        "available_seats": event.seats.available(),
+        "price": event.price.to_string(),
+        "category": event.details.category,
+        "publish_at": event.publish_at.map(|d| d.to_rfc3339()),
+    })
+}
+
+impl EventService {
+    #[must_use]
+    pub fn new(uow: Arc<dyn UnitOfWork>, clock: Arc<dyn Clock>) -> Self {
+        Self { uow, clock }
+    }
+
+    /// `POST /api/v1/events`, `CreateEvent`: ORGANIZER or ADMIN; the caller becomes the
+    /// creator. A DRAFT unless `auto_publish`; a `publish_at` schedules the publication.
+    pub async fn create_event(
+        &self,
+        ctx: &RequestContext,
+        cmd: CreateEventCommand,
+    ) -> Result<EventWithOptions, AppError> {
+        let creator = ctx.actor.require_role(
+            &[Role::Organizer, Role::Admin],
+            "only organizers and admins create events",
+        )?;
+        if cmd.auto_publish && cmd.event.publish_at.is_some() {
+            return Err(AppError::invalid(
+                "publish_at",
+                "cannot be combined with auto_publish",
+            ));
+        }
+        let now = self.clock.now();
+        let new = NewEvent::new(creator, cmd.event, now)?;
+        let options = cmd
+            .price_options
+            .into_iter()
+            .map(NewPriceOption::new)
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let tx = self.uow.begin().await?;
+        let (mut event, price_options) = tx.events().insert(new, options).await?;
+        emit(tx.as_ref(), &event, DomainEventType::EventCreated).await?;
+        if cmd.auto_publish {
+            let _published = event.publish(now)?;
+            event = tx.events().update(&event).await?;
+            emit(tx.as_ref(), &event, DomainEventType::EventPublished).await?;
+        }
+        tx.audit()
+            .record(
+                AuditEntry::by(ctx, "event.create", "event", event.id, now)
+                    .with_change(None, Some(event_summary(&event))),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(EventWithOptions {
+            event,
+            price_options,
+        })
+    }
+}
+
+async fn emit(tx: &dyn Tx, event: &Event, kind: DomainEventType) -> Result<(), AppError> {
+    let message = OutboxMessage::new(
+        kind,
+        "event",
+        event.id,
+        event.version,
+        event_summary(event),
+        event.updated_at,
+    );
+    tx.outbox().enqueue(message).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Actor;
+    use crate::clock::ManualClock;
+    use crate::ports::bookings::{MockBookingRepository, MockPaymentRepository};
+    use crate::ports::engagement::{
+        MockFavoriteRepository, MockLoyaltyLedger, MockPromoCodeRepository, MockReviewRepository,
+        MockWaitlistRepository,
+    };
+    use crate::ports::records::{
+        MockAuditLog, MockIdempotencyStore, MockJobRunStore, MockOutboxStore,
+    };
+    use crate::ports::unit_of_work::MockUnitOfWork;
+    use crate::ports::{
+        AuditLog, BookingRepository, CategoryRepository, EventRepository, FavoriteRepository,
+        IdempotencyStore, JobRunStore, LoyaltyLedger, OutboxStore, PaymentRepository,
+        PromoCodeRepository, ReviewRepository, WaitlistRepository, events::MockCategoryRepository,
+        events::MockEventRepository,
+    };
+    use async_trait::async_trait;
+    use chrono::{Duration, TimeZone, Utc};
+    use domain::event::{EventDetailsInput, EventStatus};
+    use domain::pricing::PricingRules;
+    use domain::{EventId, Money, PriceOptionId, Timestamp, UserId};
+    use mockall::Sequence;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A transaction made of mocks: any repository a test did not set up panics when touched.
+    struct FakeTx {
+        events: MockEventRepository,
+        categories: MockCategoryRepository,
+        bookings: MockBookingRepository,
+        payments: MockPaymentRepository,
+        waitlist: MockWaitlistRepository,
+        reviews: MockReviewRepository,
+        favorites: MockFavoriteRepository,
+        promo_codes: MockPromoCodeRepository,
+        loyalty: MockLoyaltyLedger,
+        audit: MockAuditLog,
+        outbox: MockOutboxStore,
+        idempotency: MockIdempotencyStore,
+        job_runs: MockJobRunStore,
+        committed: Arc<AtomicBool>,
+    }
+
+    impl FakeTx {
+        fn new(committed: Arc<AtomicBool>) -> Self {
+            Self {
+                events: MockEventRepository::new(),
+                categories: MockCategoryRepository::new(),
+                bookings: MockBookingRepository::new(),
+                payments: MockPaymentRepository::new(),
+                waitlist: MockWaitlistRepository::new(),
+                reviews: MockReviewRepository::new(),
+                favorites: MockFavoriteRepository::new(),
+                promo_codes: MockPromoCodeRepository::new(),
+                loyalty: MockLoyaltyLedger::new(),
+                audit: MockAuditLog::new(),
+                outbox: MockOutboxStore::new(),
+                idempotency: MockIdempotencyStore::new(),
+                job_runs: MockJobRunStore::new(),
+                committed,
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Tx for FakeTx {
+        fn events(&self) -> &dyn EventRepository {
+            &self.events
+        }
+        fn categories(&self) -> &dyn CategoryRepository {
+            &self.categories
+        }
+        fn bookings(&self) -> &dyn BookingRepository {
+            &self.bookings
+        }
+        fn payments(&self) -> &dyn PaymentRepository {
+            &self.payments
+        }
+        fn waitlist(&self) -> &dyn WaitlistRepository {
+            &self.waitlist
+        }
+        fn reviews(&self) -> &dyn ReviewRepository {
+            &self.reviews
+        }
+        fn favorites(&self) -> &dyn FavoriteRepository {
+            &self.favorites
+        }
+        fn promo_codes(&self) -> &dyn PromoCodeRepository {
+            &self.promo_codes
+        }
+        fn loyalty(&self) -> &dyn LoyaltyLedger {
+            &self.loyalty
+        }
+        fn audit(&self) -> &dyn AuditLog {
+            &self.audit
+        }
+        fn outbox(&self) -> &dyn OutboxStore {
+            &self.outbox
+        }
+        fn idempotency(&self) -> &dyn IdempotencyStore {
+            &self.idempotency
+        }
+        fn job_runs(&self) -> &dyn JobRunStore {
+            &self.job_runs
+        }
+
+        async fn commit(self: Box<Self>) -> Result<(), AppError> {
+            self.committed.store(true, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    fn now() -> Timestamp {
+        Utc.with_ymd_and_hms(2027, 4, 1, 8, 0, 0).unwrap()
+    }
+
+    fn organizer() -> RequestContext {
+        RequestContext {
+            actor: Actor::authenticated(UserId(uuid::Uuid::from_u128(5)), [Role::Organizer]),
+            request_id: Some("req-1".into()),
+            client_ip: Some("127.0.0.1".into()),
+        }
+    }
+
+    fn command() -> CreateEventCommand {
+        CreateEventCommand {
+            event: NewEventInput {
+                details: EventDetailsInput {
+                    name: "Sea kayaking".into(),
+                    ..Default::default()
+                },
+                start_date: now() + Duration::days(10),
+                end_date: None,
+                max_participants: 12,
+                price: Money::parse("2500").unwrap(),
+                booking_deadline_hours: Some(48),
+                publish_at: None,
+                is_featured: false,
+                refund_policy: None,
+                pricing_rules: PricingRules::default(),
+            },
+            price_options: vec![PriceOptionInput {
+                name: "Student".into(),
+                price: Money::parse("1800").unwrap(),
+                description: None,
+                quantity_available: Some(4),
+                is_active: true,
+            }],
+            auto_publish: false,
+        }
+    }
+
+    fn service(tx: Option<FakeTx>) -> EventService {
+        let mut uow = MockUnitOfWork::new();
+        match tx {
+            Some(tx) => {
+                let slot = Mutex::new(Some(tx));
+                uow.expect_begin().times(1).returning(move || {
+                    let tx = slot
+                        .lock()
+                        .unwrap()
+                        .take()
+                        .expect("one transaction per call");
+                    Ok(Box::new(tx) as Box<dyn Tx>)
+                });
+            }
+            None => {
+                uow.expect_begin().never();
+            }
+        }
+        EventService::new(Arc::new(uow), Arc::new(ManualClock::new(now())))
+    }
+
+    fn expect_insert(tx: &mut FakeTx) {
+        tx.events
+            .expect_insert()
+            .times(1)
+            .returning(|new, options| {
+                let stored = options
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, o)| PriceOption {
+                        id: PriceOptionId(i64::try_from(i).unwrap() + 1),
+                        event_id: EventId(7),
+                        name: o.name,
+                        price: o.price,
+                        description: o.description,
+                        quantity_available: o.quantity_available,
+                        is_active: o.is_active,
+                    })
+                    .collect();
+                Ok((Event::from_new(EventId(7), new), stored))
+            });
+    }
+
+    #[tokio::test]
+    async fn organizer_creates_a_draft_with_its_outbox_and_audit_rows_in_one_transaction() {
+        let committed = Arc::new(AtomicBool::new(false));
+        let mut tx = FakeTx::new(Arc::clone(&committed));
+        expect_insert(&mut tx);
+        tx.outbox
+            .expect_enqueue()
+            .times(1)
+            .withf(|m| {
+                m.event_type == DomainEventType::EventCreated
+                    && m.aggregate_id == "7"
+                    && m.payload["status"] == "DRAFT"
+            })
+            .returning(|_| Ok(1));
+        tx.audit
+            .expect_record()
+            .times(1)
+            .withf(|a| {
+                a.action == "event.create"
+                    && a.entity_id == "7"
+                    && a.actor_role == Role::Organizer
+                    && a.request_id.as_deref() == Some("req-1")
+                    && a.after
+                        .as_ref()
+                        .is_some_and(|v| v["name"] == "Sea kayaking")
+            })
+            .returning(|_| Ok(()));
+
+        let created = service(Some(tx))
+            .create_event(&organizer(), command())
+            .await
+            .unwrap();
+
+        assert!(committed.load(Ordering::SeqCst));
+        assert_eq!(created.event.status, EventStatus::Draft);
+        assert_eq!(
+            created.event.creator_id,
+            organizer().actor.user_id().unwrap()
+        );
+        assert_eq!(created.event.booking_deadline_hours, 48);
+        assert_eq!(created.price_options.len(), 1);
+        assert_eq!(created.price_options[0].quantity_available, Some(4));
+    }
+
+    #[tokio::test]
+    async fn auto_publish_publishes_in_the_same_transaction_and_emits_both_events_in_order() {
+        let committed = Arc::new(AtomicBool::new(false));
+        let mut tx = FakeTx::new(Arc::clone(&committed));
+        expect_insert(&mut tx);
+        tx.events
+            .expect_update()
+            .times(1)
+            .withf(|e| e.status == EventStatus::Published && e.published_at == Some(now()))
+            .returning(|e| {
+                Ok(Event {
+                    version: e.version + 1,
+                    ..e.clone()
+                })
+            });
+        let mut seq = Sequence::new();
+        for kind in [
+            DomainEventType::EventCreated,
+            DomainEventType::EventPublished,
+        ] {
+            tx.outbox
+                .expect_enqueue()
+                .times(1)
+                .in_sequence(&mut seq)
+                .withf(move |m| m.event_type == kind)
+                .returning(|_| Ok(1));
+        }
+        tx.audit.expect_record().times(1).returning(|_| Ok(()));
+        let mut cmd = command();
+        cmd.auto_publish = true;
+
+        let created = service(Some(tx))
+            .create_event(&organizer(), cmd)
+            .await
+            .unwrap();
+
+        assert_eq!(created.event.status, EventStatus::Published);
+        assert_eq!(created.event.version, 1);
+        assert!(committed.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn users_are_forbidden_and_guests_unauthenticated_before_any_transaction() {
+        let user = RequestContext::new(Actor::authenticated(
+            UserId(uuid::Uuid::from_u128(1)),
+            [Role::User],
+        ));
+        let err = service(None)
+            .create_event(&user, command())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::Forbidden { .. }), "{err:?}");
+        let err = service(None)
+            .create_event(&RequestContext::new(Actor::guest()), command())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::Unauthenticated), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn invalid_input_is_a_validation_error_before_any_transaction() {
+        let mut past = command();
+        past.event.start_date = now() - Duration::hours(1);
+        let mut bad_option = command();
+        bad_option.price_options[0].name = " ".into();
+        let mut both = command();
+        both.auto_publish = true;
+        both.event.publish_at = Some(now() + Duration::days(1));
+        for (cmd, field) in [
+            (past, "start_date"),
+            (bad_option, "price_options.name"),
+            (both, "publish_at"),
+        ] {
+            match service(None)
+                .create_event(&organizer(), cmd)
+                .await
+                .unwrap_err()
+            {
+                AppError::Validation { fields } => assert_eq!(fields[0].field, field),
+                other => panic!("expected a validation error on {field}, got {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_outbox_write_aborts_the_whole_transaction() {
+        let committed = Arc::new(AtomicBool::new(false));
+        let mut tx = FakeTx::new(Arc::clone(&committed));
+        expect_insert(&mut tx);
+        tx.outbox.expect_enqueue().times(1).returning(|_| {
+            Err(AppError::Unavailable {
+                dependency: "database",
+            })
+        });
+        tx.audit.expect_record().never();
+
+        let err = service(Some(tx))
+            .create_event(&organizer(), command())
+            .await
+            .unwrap_err();
+
+        assert_eq!(err.code(), "SERVICE_UNAVAILABLE");
+        assert!(
+            !committed.load(Ordering::SeqCst),
+            "nothing is committed: the dropped Tx rolls back"
+        );
+    }
+}
