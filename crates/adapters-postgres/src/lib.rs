@@ -1,1 +1,5 @@
-//! PostgreSQL (production) and embedded SQLite persistence: sea-orm entities, repositories, unit of work and migrations.
+//! PostgreSQL (production) and embedded SQLite persistence: sea-orm entities, repositories,
+//! unit of work and migrations.
+
+pub mod connection;
+pub mod migration;

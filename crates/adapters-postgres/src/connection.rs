@@ -1,0 +1,145 @@
+//! Opening the database: PostgreSQL (schema `event` via `search_path`) or SQLite (WAL, busy
+//! timeout, foreign keys), pool sizes and timeouts from configuration, and running migrations.
+
+use std::time::Duration;
+
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+};
+use sea_orm_migration::MigratorTrait;
+
+use crate::migration::Migrator;
+
+/// Database settings (`database.*` in the service configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// `postgres://…` or `sqlite://path?mode=rwc`.
+    pub url: String,
+    /// PostgreSQL schema holding the tables (created when missing).
+    pub schema: String,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub connect_timeout: Duration,
+    pub acquire_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// SQLite: how long a writer waits for the lock before giving up.
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl DatabaseConfig {
+    /// Defaults for `url`.
+    #[must_use]
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            schema: "event".to_owned(),
+            max_connections: 20,
+            min_connections: 1,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(600),
+            sqlite_busy_timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[must_use]
+    pub fn is_sqlite(&self) -> bool {
+        self.url.starts_with("sqlite:")
+    }
+}
+
+/// Whether a schema name is safe to splice into DDL (it cannot be a bind parameter).
+fn valid_schema_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// Opens the pool. On PostgreSQL the schema is created if missing and every connection uses it.
+pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(config.url.clone());
+    options
+        .max_connections(config.max_connections)
+        .min_connections(config.min_connections.max(1))
+        .connect_timeout(config.connect_timeout)
+        .acquire_timeout(config.acquire_timeout)
+        .idle_timeout(config.idle_timeout)
+        .sqlx_logging(false);
+    if config.is_sqlite() {
+        let busy = config.sqlite_busy_timeout;
+        options.map_sqlx_sqlite_opts(move |opts| {
+            opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(busy)
+                .foreign_keys(true)
+                .create_if_missing(true)
+        });
+        return Database::connect(options).await;
+    }
+    if !valid_schema_name(&config.schema) {
+        return Err(DbErr::Custom(format!(
+            "database.schema '{}' must be lower-case letters, digits and '_'",
+            config.schema
+        )));
+    }
+    options.set_schema_search_path(config.schema.clone());
+    let db = Database::connect(options).await?;
+    db.execute_unprepared(&format!(
+        "CREATE SCHEMA IF NOT EXISTS \"{}\"",
+        config.schema
+    ))
+    .await?;
+    Ok(db)
+}
+
+/// `migrate up`: applies every pending migration.
+pub async fn migrate_up(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// `migrate down [n]`: rolls back the last `n` migrations (all when `None`).
+pub async fn migrate_down(db: &DatabaseConnection, steps: Option<u32>) -> Result<(), DbErr> {
+    Migrator::down(db, steps).await
+}
+
+/// One line of `migrate status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    pub name: String,
+    pub applied: bool,
+}
+
+/// `migrate status`: every migration and whether it is applied.
+pub async fn migration_status(db: &DatabaseConnection) -> Result<Vec<MigrationState>, DbErr> {
+    let migrations = Migrator::get_migration_with_status(db).await?;
+    Ok(migrations
+        .iter()
+        .map(|m| MigrationState {
+            name: m.name().to_owned(),
+            applied: matches!(m.status(), sea_orm_migration::MigrationStatus::Applied),
+        })
+        .collect())
+}
+
+/// Which database the pool talks to.
+#[must_use]
+pub fn backend(db: &DatabaseConnection) -> DatabaseBackend {
+    db.get_database_backend()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_checked_before_they_reach_ddl() {
+        assert!(valid_schema_name("event"));
+        assert!(valid_schema_name("t_1a2b"));
+        for bad in ["", "Event", "ev\"; drop", "1abc", &"a".repeat(64)] {
+            assert!(!valid_schema_name(bad), "{bad}");
+        }
+    }
+}
