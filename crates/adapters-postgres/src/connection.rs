@@ -69,6 +69,10 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
         .idle_timeout(config.idle_timeout)
         .sqlx_logging(false);
     if config.is_sqlite() {
+        // One connection: SQLite has one writer at a time anyway, and a single connection makes
+        // every transaction wait its turn in the pool instead of failing with "database is
+        // locked" when two deferred transactions both try to write.
+        options.max_connections(1).min_connections(1);
         let busy = config.sqlite_busy_timeout;
         options.map_sqlx_sqlite_opts(move |opts| {
             opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)

@@ -2,4 +2,13 @@
 //! unit of work and migrations.
 
 pub mod connection;
+#[allow(dead_code)] // shared by the repositories still being written; the allow goes when they land
+mod convert;
+pub mod entities;
+mod error;
 pub mod migration;
+pub mod repositories;
+mod tx;
+
+pub use connection::{DatabaseConfig, connect, migrate_down, migrate_up, migration_status};
+pub use tx::{SeaTx, SeaUnitOfWork};

@@ -1,0 +1,58 @@
+//! Conversions between column values and domain values.
+
+use std::str::FromStr;
+
+use application::AppError;
+use domain::{Money, UserId};
+use sea_orm::sea_query::{LockBehavior, LockType};
+use sea_orm::{DatabaseBackend, QuerySelect};
+
+use crate::error::corrupt;
+
+pub(crate) fn money(minor: i64) -> Money {
+    Money::from_minor_units(minor)
+}
+
+pub(crate) fn minor(money: Money) -> i64 {
+    money.to_minor_units()
+}
+
+pub(crate) const fn user(id: uuid::Uuid) -> UserId {
+    UserId(id)
+}
+
+/// A non-negative integer column into `u32`.
+pub(crate) fn count(value: i32, column: &str) -> Result<u32, AppError> {
+    u32::try_from(value).map_err(|_| corrupt(format!("{column} = {value}")))
+}
+
+/// `u32` into an INTEGER column (values are bounded by the domain far below `i32::MAX`).
+pub(crate) fn int(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+/// A text column holding an enum's stable text.
+pub(crate) fn parse<T: FromStr>(value: &str, column: &str) -> Result<T, AppError> {
+    value
+        .parse()
+        .map_err(|_| corrupt(format!("{column} = '{value}'")))
+}
+
+/// `SELECT … FOR UPDATE` on PostgreSQL. SQLite has one writer at a time (the pool hands out a
+/// single connection), so the lock is not needed there.
+pub(crate) fn for_update<Q: QuerySelect>(query: Q, backend: DatabaseBackend) -> Q {
+    if backend == DatabaseBackend::Postgres {
+        query.lock(LockType::Update)
+    } else {
+        query
+    }
+}
+
+/// `FOR UPDATE SKIP LOCKED` on PostgreSQL: several instances claim disjoint rows.
+pub(crate) fn skip_locked<Q: QuerySelect>(query: Q, backend: DatabaseBackend) -> Q {
+    if backend == DatabaseBackend::Postgres {
+        query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+    } else {
+        query
+    }
+}

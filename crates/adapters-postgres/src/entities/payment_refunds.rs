@@ -1,0 +1,21 @@
+//! `payment_refunds` table.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "payment_refunds")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub payment_id: i64,
+    pub amount_minor: i64,
+    pub reason: String,
+    pub gateway_reference: Option<String>,
+    pub actor_id: Option<Uuid>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,50 @@
+//! Mapping sea-orm errors to `AppError`. Connection trouble is `Unavailable` (the caller may
+//! retry); constraint violations are recognised where a repository expects them; anything
+//! else is `Internal` with the detail kept for the log.
+
+use application::AppError;
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
+
+/// The general mapping.
+pub(crate) fn db_err(err: DbErr) -> AppError {
+    match &err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => AppError::Unavailable {
+            dependency: "database",
+        },
+        _ if is_busy(&err) => AppError::Unavailable {
+            dependency: "database",
+        },
+        _ => AppError::internal(format!("database: {err}")),
+    }
+}
+
+/// A unique index said no.
+pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// A foreign key said no (a referenced row does not exist).
+pub(crate) fn is_fk_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(SqlErr::ForeignKeyConstraintViolation(_))
+    )
+}
+
+/// SQLite's "database is locked" / PostgreSQL serialization or deadlock failures: transient.
+fn is_busy(err: &DbErr) -> bool {
+    let text = match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            e.to_string()
+        }
+        _ => return false,
+    };
+    text.contains("database is locked")
+        || text.contains("deadlock detected")
+        || text.contains("could not serialize")
+}
+
+/// A stored value the domain refuses: the database holds something no code path writes.
+pub(crate) fn corrupt(what: impl std::fmt::Display) -> AppError {
+    AppError::internal(format!("stored data is invalid: {what}"))
+}

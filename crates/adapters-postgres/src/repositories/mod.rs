@@ -1,0 +1,4 @@
+//! The repository ports of the application crate, each implemented for `SeaTx` in its own
+//! module.
+
+mod categories;

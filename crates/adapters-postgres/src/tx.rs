@@ -1,0 +1,60 @@
+//! The unit of work over one sea-orm transaction.
+//!
+//! `SeaTx` implements every repository port of the application crate, each in its own module
+//! (`repositories::*`), over the same `DatabaseTransaction`; dropping it without `commit`
+//! rolls back (sea-orm rolls back an uncommitted transaction on drop).
+
+use sea_orm::{DatabaseBackend, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+
+use application::AppError;
+
+use crate::error::db_err;
+
+/// Opens transactions on the pool.
+#[derive(Debug, Clone)]
+pub struct SeaUnitOfWork {
+    db: DatabaseConnection,
+}
+
+impl SeaUnitOfWork {
+    #[must_use]
+    pub const fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    #[must_use]
+    pub const fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Begins a transaction (the concrete type; the `UnitOfWork` port boxes it).
+    pub async fn begin_tx(&self) -> Result<SeaTx, AppError> {
+        let backend = self.db.get_database_backend();
+        let tx = self.db.begin().await.map_err(db_err)?;
+        Ok(SeaTx { tx, backend })
+    }
+}
+
+/// One open transaction.
+#[derive(Debug)]
+pub struct SeaTx {
+    pub(crate) tx: DatabaseTransaction,
+    pub(crate) backend: DatabaseBackend,
+}
+
+impl SeaTx {
+    /// Commits everything done through this transaction.
+    pub async fn commit_tx(self) -> Result<(), AppError> {
+        self.tx.commit().await.map_err(db_err)
+    }
+
+    /// The backend this transaction runs on (some statements differ).
+    #[must_use]
+    pub const fn backend(&self) -> DatabaseBackend {
+        self.backend
+    }
+
+    pub(crate) const fn conn(&self) -> &DatabaseTransaction {
+        &self.tx
+    }
+}
