@@ -57,4 +57,11 @@ impl SeaTx {
     pub(crate) const fn conn(&self) -> &DatabaseTransaction {
         &self.tx
     }
+
+    /// The raw transaction, for test fixtures that insert rows no port writes directly.
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn conn_for_tests(&self) -> &DatabaseTransaction {
+        &self.tx
+    }
 }

@@ -16,6 +16,8 @@ mod m0004_operations;
 mod m0005_archive;
 mod m0006_search;
 
+pub use m0006_search::SEARCH_VECTOR;
+
 /// Every migration, oldest first.
 #[derive(Debug)]
 pub struct Migrator;
