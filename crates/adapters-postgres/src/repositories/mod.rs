@@ -1,4 +1,6 @@
 //! The repository ports of the application crate, each implemented for `SeaTx` in its own
 //! module.
 
+mod bookings;
 mod categories;
+mod payments;
