@@ -13,8 +13,10 @@ use application::ports::{
 use application::{Page, PageRequest};
 use async_trait::async_trait;
 use domain::booking::{Booking, BookingStatus, NewBooking};
+use domain::event::EventStatus;
 use domain::pricing::PriceBreakdown;
 use domain::ticket::TicketCode;
+use domain::waitlist::WaitlistStatus;
 use domain::{
     BookingId, EventId, PriceOptionId, PromoCodeId, Quantity, Timestamp, UserId, WaitlistEntryId,
 };
@@ -34,12 +36,26 @@ use crate::entities::{
 use crate::error::{corrupt, db_err, is_fk_violation, is_unique_violation};
 use crate::tx::SeaTx;
 
-/// Statuses that count as "active" (one per user per event, may still change).
-const ACTIVE: [&str; 2] = ["PENDING_PAYMENT", "CONFIRMED"];
-/// Statuses whose seats stay taken.
-const HOLDING_SEATS: [&str; 3] = ["PENDING_PAYMENT", "CONFIRMED", "COMPLETED"];
-/// Statuses a booking never leaves: candidates for the archive.
-const FINAL: [&str; 3] = ["CANCELED", "EXPIRED", "COMPLETED"];
+/// The stored texts of the booking statuses the domain predicate selects, so the queries
+/// follow the domain's definitions of "active" and "holds seats".
+fn statuses_where(pred: fn(BookingStatus) -> bool) -> Vec<&'static str> {
+    BookingStatus::ALL
+        .iter()
+        .copied()
+        .filter(|s| pred(*s))
+        .map(BookingStatus::as_str)
+        .collect()
+}
+
+/// PENDING_PAYMENT, CONFIRMED: one per user per event, may still change.
+fn active() -> Vec<&'static str> {
+    statuses_where(BookingStatus::is_active)
+}
+
+/// CANCELED, EXPIRED, COMPLETED: statuses a booking never leaves (archive candidates).
+fn finished() -> Vec<&'static str> {
+    statuses_where(|s| !s.is_active())
+}
 /// Rows per archive statement: keeps the bound parameters far below both backends' limits.
 const ARCHIVE_CHUNK: usize = 500;
 
@@ -174,7 +190,7 @@ async fn take_seats(
         .col_expr(events::Column::UpdatedAt, Expr::value(now))
         .filter(events::Column::Id.eq(event_id.0))
         .filter(events::Column::AvailableSeats.gte(quantity))
-        .filter(events::Column::Status.eq("PUBLISHED"))
+        .filter(events::Column::Status.eq(EventStatus::Published.as_str()))
         .exec(conn)
         .await
         .map_err(db_err)?;
@@ -191,7 +207,9 @@ async fn take_seats(
         .map_err(db_err)?;
     // An event that is gone or not on sale has no seats to offer.
     let available = match current {
-        Some((seats, status)) if status == "PUBLISHED" => count(seats, "events.available_seats")?,
+        Some((seats, status)) if status == EventStatus::Published.as_str() => {
+            count(seats, "events.available_seats")?
+        }
         _ => 0,
     };
     Ok(Err(PlacementRejection::SoldOut { available }))
@@ -207,7 +225,7 @@ async fn check_waitlist_hold(
         .filter(waitlist::Column::Id.eq(entry.0))
         .filter(waitlist::Column::EventId.eq(new.event_id.0))
         .filter(waitlist::Column::UserId.eq(new.user_id.0))
-        .filter(waitlist::Column::Status.eq("CONVERTED"))
+        .filter(waitlist::Column::Status.eq(WaitlistStatus::Converted.as_str()))
         .count(conn)
         .await
         .map_err(db_err)?;
@@ -424,7 +442,7 @@ impl BookingRepository for SeaTx {
         row::Entity::find()
             .filter(row::Column::EventId.eq(event_id.0))
             .filter(row::Column::UserId.eq(user_id.0))
-            .filter(row::Column::Status.is_in(ACTIVE))
+            .filter(row::Column::Status.is_in(active()))
             .one(self.conn())
             .await
             .map_err(db_err)?
@@ -511,7 +529,7 @@ impl BookingRepository for SeaTx {
     async fn active_for_event(&self, event_id: EventId) -> Result<Vec<Booking>, AppError> {
         let select = row::Entity::find()
             .filter(row::Column::EventId.eq(event_id.0))
-            .filter(row::Column::Status.is_in(ACTIVE))
+            .filter(row::Column::Status.is_in(active()))
             .order_by_asc(row::Column::Id);
         let rows = for_update(select, self.backend())
             .all(self.conn())
@@ -647,7 +665,7 @@ impl BookingRepository for SeaTx {
             .select_only()
             .column_as(Expr::col(row::Column::Quantity).sum(), "seats")
             .filter(row::Column::EventId.eq(event_id.0))
-            .filter(row::Column::Status.is_in(HOLDING_SEATS))
+            .filter(row::Column::Status.is_in(statuses_where(BookingStatus::holds_seats)))
             .into_tuple()
             .one(self.conn())
             .await
@@ -660,7 +678,7 @@ impl BookingRepository for SeaTx {
         let select = row::Entity::find()
             .select_only()
             .column(row::Column::Id)
-            .filter(row::Column::Status.is_in(FINAL))
+            .filter(row::Column::Status.is_in(finished()))
             .filter(row::Column::UpdatedAt.lt(before))
             .order_by_asc(row::Column::UpdatedAt)
             .order_by_asc(row::Column::Id)
