@@ -2,3 +2,4 @@
 //! module.
 
 mod categories;
+mod waitlist;
