@@ -2,4 +2,5 @@
 //! module.
 
 mod categories;
+mod reviews;
 mod waitlist;
