@@ -2,5 +2,6 @@
 //! module.
 
 mod categories;
+mod favorites;
 mod reviews;
 mod waitlist;
