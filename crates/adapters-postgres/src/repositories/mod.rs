@@ -4,4 +4,7 @@
 mod bookings;
 mod categories;
 mod events;
+mod favorites;
 mod payments;
+mod reviews;
+mod waitlist;
