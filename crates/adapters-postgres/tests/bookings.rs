@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use adapters_postgres::connection::connect;
 use adapters_postgres::entities::{
-    booking_logs, booking_reminders, bookings, bookings_archive, payment_refunds, payments,
-    payments_archive,
+    booking_logs, booking_reminders, bookings, bookings_archive, payment_refunds,
+    payment_refunds_archive, payments, payments_archive,
 };
 use adapters_postgres::{SeaTx, SeaUnitOfWork};
 use application::PageRequest;
@@ -874,6 +874,18 @@ on_both_backends!(
             payment_refunds::Entity::find().count(&t.db).await.unwrap(),
             0
         );
+        let archived_refunds = payment_refunds_archive::Entity::find()
+            .all(&t.db)
+            .await
+            .unwrap();
+        assert_eq!(
+            archived_refunds.len(),
+            1,
+            "refund history is archived, not lost"
+        );
+        assert_eq!(archived_refunds[0].payment_id, payment.id.0);
+        assert_eq!(archived_refunds[0].amount_minor, 100);
+        assert_eq!(archived_refunds[0].reason, "goodwill");
         assert_eq!(booking_logs::Entity::find().count(&t.db).await.unwrap(), 0);
         assert_eq!(
             booking_reminders::Entity::find()

@@ -22,6 +22,7 @@ const TABLES: &[&str] = &[
     "loyalty_ledger",
     "outbox",
     "payment_refunds",
+    "payment_refunds_archive",
     "payments",
     "payments_archive",
     "price_options",

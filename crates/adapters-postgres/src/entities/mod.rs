@@ -14,6 +14,7 @@ pub mod job_runs;
 pub mod loyalty_ledger;
 pub mod outbox;
 pub mod payment_refunds;
+pub mod payment_refunds_archive;
 pub mod payments;
 pub mod payments_archive;
 pub mod price_options;

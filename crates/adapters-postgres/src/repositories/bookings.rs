@@ -30,8 +30,8 @@ use sea_orm::{
 use crate::convert::{self, count, for_update, int, minor, money, parse, skip_locked};
 use crate::entities::bookings as row;
 use crate::entities::{
-    booking_logs, booking_reminders, bookings_archive, events, payments, payments_archive,
-    price_options, promo_codes, waitlist,
+    booking_logs, booking_reminders, bookings_archive, events, payment_refunds,
+    payment_refunds_archive, payments, payments_archive, price_options, promo_codes, waitlist,
 };
 use crate::error::{corrupt, db_err, is_fk_violation, is_unique_violation};
 use crate::tx::SeaTx;
@@ -690,8 +690,26 @@ impl BookingRepository for SeaTx {
             .map_err(db_err)?;
         let now = chrono::Utc::now();
         for chunk in ids.chunks(ARCHIVE_CHUNK) {
-            // payments → bookings is ON DELETE RESTRICT: move the payments first. Their refunds,
-            // the booking logs, reminders and promo redemptions go with ON DELETE CASCADE.
+            // payments → bookings is ON DELETE RESTRICT: move the payments first, after copying
+            // their refunds (which the delete cascades away). Booking logs, reminders and promo
+            // redemptions go with ON DELETE CASCADE.
+            let payment_ids: Vec<i64> = payments::Entity::find()
+                .select_only()
+                .column(payments::Column::Id)
+                .filter(payments::Column::BookingId.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(self.conn())
+                .await
+                .map_err(db_err)?;
+            for payments_chunk in payment_ids.chunks(ARCHIVE_CHUNK) {
+                copy_to_archive::<payment_refunds::Entity, payment_refunds_archive::Entity>(
+                    self.conn(),
+                    payment_refunds::Column::PaymentId,
+                    payments_chunk,
+                    now,
+                )
+                .await?;
+            }
             copy_to_archive::<payments::Entity, payments_archive::Entity>(
                 self.conn(),
                 payments::Column::BookingId,

@@ -1,0 +1,22 @@
+//! `payment_refunds_archive` table.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "payment_refunds_archive")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: i64,
+    pub payment_id: i64,
+    pub amount_minor: i64,
+    pub reason: String,
+    pub gateway_reference: Option<String>,
+    pub actor_id: Option<Uuid>,
+    pub created_at: DateTimeUtc,
+    pub archived_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
