@@ -2,7 +2,6 @@
 //! unit of work and migrations.
 
 pub mod connection;
-#[allow(dead_code)] // shared by the repositories still being written; the allow goes when they land
 mod convert;
 pub mod entities;
 mod error;

@@ -65,3 +65,70 @@ impl SeaTx {
         &self.tx
     }
 }
+
+mod ports {
+    use application::AppError;
+    use application::ports::{
+        AuditLog, BookingRepository, CategoryRepository, EventRepository, FavoriteRepository,
+        IdempotencyStore, JobRunStore, LoyaltyLedger, OutboxStore, PaymentRepository,
+        PromoCodeRepository, ReviewRepository, Tx, UnitOfWork, WaitlistRepository,
+    };
+    use async_trait::async_trait;
+
+    use super::{SeaTx, SeaUnitOfWork};
+
+    #[async_trait]
+    impl UnitOfWork for SeaUnitOfWork {
+        async fn begin(&self) -> Result<Box<dyn Tx>, AppError> {
+            Ok(Box::new(self.begin_tx().await?))
+        }
+    }
+
+    /// Every repository is this transaction itself, seen through one port.
+    #[async_trait]
+    impl Tx for SeaTx {
+        fn events(&self) -> &dyn EventRepository {
+            self
+        }
+        fn categories(&self) -> &dyn CategoryRepository {
+            self
+        }
+        fn bookings(&self) -> &dyn BookingRepository {
+            self
+        }
+        fn payments(&self) -> &dyn PaymentRepository {
+            self
+        }
+        fn waitlist(&self) -> &dyn WaitlistRepository {
+            self
+        }
+        fn reviews(&self) -> &dyn ReviewRepository {
+            self
+        }
+        fn favorites(&self) -> &dyn FavoriteRepository {
+            self
+        }
+        fn promo_codes(&self) -> &dyn PromoCodeRepository {
+            self
+        }
+        fn loyalty(&self) -> &dyn LoyaltyLedger {
+            self
+        }
+        fn audit(&self) -> &dyn AuditLog {
+            self
+        }
+        fn outbox(&self) -> &dyn OutboxStore {
+            self
+        }
+        fn idempotency(&self) -> &dyn IdempotencyStore {
+            self
+        }
+        fn job_runs(&self) -> &dyn JobRunStore {
+            self
+        }
+
+        async fn commit(self: Box<Self>) -> Result<(), AppError> {
+            self.commit_tx().await
+        }
+    }
+}

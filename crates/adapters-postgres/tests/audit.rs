@@ -32,7 +32,7 @@ fn entry(
         actor_id: actor,
         actor_role: role,
         action: action.into(),
-        entity_type,
+        entity_type: entity_type.into(),
         entity_id: entity_id.into(),
         before: None,
         after: None,

@@ -40,7 +40,7 @@ text_types! {
 pub struct OutboxMessage {
     pub event_type: DomainEventType,
     /// `event`, `booking`, `payment`, `waitlist`, `review`, …
-    pub aggregate_type: &'static str,
+    pub aggregate_type: String,
     pub aggregate_id: String,
     /// The aggregate's version after the change: consumers order and dedupe by it.
     pub aggregate_version: i64,
@@ -51,7 +51,7 @@ pub struct OutboxMessage {
 impl OutboxMessage {
     pub fn new(
         event_type: DomainEventType,
-        aggregate_type: &'static str,
+        aggregate_type: &str,
         aggregate_id: impl ToString,
         aggregate_version: i64,
         payload: serde_json::Value,
@@ -59,7 +59,7 @@ impl OutboxMessage {
     ) -> Self {
         Self {
             event_type,
-            aggregate_type,
+            aggregate_type: aggregate_type.to_owned(),
             aggregate_id: aggregate_id.to_string(),
             aggregate_version,
             payload,
@@ -85,7 +85,7 @@ pub struct Envelope<'a> {
     #[serde(rename = "type")]
     pub event_type: &'static str,
     pub occurred_at: String,
-    pub aggregate_type: &'static str,
+    pub aggregate_type: &'a str,
     pub aggregate_id: &'a str,
     pub version: i64,
     pub payload: &'a serde_json::Value,
@@ -101,7 +101,7 @@ impl OutboxRecord {
                 .message
                 .occurred_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            aggregate_type: self.message.aggregate_type,
+            aggregate_type: &self.message.aggregate_type,
             aggregate_id: &self.message.aggregate_id,
             version: self.message.aggregate_version,
             payload: &self.message.payload,

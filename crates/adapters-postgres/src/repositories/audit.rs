@@ -15,7 +15,6 @@ use sea_orm::{
     QuerySelect, Set,
 };
 
-use super::static_text::intern;
 use crate::convert;
 use crate::entities::audit_log as row;
 use crate::error::{corrupt, db_err};
@@ -43,7 +42,7 @@ fn to_record(m: row::Model) -> Result<AuditRecord, AppError> {
             actor_id: m.actor_id.map(convert::user),
             actor_role: role(&m.actor_role)?,
             action: m.action,
-            entity_type: intern(&m.entity_type, "audit_log.entity_type")?,
+            entity_type: m.entity_type,
             entity_id: m.entity_id,
             before: m.before,
             after: m.after,

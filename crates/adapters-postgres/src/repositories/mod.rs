@@ -14,5 +14,4 @@ mod outbox;
 mod payments;
 mod promo_codes;
 mod reviews;
-mod static_text;
 mod waitlist;

@@ -38,7 +38,6 @@ use sea_orm::{
     QuerySelect, Set,
 };
 
-use super::static_text::intern;
 use crate::convert;
 use crate::entities::outbox as row;
 use crate::error::{corrupt, db_err};
@@ -57,7 +56,7 @@ fn to_record(m: row::Model) -> Result<OutboxRecord, AppError> {
         id: m.id,
         message: OutboxMessage {
             event_type: event_type(&m.event_type)?,
-            aggregate_type: intern(&m.aggregate_type, "outbox.aggregate_type")?,
+            aggregate_type: m.aggregate_type,
             aggregate_id: m.aggregate_id,
             aggregate_version: m.aggregate_version,
             payload: m.payload,

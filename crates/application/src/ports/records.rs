@@ -13,7 +13,7 @@ pub struct AuditEntry {
     pub actor_role: Role,
     /// `event.create`, `booking.cancel`, …
     pub action: String,
-    pub entity_type: &'static str,
+    pub entity_type: String,
     pub entity_id: String,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
@@ -28,7 +28,7 @@ impl AuditEntry {
     pub fn by(
         ctx: &RequestContext,
         action: impl Into<String>,
-        entity_type: &'static str,
+        entity_type: &str,
         entity_id: impl ToString,
         at: Timestamp,
     ) -> Self {
@@ -36,7 +36,7 @@ impl AuditEntry {
             actor_id: ctx.actor.user_id(),
             actor_role: ctx.actor.role(),
             action: action.into(),
-            entity_type,
+            entity_type: entity_type.to_owned(),
             entity_id: entity_id.to_string(),
             before: None,
             after: None,
