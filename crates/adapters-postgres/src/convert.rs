@@ -5,9 +5,11 @@ use std::str::FromStr;
 use application::AppError;
 use domain::{Money, UserId};
 use sea_orm::sea_query::{LockBehavior, LockType};
-use sea_orm::{DatabaseBackend, QuerySelect};
+use sea_orm::{
+    DatabaseBackend, DatabaseTransaction, EntityTrait, PaginatorTrait, PrimaryKeyTrait, QuerySelect,
+};
 
-use crate::error::corrupt;
+use crate::error::{corrupt, db_err};
 
 pub(crate) fn money(minor: i64) -> Money {
     Money::from_minor_units(minor)
@@ -54,5 +56,24 @@ pub(crate) fn skip_locked<Q: QuerySelect>(query: Q, backend: DatabaseBackend) ->
         query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
     } else {
         query
+    }
+}
+
+/// An optimistic `UPDATE … WHERE id = ? AND version = ?` matched no row: the row was changed by
+/// someone else (`VERSION_CONFLICT`) or does not exist (`NOT_FOUND`).
+pub(crate) async fn missed_update<E>(
+    conn: &DatabaseTransaction,
+    id: i64,
+    entity: &'static str,
+) -> AppError
+where
+    E: EntityTrait,
+    E::Model: Sync,
+    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<i64>,
+{
+    match E::find_by_id(id).count(conn).await {
+        Ok(0) => AppError::NotFound { entity },
+        Ok(_) => AppError::version_conflict(entity),
+        Err(e) => db_err(e),
     }
 }

@@ -27,7 +27,9 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use crate::convert::{self, count, for_update, int, minor, money, parse, skip_locked};
+use crate::convert::{
+    self, count, for_update, int, minor, missed_update, money, parse, skip_locked,
+};
 use crate::entities::bookings as row;
 use crate::entities::{
     booking_logs, booking_reminders, bookings_archive, events, payment_refunds,
@@ -476,15 +478,7 @@ impl BookingRepository for SeaTx {
             .await
             .map_err(db_err)?;
         if updated.rows_affected == 0 {
-            let exists = row::Entity::find_by_id(booking.id.0)
-                .count(self.conn())
-                .await
-                .map_err(db_err)?;
-            return Err(if exists > 0 {
-                AppError::version_conflict("booking")
-            } else {
-                AppError::NotFound { entity: "booking" }
-            });
+            return Err(missed_update::<row::Entity>(self.conn(), booking.id.0, "booking").await);
         }
         let mut stored = booking.clone();
         stored.version += 1;

@@ -21,7 +21,9 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-use crate::convert::{count, for_update, int, minor, money, parse, skip_locked, user};
+use crate::convert::{
+    count, for_update, int, minor, missed_update, money, parse, skip_locked, user,
+};
 use crate::entities::{bookings, events as row, payments, price_options, reviews};
 use crate::error::{corrupt, db_err};
 use crate::migration::SEARCH_VECTOR;
@@ -398,10 +400,7 @@ impl EventRepository for SeaTx {
             .await
             .map_err(db_err)?;
         if result.rows_affected == 0 {
-            return match EventRepository::find(self, event.id).await? {
-                Some(_) => Err(AppError::version_conflict("event")),
-                None => Err(AppError::NotFound { entity: "event" }),
-            };
+            return Err(missed_update::<row::Entity>(self.conn(), event.id.0, "event").await);
         }
         Ok(Event {
             version: event.version + 1,

@@ -6,11 +6,9 @@ use async_trait::async_trait;
 use domain::payment::{NewPayment, Payment, PaymentStatus};
 use domain::{BookingId, PaymentId, RefundId};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 
-use crate::convert::{self, for_update, minor, money, parse};
+use crate::convert::{self, for_update, minor, missed_update, money, parse};
 use crate::entities::payment_refunds as refund_row;
 use crate::entities::payments as row;
 use crate::error::{db_err, is_fk_violation};
@@ -123,15 +121,7 @@ impl PaymentRepository for SeaTx {
             .await
             .map_err(db_err)?;
         if updated.rows_affected == 0 {
-            let exists = row::Entity::find_by_id(payment.id.0)
-                .count(self.conn())
-                .await
-                .map_err(db_err)?;
-            return Err(if exists > 0 {
-                AppError::version_conflict("payment")
-            } else {
-                AppError::NotFound { entity: "payment" }
-            });
+            return Err(missed_update::<row::Entity>(self.conn(), payment.id.0, "payment").await);
         }
         let mut stored = payment.clone();
         stored.version += 1;
