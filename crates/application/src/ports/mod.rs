@@ -36,7 +36,7 @@ pub use events::{
 pub use messaging::{MessagePublisher, PublishError};
 pub use payment_gateway::{
     GatewayError, GatewayPaymentStatus, GatewaySession, PaymentGateway, PaymentGateways,
-    PaymentSessionRequest, WebhookNotice,
+    PaymentSessionRequest, SimulatedOutcome, WebhookNotice,
 };
 pub use records::{
     AuditEntry, AuditLog, AuditQuery, AuditRecord, IdempotencyRecord, IdempotencyStore, JobOutcome,

@@ -40,6 +40,13 @@ pub enum GatewayPaymentStatus {
     Failed { reason: String },
 }
 
+/// What the customer does on a test gateway's payment page (the sandbox of PRODUCT.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimulatedOutcome {
+    Success,
+    Failure,
+}
+
 /// A verified webhook: which reference changed (the use case then asks `status`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookNotice {
@@ -98,6 +105,13 @@ pub trait PaymentGateway: Send + Sync {
         headers: &[(String, String)],
         body: &[u8],
     ) -> Result<WebhookNotice, GatewayError>;
+    /// Plays the customer on the gateway's payment page. Only test gateways (the sandbox)
+    /// support it; real gateways answer `Refused`.
+    async fn simulate(
+        &self,
+        reference: &str,
+        outcome: SimulatedOutcome,
+    ) -> Result<(), GatewayError>;
 }
 
 /// The gateways known to this instance, by name, with the one new payments use by default.
