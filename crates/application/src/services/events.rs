@@ -131,116 +131,13 @@ mod tests {
     use super::*;
     use crate::Actor;
     use crate::clock::ManualClock;
-    use crate::ports::bookings::{MockBookingRepository, MockPaymentRepository};
-    use crate::ports::engagement::{
-        MockFavoriteRepository, MockLoyaltyLedger, MockPromoCodeRepository, MockReviewRepository,
-        MockWaitlistRepository,
-    };
-    use crate::ports::records::{
-        MockAuditLog, MockIdempotencyStore, MockJobRunStore, MockOutboxStore,
-    };
-    use crate::ports::unit_of_work::MockUnitOfWork;
-    use crate::ports::{
-        AuditLog, BookingRepository, CategoryRepository, EventRepository, FavoriteRepository,
-        IdempotencyStore, JobRunStore, LoyaltyLedger, OutboxStore, PaymentRepository,
-        PromoCodeRepository, ReviewRepository, WaitlistRepository, events::MockCategoryRepository,
-        events::MockEventRepository,
-    };
-    use async_trait::async_trait;
+    use crate::services::test_support::{FakeTx, uow_with};
     use chrono::{Duration, TimeZone, Utc};
     use domain::event::{EventDetailsInput, EventStatus};
     use domain::pricing::PricingRules;
     use domain::{EventId, Money, PriceOptionId, Timestamp, UserId};
     use mockall::Sequence;
-    use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
-
-    /// A transaction made of mocks: any repository a test did not set up panics when touched.
-    struct FakeTx {
-        events: MockEventRepository,
-        categories: MockCategoryRepository,
-        bookings: MockBookingRepository,
-        payments: MockPaymentRepository,
-        waitlist: MockWaitlistRepository,
-        reviews: MockReviewRepository,
-        favorites: MockFavoriteRepository,
-        promo_codes: MockPromoCodeRepository,
-        loyalty: MockLoyaltyLedger,
-        audit: MockAuditLog,
-        outbox: MockOutboxStore,
-        idempotency: MockIdempotencyStore,
-        job_runs: MockJobRunStore,
-        committed: Arc<AtomicBool>,
-    }
-
-    impl FakeTx {
-        fn new(committed: Arc<AtomicBool>) -> Self {
-            Self {
-                events: MockEventRepository::new(),
-                categories: MockCategoryRepository::new(),
-                bookings: MockBookingRepository::new(),
-                payments: MockPaymentRepository::new(),
-                waitlist: MockWaitlistRepository::new(),
-                reviews: MockReviewRepository::new(),
-                favorites: MockFavoriteRepository::new(),
-                promo_codes: MockPromoCodeRepository::new(),
-                loyalty: MockLoyaltyLedger::new(),
-                audit: MockAuditLog::new(),
-                outbox: MockOutboxStore::new(),
-                idempotency: MockIdempotencyStore::new(),
-                job_runs: MockJobRunStore::new(),
-                committed,
-            }
-        }
-    }
-
-    #[async_trait]
-    impl Tx for FakeTx {
-        fn events(&self) -> &dyn EventRepository {
-            &self.events
-        }
-        fn categories(&self) -> &dyn CategoryRepository {
-            &self.categories
-        }
-        fn bookings(&self) -> &dyn BookingRepository {
-            &self.bookings
-        }
-        fn payments(&self) -> &dyn PaymentRepository {
-            &self.payments
-        }
-        fn waitlist(&self) -> &dyn WaitlistRepository {
-            &self.waitlist
-        }
-        fn reviews(&self) -> &dyn ReviewRepository {
-            &self.reviews
-        }
-        fn favorites(&self) -> &dyn FavoriteRepository {
-            &self.favorites
-        }
-        fn promo_codes(&self) -> &dyn PromoCodeRepository {
-            &self.promo_codes
-        }
-        fn loyalty(&self) -> &dyn LoyaltyLedger {
-            &self.loyalty
-        }
-        fn audit(&self) -> &dyn AuditLog {
-            &self.audit
-        }
-        fn outbox(&self) -> &dyn OutboxStore {
-            &self.outbox
-        }
-        fn idempotency(&self) -> &dyn IdempotencyStore {
-            &self.idempotency
-        }
-        fn job_runs(&self) -> &dyn JobRunStore {
-            &self.job_runs
-        }
-
-        async fn commit(self: Box<Self>) -> Result<(), AppError> {
-            self.committed.store(true, Ordering::SeqCst);
-            Ok(())
-        }
-    }
 
     fn now() -> Timestamp {
         Utc.with_ymd_and_hms(2027, 4, 1, 8, 0, 0).unwrap()
@@ -283,23 +180,7 @@ mod tests {
     }
 
     fn service(tx: Option<FakeTx>) -> EventService {
-        let mut uow = MockUnitOfWork::new();
-        match tx {
-            Some(tx) => {
-                let slot = Mutex::new(Some(tx));
-                uow.expect_begin().times(1).returning(move || {
-                    let tx = slot
-                        .lock()
-                        .unwrap()
-                        .take()
-                        .expect("one transaction per call");
-                    Ok(Box::new(tx) as Box<dyn Tx>)
-                });
-            }
-            None => {
-                uow.expect_begin().never();
-            }
-        }
+        let uow = uow_with(tx.into_iter().collect());
         EventService::new(Arc::new(uow), Arc::new(ManualClock::new(now())))
     }
 

@@ -2,4 +2,7 @@
 
 pub mod events;
 
+#[cfg(test)]
+pub(crate) mod test_support;
+
 pub use events::{CreateEventCommand, EventService, EventWithOptions};
