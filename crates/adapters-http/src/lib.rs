@@ -1,1 +1,4 @@
-//! actix-web REST adapter: routes, DTOs, auth extractor, problem+json errors, actuator endpoints and OpenAPI.
+//! actix-web REST adapter: routes, DTOs, the auth extractor, problem+json errors, actuator
+//! endpoints and OpenAPI.
+
+pub mod request_id;
