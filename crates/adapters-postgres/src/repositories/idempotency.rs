@@ -89,6 +89,50 @@ impl IdempotencyStore for SeaTx {
         }
     }
 
+    async fn complete(
+        &self,
+        key: &str,
+        user_id: Option<UserId>,
+        operation: &str,
+        response_status: u16,
+        response_body: Vec<u8>,
+    ) -> Result<(), AppError> {
+        let updated = row::Entity::update_many()
+            .col_expr(
+                row::Column::ResponseStatus,
+                Expr::value(i32::from(response_status)),
+            )
+            .col_expr(row::Column::ResponseBody, Expr::value(response_body))
+            .filter(row::Column::Key.eq(key))
+            .filter(row::Column::UserScope.eq(user_scope(user_id)))
+            .filter(row::Column::Operation.eq(operation))
+            .exec(self.conn())
+            .await
+            .map_err(db_err)?;
+        if updated.rows_affected == 0 {
+            return Err(AppError::NotFound {
+                entity: "idempotency key",
+            });
+        }
+        Ok(())
+    }
+
+    async fn release(
+        &self,
+        key: &str,
+        user_id: Option<UserId>,
+        operation: &str,
+    ) -> Result<(), AppError> {
+        row::Entity::delete_many()
+            .filter(row::Column::Key.eq(key))
+            .filter(row::Column::UserScope.eq(user_scope(user_id)))
+            .filter(row::Column::Operation.eq(operation))
+            .exec(self.conn())
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn purge_expired(&self, now: Timestamp, limit: u32) -> Result<u64, AppError> {
         if limit == 0 {
             return Ok(0);

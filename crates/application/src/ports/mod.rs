@@ -39,8 +39,8 @@ pub use payment_gateway::{
     PaymentSessionRequest, SimulatedOutcome, WebhookNotice,
 };
 pub use records::{
-    AuditEntry, AuditLog, AuditQuery, AuditRecord, IdempotencyRecord, IdempotencyStore, JobOutcome,
-    JobRunStore, JobRunSummary, OutboxStats, OutboxStore,
+    AuditEntry, AuditLog, AuditQuery, AuditRecord, IDEMPOTENCY_IN_PROGRESS, IdempotencyRecord,
+    IdempotencyStore, JobOutcome, JobRunStore, JobRunSummary, OutboxStats, OutboxStore,
 };
 pub use tickets::TicketCodeGenerator;
 pub use unit_of_work::{Tx, UnitOfWork};

@@ -109,6 +109,9 @@ pub trait OutboxStore: Send + Sync {
     async fn purge_sent_before(&self, before: Timestamp, limit: u32) -> Result<u64, AppError>;
 }
 
+/// The `response_status` of a key whose first request is still running.
+pub const IDEMPOTENCY_IN_PROGRESS: u16 = 102;
+
 /// A stored response for an `Idempotency-Key`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
@@ -137,6 +140,22 @@ pub trait IdempotencyStore: Send + Sync {
     /// Stores the first response; a concurrent insert of the same key is
     /// `Conflict { code: "IDEMPOTENCY_KEY_IN_USE" }`.
     async fn save(&self, record: IdempotencyRecord) -> Result<(), AppError>;
+    /// Stores the final response of a reserved key.
+    async fn complete(
+        &self,
+        key: &str,
+        user_id: Option<UserId>,
+        operation: &str,
+        response_status: u16,
+        response_body: Vec<u8>,
+    ) -> Result<(), AppError>;
+    /// Forgets a reserved key (the request failed in a way worth retrying).
+    async fn release(
+        &self,
+        key: &str,
+        user_id: Option<UserId>,
+        operation: &str,
+    ) -> Result<(), AppError>;
     async fn purge_expired(&self, now: Timestamp, limit: u32) -> Result<u64, AppError>;
 }
 

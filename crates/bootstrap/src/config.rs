@@ -1,0 +1,540 @@
+//! Configuration: `config/default.toml` → `config/<profile>.toml` → environment.
+//!
+//! The default and profile files are compiled in, so the binary runs with no files at all; a
+//! `config/` directory next to the working directory (or `APP_CONFIG_DIR`) is layered on top.
+//! Environment: `APP__SECTION__KEY` for every key, plus the seed's variables (`DATABASE_URL`,
+//! `POSTGRES_*`, `*_SERVICE_URL`, `AMQP_URL`, `REDIS_URL`, `LOG_LEVEL`). Invalid values fail at
+//! start with the key named.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
+const PROFILES: &[(&str, &str)] = &[
+    ("dev", include_str!("../../../config/dev.toml")),
+    ("stage", include_str!("../../../config/stage.toml")),
+    ("prod", include_str!("../../../config/prod.toml")),
+    ("test", include_str!("../../../config/test.toml")),
+];
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The active profile (`dev`, `stage`, `prod`, `test`); set from `APP_PROFILE`.
+    #[serde(default)]
+    pub profile: String,
+    pub server: ServerConfig,
+    pub grpc: GrpcConfig,
+    pub database: DatabaseSection,
+    pub auth: AuthSection,
+    pub app: AppSection,
+    pub payments: PaymentsSection,
+    pub services: ServicesSection,
+    pub broker: BrokerSection,
+    pub redis: RedisSection,
+    pub logging: LoggingSection,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    pub public_base_url: String,
+    pub max_body_bytes: usize,
+    pub workers: usize,
+    pub shutdown_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcConfig {
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    pub url: String,
+    pub sqlite_path: String,
+    pub schema: String,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub connect_timeout_seconds: u64,
+    pub acquire_timeout_seconds: u64,
+    pub run_migrations: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    pub gateway_headers: bool,
+    #[serde(default)]
+    pub jwt: Option<JwtSection>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSection {
+    pub issuer: String,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+    #[serde(default = "default_leeway")]
+    pub leeway_seconds: u64,
+}
+
+fn default_roles_claim() -> String {
+    "realm_access.roles".to_owned()
+}
+
+fn default_algorithms() -> Vec<String> {
+    vec!["RS256".to_owned()]
+}
+
+const fn default_leeway() -> u64 {
+    30
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSection {
+    pub booking: BookingSection,
+    pub waitlist: WaitlistSection,
+    pub completion: CompletionSection,
+    pub audit: AuditSection,
+    pub idempotency: IdempotencySection,
+    pub loyalty: LoyaltySection,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookingSection {
+    pub ttl_minutes: u32,
+    pub expiration_check_interval_ms: u64,
+    pub grace_period_minutes: u32,
+    pub max_quantity: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitlistSection {
+    pub notification_window_minutes: u32,
+    pub cleanup_interval_minutes: u32,
+    pub auto_process: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompletionSection {
+    pub check_interval_cron: String,
+    pub auto_complete: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    pub enabled: bool,
+    pub retain_days: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdempotencySection {
+    pub ttl_hours: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoyaltySection {
+    pub points_per_currency_unit: Decimal,
+    pub review_points: u32,
+    pub point_value: Decimal,
+    pub max_redeem_share_percent: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentsSection {
+    pub default_gateway: String,
+    pub sandbox: SandboxSection,
+    pub http: HttpGatewaySection,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSection {
+    pub enabled: bool,
+    pub webhook_secret: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpGatewaySection {
+    pub webhook_secret: String,
+    pub max_retries: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicesSection {
+    pub payment: ServiceEndpoint,
+    pub notification: ServiceEndpoint,
+    pub user: ServiceEndpoint,
+    pub crew: ServiceEndpoint,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceEndpoint {
+    pub url: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerSection {
+    pub url: String,
+    pub exchange: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSection {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingSection {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid configuration: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where values come from: the process environment in production, a map in tests.
+pub trait EnvSource {
+    fn var(&self, name: &str) -> Option<String>;
+    /// Every `(name, value)`, for the `APP__` prefix.
+    fn vars(&self) -> Vec<(String, String)>;
+}
+
+/// The real environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl EnvSource for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    }
+
+    fn vars(&self) -> Vec<(String, String)> {
+        std::env::vars().collect()
+    }
+}
+
+/// A fixed environment (tests).
+#[derive(Debug, Clone, Default)]
+pub struct MapEnv(pub Vec<(String, String)>);
+
+impl EnvSource for MapEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    fn vars(&self) -> Vec<(String, String)> {
+        self.0.clone()
+    }
+}
+
+impl Config {
+    /// Loads the configuration from the process environment and `config/`.
+    pub fn load() -> Result<Self, ConfigError> {
+        let dir = std::env::var("APP_CONFIG_DIR").map_or_else(|_| PathBuf::from("config"), PathBuf::from);
+        Self::load_from(&ProcessEnv, Some(&dir))
+    }
+
+    /// Loads with an explicit environment and optional override directory.
+    pub fn load_from(env: &dyn EnvSource, dir: Option<&Path>) -> Result<Self, ConfigError> {
+        let profile = env
+            .var("APP_PROFILE")
+            .or_else(|| env.var("SPRING_PROFILES_ACTIVE"))
+            .unwrap_or_else(|| "dev".to_owned())
+            .trim()
+            .to_ascii_lowercase();
+        let Some((_, profile_toml)) = PROFILES.iter().find(|(name, _)| *name == profile) else {
+            return Err(ConfigError(format!(
+                "APP_PROFILE: unknown profile `{profile}` (expected one of: {})",
+                PROFILES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            )));
+        };
+
+        let mut figment = Figment::new()
+            .merge(Toml::string(DEFAULT_TOML))
+            .merge(Toml::string(profile_toml));
+        if let Some(dir) = dir {
+            figment = figment
+                .merge(Toml::file(dir.join("default.toml")))
+                .merge(Toml::file(dir.join(format!("{profile}.toml"))));
+        }
+        figment = figment.merge(Serialized::default("profile", &profile));
+        for (key, value) in seed_variables(env) {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        // `APP__SERVER__PORT=8080` → server.port; the environment wins over every file.
+        for (key, value) in env.vars() {
+            let Some(rest) = key.strip_prefix("APP__") else {
+                continue;
+            };
+            let path = rest
+                .split("__")
+                .map(str::to_ascii_lowercase)
+                .collect::<Vec<_>>()
+                .join(".");
+            if !path.is_empty() {
+                figment = figment.merge(Serialized::default(&path, env_value(&value)));
+            }
+        }
+
+        let config: Self = figment.extract().map_err(|e| ConfigError(describe(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, why: &str| Err(ConfigError(format!("{key}: {why}")));
+        if self.server.port == 0 {
+            return fail("server.port", "must be between 1 and 65535");
+        }
+        if self.grpc.port == 0 {
+            return fail("grpc.port", "must be between 1 and 65535");
+        }
+        if !self.server.public_base_url.starts_with("http://")
+            && !self.server.public_base_url.starts_with("https://")
+        {
+            return fail("server.public_base_url", "must be an http(s) URL");
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.server.max_body_bytes) {
+            return fail("server.max_body_bytes", "must be between 1024 and 16777216");
+        }
+        let url = self.database.url.trim();
+        if !url.is_empty()
+            && !url.starts_with("postgres://")
+            && !url.starts_with("postgresql://")
+            && !url.starts_with("sqlite:")
+        {
+            return fail("database.url", "must start with postgres://, postgresql:// or sqlite:");
+        }
+        if self.database.max_connections == 0
+            || self.database.min_connections > self.database.max_connections
+        {
+            return fail(
+                "database.max_connections",
+                "must be ≥ 1 and ≥ database.min_connections",
+            );
+        }
+        let b = &self.app.booking;
+        if !(1..=24 * 60).contains(&b.ttl_minutes) {
+            return fail("app.booking.ttl_minutes", "must be between 1 and 1440");
+        }
+        if b.expiration_check_interval_ms < 1000 {
+            return fail("app.booking.expiration_check_interval_ms", "must be ≥ 1000");
+        }
+        if !(1..=100).contains(&b.max_quantity) {
+            return fail("app.booking.max_quantity", "must be between 1 and 100");
+        }
+        if self.app.waitlist.notification_window_minutes == 0 {
+            return fail("app.waitlist.notification_window_minutes", "must be ≥ 1");
+        }
+        if self.app.waitlist.cleanup_interval_minutes == 0 {
+            return fail("app.waitlist.cleanup_interval_minutes", "must be ≥ 1");
+        }
+        if self.app.completion.check_interval_cron.split_whitespace().count() != 6 {
+            return fail(
+                "app.completion.check_interval_cron",
+                "must have 6 fields (sec min hour day month weekday)",
+            );
+        }
+        if self.app.audit.retain_days == 0 {
+            return fail("app.audit.retain_days", "must be ≥ 1");
+        }
+        if self.app.idempotency.ttl_hours < 24 {
+            return fail("app.idempotency.ttl_hours", "must be ≥ 24 (keys are kept at least a day)");
+        }
+        let l = &self.app.loyalty;
+        if l.points_per_currency_unit.is_sign_negative() {
+            return fail("app.loyalty.points_per_currency_unit", "must not be negative");
+        }
+        if l.point_value.is_sign_negative() || l.point_value.scale() > 2 {
+            return fail("app.loyalty.point_value", "must be a non-negative amount with at most 2 decimals");
+        }
+        if l.max_redeem_share_percent > 100 {
+            return fail("app.loyalty.max_redeem_share_percent", "must be between 0 and 100");
+        }
+        match self.payments.default_gateway.as_str() {
+            "sandbox" if !self.payments.sandbox.enabled => {
+                return fail(
+                    "payments.default_gateway",
+                    "is `sandbox` but payments.sandbox.enabled is false",
+                );
+            }
+            "sandbox" | "http" => {}
+            _ => return fail("payments.default_gateway", "must be `sandbox` or `http`"),
+        }
+        if self.payments.sandbox.enabled && self.payments.sandbox.webhook_secret.len() < 8 {
+            return fail("payments.sandbox.webhook_secret", "must be at least 8 characters");
+        }
+        if self.services.payment.timeout_ms == 0 {
+            return fail("services.payment.timeout_ms", "must be ≥ 1");
+        }
+        if let Some(jwt) = &self.auth.jwt {
+            if !jwt.issuer.starts_with("http://") && !jwt.issuer.starts_with("https://") {
+                return fail("auth.jwt.issuer", "must be an http(s) URL");
+            }
+            for alg in &jwt.algorithms {
+                if !matches!(
+                    alg.as_str(),
+                    "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "ES256" | "ES384"
+                ) {
+                    return fail(
+                        "auth.jwt.algorithms",
+                        "only asymmetric algorithms (RS*, PS*, ES256, ES384) are accepted",
+                    );
+                }
+            }
+        }
+        if self.auth.jwt.is_none() && !self.auth.gateway_headers && self.profile == "prod" {
+            tracing::warn!("neither auth.jwt nor auth.gateway_headers is set: every caller is a guest");
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.logging.level) {
+            return Err(ConfigError(format!("logging.level: {e}")));
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect: the configured one, or the embedded SQLite file.
+    #[must_use]
+    pub fn database_url(&self) -> String {
+        let url = self.database.url.trim();
+        if url.is_empty() {
+            format!("sqlite://{}?mode=rwc", self.database.sqlite_path)
+        } else {
+            url.to_owned()
+        }
+    }
+
+    #[must_use]
+    pub fn booking_ttl(&self) -> Duration {
+        Duration::from_secs(u64::from(self.app.booking.ttl_minutes) * 60)
+    }
+}
+
+/// Turns an environment string into the TOML value it spells, so `APP__SERVER__PORT=8080`
+/// is a number and `APP__AUTH__GATEWAY_HEADERS=true` a boolean.
+fn env_value(raw: &str) -> figment::value::Value {
+    let raw = raw.trim();
+    raw.parse::<figment::value::Value>()
+        .unwrap_or_else(|_| figment::value::Value::from(raw.to_owned()))
+}
+
+/// The seed's environment variables, as configuration keys.
+fn seed_variables(env: &dyn EnvSource) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(url) = env.var("DATABASE_URL") {
+        out.push(("database.url".to_owned(), url));
+    } else if let Some(db) = env.var("POSTGRES_DB") {
+        let user = env.var("POSTGRES_USER").unwrap_or_else(|| "postgres".to_owned());
+        let password = env.var("POSTGRES_PASSWORD");
+        let host = env.var("POSTGRES_HOST").unwrap_or_else(|| "localhost".to_owned());
+        let port = env.var("POSTGRES_PORT").unwrap_or_else(|| "5432".to_owned());
+        let credentials = match password {
+            Some(p) => format!("{}:{}", encode(&user), encode(&p)),
+            None => encode(&user),
+        };
+        out.push((
+            "database.url".to_owned(),
+            format!("postgres://{credentials}@{host}:{port}/{db}"),
+        ));
+    }
+    for (var, key) in [
+        ("PAYMENT_SERVICE_URL", "services.payment.url"),
+        ("NOTIFICATION_SERVICE_URL", "services.notification.url"),
+        ("USER_SERVICE_URL", "services.user.url"),
+        ("CREW_SERVICE_URL", "services.crew.url"),
+        ("AMQP_URL", "broker.url"),
+        ("REDIS_URL", "redis.url"),
+        ("LOG_LEVEL", "logging.level"),
+    ] {
+        if let Some(value) = env.var(var) {
+            let value = if var == "LOG_LEVEL" {
+                value.to_ascii_lowercase()
+            } else {
+                value
+            };
+            out.push((key.to_owned(), value));
+        }
+    }
+    out
+}
+
+/// Percent-encodes a URL userinfo part.
+fn encode(part: &str) -> String {
+    part.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// figment's message, which names the key (`invalid type: … for key "server.port"`).
+fn describe(err: &figment::Error) -> String {
+    err.clone()
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            if key.is_empty() {
+                e.kind.to_string()
+            } else {
+                format!("{key}: {}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
