@@ -5,9 +5,11 @@ pub mod connection;
 mod convert;
 pub mod entities;
 mod error;
+pub mod health;
 pub mod migration;
 pub mod repositories;
 mod tx;
 
 pub use connection::{DatabaseConfig, connect, migrate_down, migrate_up, migration_status};
+pub use health::DatabaseHealth;
 pub use tx::{SeaTx, SeaUnitOfWork};

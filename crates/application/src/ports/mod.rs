@@ -12,6 +12,7 @@ pub mod crew;
 pub mod documents;
 pub mod engagement;
 pub mod events;
+pub mod health;
 pub mod messaging;
 pub mod payment_gateway;
 pub mod records;
@@ -33,6 +34,7 @@ pub use events::{
     CategoryRepository, EventListing, EventPopularity, EventQuery, EventRepository, EventSort,
     EventStats,
 };
+pub use health::{ComponentHealth, HealthIndicator};
 pub use messaging::{MessagePublisher, PublishError};
 pub use payment_gateway::{
     GatewayError, GatewayPaymentStatus, GatewaySession, PaymentGateway, PaymentGateways,
