@@ -27,12 +27,21 @@ pub const SANDBOX_SIGNATURE_HEADER: &str = "X-Sandbox-Signature";
 pub const SANDBOX_DECLINE_REASON: &str = "declined in the sandbox";
 
 /// Settings of the sandbox gateway.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SandboxConfig {
     /// The service's own public address; payment pages are `{public_base_url}/sandbox/payments/{reference}`.
     pub public_base_url: String,
     /// The secret sandbox webhooks are signed with.
     pub webhook_secret: String,
+}
+
+impl std::fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxConfig")
+            .field("public_base_url", &self.public_base_url)
+            .field("webhook_secret", &"<redacted>")
+            .finish()
+    }
 }
 
 /// The sandbox gateway (registry name `sandbox`).
