@@ -1,1 +1,13 @@
 //! PaymentGateway implementations: the in-process sandbox and the HTTP client of backend-payment.
+//!
+//! Each adapter implements [`application::ports::payment_gateway::PaymentGateway`]; bootstrap
+//! registers them in the `PaymentGateways` registry by name. `docs/payment-gateways.md` says how
+//! to add another one.
+
+mod circuit_breaker;
+pub mod http;
+pub mod sandbox;
+mod webhook_signature;
+
+pub use http::{HttpGatewayConfig, HttpPaymentGateway, InvalidGatewayConfig};
+pub use sandbox::{SandboxConfig, SandboxGateway};

@@ -1,0 +1,457 @@
+//! The `http` gateway: the client of the platform's backend-payment service.
+//!
+//! The REST contract is documented in `docs/payment-gateways.md`. Transport failures (timeouts,
+//! refused connections, 5xx, 408/429) are retried with a small exponential backoff — every call
+//! is safe to repeat: reads are reads and the two writes carry an `Idempotency-Key` — and end as
+//! `Unavailable`; any other 4xx is the gateway's answer and is not retried. A circuit breaker
+//! stops calling a gateway that keeps failing.
+
+use std::time::{Duration, Instant};
+
+use application::ports::payment_gateway::{
+    GatewayError, GatewayPaymentStatus, GatewaySession, PaymentGateway, PaymentSessionRequest,
+    SimulatedOutcome, WebhookNotice,
+};
+use async_trait::async_trait;
+use domain::{BookingId, Money, PaymentId};
+use reqwest::{RequestBuilder, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::circuit_breaker::CircuitBreaker;
+use crate::webhook_signature;
+
+/// The header carrying backend-payment's webhook signature (`sha256=<hex hmac>`).
+pub const PAYMENT_SIGNATURE_HEADER: &str = "X-Payment-Signature";
+
+/// The header making a write safe to retry.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
+
+/// The first retry waits this long; each further one twice as long (capped at `MAX_BACKOFF`).
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Settings of the backend-payment client.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpGatewayConfig {
+    /// backend-payment's address (`services.payment.url`), e.g. `http://backend-payment:8104`.
+    pub base_url: String,
+    /// Per attempt, connection included.
+    pub timeout: Duration,
+    /// Retries after the first attempt of a call that failed in transport.
+    pub max_retries: u32,
+    /// The secret backend-payment signs its webhooks with.
+    pub webhook_secret: String,
+    /// Consecutive unavailable calls that open the circuit (0 disables the breaker).
+    pub breaker_threshold: u32,
+    /// How long an open circuit fails fast before letting one probe through.
+    pub breaker_cooldown: Duration,
+}
+
+impl HttpGatewayConfig {
+    /// The defaults with the given address and secret.
+    #[must_use]
+    pub fn new(base_url: impl Into<String>, webhook_secret: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            webhook_secret: webhook_secret.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for HttpGatewayConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "http://backend-payment:8104".to_owned(),
+            timeout: Duration::from_secs(5),
+            max_retries: 2,
+            webhook_secret: String::new(),
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+impl std::fmt::Debug for HttpGatewayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpGatewayConfig")
+            .field("base_url", &self.base_url)
+            .field("timeout", &self.timeout)
+            .field("max_retries", &self.max_retries)
+            .field("webhook_secret", &"<redacted>")
+            .field("breaker_threshold", &self.breaker_threshold)
+            .field("breaker_cooldown", &self.breaker_cooldown)
+            .finish()
+    }
+}
+
+/// A configuration the client cannot be built from (a bad base URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidGatewayConfig(pub String);
+
+impl std::fmt::Display for InvalidGatewayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid payment gateway configuration: {}", self.0)
+    }
+}
+
+impl std::error::Error for InvalidGatewayConfig {}
+
+/// The backend-payment gateway (registry name `http`).
+#[derive(Debug)]
+pub struct HttpPaymentGateway {
+    client: reqwest::Client,
+    base_url: Url,
+    config: HttpGatewayConfig,
+    breaker: CircuitBreaker,
+}
+
+#[derive(Serialize)]
+struct InitiateBody<'a> {
+    payment_id: PaymentId,
+    booking_id: BookingId,
+    amount: Money,
+    method: &'a str,
+    return_url: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct InitiateAnswer {
+    reference: String,
+    payment_url: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+enum RemoteStatus {
+    Pending,
+    Paid,
+    Failed,
+}
+
+#[derive(Deserialize)]
+struct StatusAnswer {
+    status: RemoteStatus,
+    amount: Option<Money>,
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RefundBody {
+    amount: Money,
+}
+
+#[derive(Deserialize)]
+struct RefundAnswer {
+    refund_reference: String,
+}
+
+/// One attempt's result: final, or worth another try.
+enum Attempt<T> {
+    Done(Result<T, GatewayError>),
+    Transient(String),
+}
+
+impl HttpPaymentGateway {
+    /// Builds the client; fails on a base URL that is not an absolute http(s) URL.
+    pub fn new(config: HttpGatewayConfig) -> Result<Self, InvalidGatewayConfig> {
+        let base_url = Url::parse(config.base_url.trim())
+            .map_err(|e| InvalidGatewayConfig(format!("base_url {:?}: {e}", config.base_url)))?;
+        if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
+            return Err(InvalidGatewayConfig(format!(
+                "base_url {:?} must be an http(s) URL",
+                config.base_url
+            )));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .build()
+            .map_err(|e| InvalidGatewayConfig(format!("http client: {e}")))?;
+        Ok(Self {
+            client,
+            base_url,
+            breaker: CircuitBreaker::new(config.breaker_threshold, config.breaker_cooldown),
+            config,
+        })
+    }
+
+    /// `{base}/api/v1/payments[/{segment}…]`, each segment percent-encoded.
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base_url.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty()
+                .extend(["api", "v1", "payments"])
+                .extend(segments);
+        }
+        url
+    }
+
+    /// Runs one logical call through the breaker, retrying transient failures.
+    async fn call<T>(
+        &self,
+        operation: &'static str,
+        request: impl Fn() -> RequestBuilder + Send + Sync,
+        answer: impl Fn(StatusCode, &[u8]) -> Result<T, GatewayError> + Send + Sync,
+    ) -> Result<T, GatewayError> {
+        let Some(permit) = self.breaker.admit(Instant::now()) else {
+            return Err(GatewayError::Unavailable(
+                "backend-payment circuit is open".to_owned(),
+            ));
+        };
+        let mut attempt: u32 = 0;
+        let outcome = loop {
+            match self.attempt(&request, &answer).await {
+                Attempt::Done(result) => break result,
+                Attempt::Transient(why) if attempt < self.config.max_retries => {
+                    let backoff = backoff(attempt);
+                    tracing::warn!(operation, attempt, error = %why, ?backoff, "backend-payment call failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    attempt += 1;
+                }
+                Attempt::Transient(why) => {
+                    tracing::warn!(operation, attempts = attempt + 1, error = %why, "backend-payment unavailable");
+                    break Err(GatewayError::Unavailable(format!(
+                        "backend-payment {operation}: {why} (after {} attempts)",
+                        attempt + 1
+                    )));
+                }
+            }
+        };
+        match &outcome {
+            Err(GatewayError::Unavailable(_)) => permit.failed(Instant::now()),
+            _ => permit.succeeded(),
+        }
+        outcome
+    }
+
+    async fn attempt<T>(
+        &self,
+        request: &(impl Fn() -> RequestBuilder + Send + Sync),
+        answer: &(impl Fn(StatusCode, &[u8]) -> Result<T, GatewayError> + Send + Sync),
+    ) -> Attempt<T> {
+        let response = match request().send().await {
+            Ok(response) => response,
+            Err(e) => return Attempt::Transient(transport_error(&e)),
+        };
+        let status = response.status();
+        if status.is_server_error()
+            || status == StatusCode::REQUEST_TIMEOUT
+            || status == StatusCode::TOO_MANY_REQUESTS
+        {
+            return Attempt::Transient(format!("HTTP {status}"));
+        }
+        match response.bytes().await {
+            Ok(body) => Attempt::Done(answer(status, &body)),
+            Err(e) => Attempt::Transient(transport_error(&e)),
+        }
+    }
+}
+
+fn backoff(retry: u32) -> Duration {
+    FIRST_BACKOFF
+        .checked_mul(1 << retry.min(16))
+        .map_or(MAX_BACKOFF, |d| d.min(MAX_BACKOFF))
+}
+
+fn transport_error(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".to_owned()
+    } else if error.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        error.to_string()
+    }
+}
+
+/// A 2xx body that does not follow the contract: the gateway is misbehaving, which the
+/// service can only treat as unavailable (it is never a reason to assume an outcome).
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, GatewayError> {
+    serde_json::from_slice(body).map_err(|e| {
+        GatewayError::Unavailable(format!("backend-payment answered an unexpected body: {e}"))
+    })
+}
+
+/// The gateway's explanation of a 4xx: a `detail`, `message`, `title` or `error` field, else
+/// the status line.
+fn refusal(status: StatusCode, body: &[u8]) -> GatewayError {
+    let reason = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|json| {
+            ["detail", "message", "title", "error"]
+                .iter()
+                .find_map(|key| json.get(key)?.as_str().map(str::to_owned))
+        })
+        .unwrap_or_else(|| format!("backend-payment answered {status}"));
+    GatewayError::Refused(reason)
+}
+
+#[async_trait]
+impl PaymentGateway for HttpPaymentGateway {
+    fn name(&self) -> &str {
+        "http"
+    }
+
+    async fn initiate(
+        &self,
+        request: &PaymentSessionRequest,
+    ) -> Result<GatewaySession, GatewayError> {
+        let url = self.url(&[]);
+        let body = InitiateBody {
+            payment_id: request.payment_id,
+            booking_id: request.booking_id,
+            amount: request.amount,
+            method: &request.payment_method,
+            return_url: request.return_url.as_deref(),
+        };
+        self.call(
+            "initiate",
+            || {
+                self.client
+                    .post(url.clone())
+                    .header(IDEMPOTENCY_KEY_HEADER, &request.idempotency_key)
+                    .json(&body)
+            },
+            |status, bytes| {
+                if !status.is_success() {
+                    return Err(refusal(status, bytes));
+                }
+                let answer: InitiateAnswer = parse(bytes)?;
+                Ok(GatewaySession {
+                    reference: answer.reference,
+                    payment_url: answer.payment_url,
+                })
+            },
+        )
+        .await
+    }
+
+    async fn status(&self, reference: &str) -> Result<GatewayPaymentStatus, GatewayError> {
+        let url = self.url(&[reference]);
+        self.call(
+            "status",
+            || self.client.get(url.clone()),
+            |status, bytes| {
+                if status == StatusCode::NOT_FOUND {
+                    return Err(GatewayError::UnknownReference);
+                }
+                if !status.is_success() {
+                    return Err(refusal(status, bytes));
+                }
+                let answer: StatusAnswer = parse(bytes)?;
+                match answer.status {
+                    RemoteStatus::Pending => Ok(GatewayPaymentStatus::Pending),
+                    RemoteStatus::Paid => match answer.amount {
+                        Some(amount) => Ok(GatewayPaymentStatus::Paid { amount }),
+                        None => Err(GatewayError::Unavailable(
+                            "backend-payment reported PAID without an amount".to_owned(),
+                        )),
+                    },
+                    RemoteStatus::Failed => Ok(GatewayPaymentStatus::Failed {
+                        reason: answer
+                            .reason
+                            .unwrap_or_else(|| "declined by the payment provider".to_owned()),
+                    }),
+                }
+            },
+        )
+        .await
+    }
+
+    async fn refund(
+        &self,
+        reference: &str,
+        amount: Money,
+        idempotency_key: &str,
+    ) -> Result<String, GatewayError> {
+        let url = self.url(&[reference, "refunds"]);
+        let body = RefundBody { amount };
+        self.call(
+            "refund",
+            || {
+                self.client
+                    .post(url.clone())
+                    .header(IDEMPOTENCY_KEY_HEADER, idempotency_key)
+                    .json(&body)
+            },
+            |status, bytes| {
+                if status == StatusCode::NOT_FOUND {
+                    return Err(GatewayError::UnknownReference);
+                }
+                if !status.is_success() {
+                    return Err(refusal(status, bytes));
+                }
+                let answer: RefundAnswer = parse(bytes)?;
+                Ok(answer.refund_reference)
+            },
+        )
+        .await
+    }
+
+    fn verify_webhook(
+        &self,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<WebhookNotice, GatewayError> {
+        webhook_signature::verify(
+            PAYMENT_SIGNATURE_HEADER,
+            self.config.webhook_secret.as_bytes(),
+            headers,
+            body,
+        )
+    }
+
+    async fn simulate(
+        &self,
+        _reference: &str,
+        _outcome: SimulatedOutcome,
+    ) -> Result<(), GatewayError> {
+        Err(GatewayError::Refused("not a test gateway".to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(0), Duration::from_millis(50));
+        assert_eq!(backoff(1), Duration::from_millis(100));
+        assert_eq!(backoff(2), Duration::from_millis(200));
+        assert_eq!(backoff(10), MAX_BACKOFF);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn urls_keep_a_base_path_and_encode_the_reference() {
+        let gw =
+            HttpPaymentGateway::new(HttpGatewayConfig::new("http://pay.local:8104/base/", "s"))
+                .unwrap();
+        assert_eq!(
+            gw.url(&[]).as_str(),
+            "http://pay.local:8104/base/api/v1/payments"
+        );
+        assert_eq!(
+            gw.url(&["a/b c", "refunds"]).as_str(),
+            "http://pay.local:8104/base/api/v1/payments/a%2Fb%20c/refunds"
+        );
+    }
+
+    #[test]
+    fn rejects_a_base_url_that_is_not_http() {
+        for bad in ["", "not a url", "ftp://x", "mailto:a@b"] {
+            assert!(
+                HttpPaymentGateway::new(HttpGatewayConfig::new(bad, "s")).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret() {
+        let config = HttpGatewayConfig::new("http://x", "top-secret");
+        assert!(!format!("{config:?}").contains("top-secret"));
+    }
+}
