@@ -1,5 +1,51 @@
 //! actix-web REST adapter: routes, DTOs, the auth extractor, problem+json errors, actuator
 //! endpoints and OpenAPI.
 
+pub mod actuator;
+pub mod auth;
+pub mod dto;
+pub mod extract;
+pub mod idempotency;
+pub mod openapi;
 pub mod problem;
 pub mod request_id;
+pub mod routes;
+pub mod state;
+
+use actix_web::web;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use auth::{AuthConfig, Authenticator, Caller, JwtConfig};
+pub use state::{ApiState, HttpSettings};
+
+/// The whole HTTP surface for one app instance: `/api/v1` (and the `/api` alias), actuator,
+/// OpenAPI and docs, the sandbox page when enabled, problem+json for everything else.
+pub fn configure(
+    state: ApiState,
+    authenticator: Authenticator,
+) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
+    move |cfg: &mut web::ServiceConfig| {
+        let settings = state.settings;
+        extract::configure(cfg, settings.max_body_bytes);
+        cfg.app_data(web::Data::new(state))
+            .app_data(web::Data::new(authenticator));
+        for prefix in ["/api/v1", "/api"] {
+            cfg.service(web::scope(prefix).configure(api));
+        }
+        cfg.configure(actuator::configure);
+        if settings.sandbox_enabled {
+            cfg.configure(routes::sandbox::configure);
+        }
+        cfg.service(
+            SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi::document()),
+        )
+        .service(web::redirect("/docs", "/docs/"));
+    }
+}
+
+fn api(cfg: &mut web::ServiceConfig) {
+    routes::events::configure(cfg);
+    routes::categories::configure(cfg);
+    routes::bookings::configure(cfg);
+    routes::payments::configure(cfg);
+}

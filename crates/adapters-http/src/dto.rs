@@ -1,0 +1,130 @@
+//! Shared request/response pieces: money in and out, pages, timestamps.
+
+use std::str::FromStr;
+
+use application::{AppError, Page, PageRequest};
+use domain::Money;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// A money amount on input: a decimal string (`"1500.00"`) or a JSON number with at most two
+/// decimals (`1500`, `12.5`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[schema(value_type = String, example = "1500.00")]
+pub struct MoneyInput(pub Money);
+
+impl<'de> Deserialize<'de> for MoneyInput {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Integer(i64),
+            Float(f64),
+        }
+        let text = match Raw::deserialize(deserializer)
+            .map_err(|_| serde::de::Error::custom("expected an amount: a string like \"12.50\" or a number"))?
+        {
+            Raw::Text(s) => s,
+            Raw::Integer(i) => i.to_string(),
+            Raw::Float(f) if f.is_finite() => f.to_string(),
+            Raw::Float(_) => return Err(serde::de::Error::custom("amount must be finite")),
+        };
+        let decimal = Decimal::from_str(text.trim())
+            .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a decimal amount")))?;
+        if decimal.scale() > 2 && decimal.normalize().scale() > 2 {
+            return Err(serde::de::Error::custom(format!(
+                "`{text}` has more than two decimals"
+            )));
+        }
+        Money::from_decimal(decimal)
+            .map(MoneyInput)
+            .map_err(|e| serde::de::Error::custom(e.to_string()))
+    }
+}
+
+/// `?page=0&size=20`: page from 0, size 1..=100.
+#[derive(Debug, Clone, Copy, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page number, from 0.
+    pub page: Option<i64>,
+    /// Page size, 1 to 100 (default 20).
+    pub size: Option<i64>,
+}
+
+impl PageParams {
+    pub fn request(self) -> Result<PageRequest, AppError> {
+        PageRequest::new(self.page, self.size)
+    }
+}
+
+/// The paging fields of every list answer.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct PageInfo {
+    pub page: i64,
+    pub size: i64,
+    pub total_pages: i64,
+    pub total_elements: i64,
+}
+
+impl PageInfo {
+    pub fn of<T>(page: &Page<T>) -> Self {
+        Self {
+            page: i64::from(page.page),
+            size: i64::from(page.size),
+            total_pages: i64::try_from(page.total_pages()).unwrap_or(i64::MAX),
+            total_elements: i64::try_from(page.total_elements).unwrap_or(i64::MAX),
+        }
+    }
+}
+
+/// Parses a comma-separated list of enum values (`?status=PUBLISHED,COMPLETED`).
+pub fn parse_list<T>(
+    raw: Option<&str>,
+    field: &'static str,
+    parse: impl Fn(&str) -> Option<T>,
+    allowed: &str,
+) -> Result<Vec<T>, AppError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            parse(&s.to_ascii_uppercase()).ok_or_else(|| {
+                AppError::invalid(field, format!("unknown value `{s}`; expected one of {allowed}"))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn money(json: &str) -> Result<Money, String> {
+        serde_json::from_str::<MoneyInput>(json)
+            .map(|m| m.0)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn accepts_strings_and_numbers_with_two_decimals_at_most() {
+        assert_eq!(money("\"1500.00\"").unwrap().to_string(), "1500.00");
+        assert_eq!(money("1500").unwrap().to_string(), "1500.00");
+        assert_eq!(money("12.5").unwrap().to_string(), "12.50");
+        assert_eq!(money("\"0.10\"").unwrap().to_string(), "0.10");
+    }
+
+    #[test]
+    fn refuses_more_decimals_and_non_amounts() {
+        assert!(money("12.345").is_err());
+        assert!(money("\"12.345\"").is_err());
+        assert!(money("\"abc\"").is_err());
+        assert!(money("true").is_err());
+        assert!(money("null").is_err());
+    }
+}

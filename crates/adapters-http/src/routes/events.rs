@@ -1,0 +1,742 @@
+//! `/events`: catalog, details, create, update (optimistic locking), publish, cancel, stats.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
+use application::AppError;
+use application::ports::EventSort;
+use application::services::events::{
+    CreateEventCommand, EventDetails, EventWithOptions, ListEventsQuery, PublishEventCommand,
+    UpdateEventCommand,
+};
+use application::services::CancelEventCommand;
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::event::{Event, EventDetailsInput, EventStatus, NewEventInput};
+use domain::price_option::{PriceOption, PriceOptionInput};
+use domain::pricing::PricingRules;
+use domain::refund_policy::{RefundPolicy, RefundTier};
+use domain::review::RatingSummary;
+use domain::{EventId, Percent};
+use rust_decimal::prelude::ToPrimitive;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Caller;
+use crate::dto::{MoneyInput, PageInfo, PageParams, parse_list};
+use crate::problem::{ApiError, Problem};
+use crate::state::ApiState;
+
+/// Coordinates of the meeting point.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocationPoint {
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+/// A price option (tier) on input.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriceOptionRequest {
+    pub name: String,
+    pub price: MoneyInput,
+    pub description: Option<String>,
+    /// Seats sold at this price; absent = no limit of its own.
+    pub quantity_available: Option<i64>,
+    #[serde(default = "yes")]
+    pub is_active: bool,
+}
+
+const fn yes() -> bool {
+    true
+}
+
+/// One refund tier: from `min_hours_before` the start, `percent` is refunded.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundTierDto {
+    pub min_hours_before: u32,
+    pub percent: u32,
+}
+
+/// `POST /events` (`CreateEventRequest`).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEventRequest {
+    pub name: String,
+    pub description: Option<String>,
+    pub short_description: Option<String>,
+    pub start_date: DateTime<Utc>,
+    pub end_date: Option<DateTime<Utc>>,
+    pub location: Option<String>,
+    pub location_coordinates: Option<LocationPoint>,
+    pub max_participants: i64,
+    pub price: MoneyInput,
+    pub category: Option<String>,
+    pub image_url: Option<String>,
+    /// Bookings close this many hours before the start (default 0).
+    pub booking_deadline_hours: Option<i64>,
+    #[serde(default)]
+    pub auto_publish: bool,
+    /// Publish automatically at this time (the event stays DRAFT until then).
+    pub publish_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub is_featured: bool,
+    #[serde(default)]
+    pub price_options: Vec<PriceOptionRequest>,
+    /// Per-event refund tiers; absent = the standard policy.
+    pub refund_policy: Option<Vec<RefundTierDto>>,
+    /// Dynamic pricing and group discounts.
+    #[schema(value_type = Option<Object>)]
+    pub pricing_rules: Option<PricingRules>,
+}
+
+/// `PUT /events/{id}`: every field optional; `version` (or `If-Match`) guards against lost
+/// updates.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateEventRequest {
+    /// The version the change is based on; a newer stored version answers 409.
+    pub version: Option<i64>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub short_description: Option<String>,
+    pub start_date: Option<DateTime<Utc>>,
+    pub end_date: Option<DateTime<Utc>>,
+    pub location: Option<String>,
+    pub location_coordinates: Option<LocationPoint>,
+    pub max_participants: Option<i64>,
+    pub price: Option<MoneyInput>,
+    pub category: Option<String>,
+    pub image_url: Option<String>,
+    pub booking_deadline_hours: Option<i64>,
+    pub is_featured: Option<bool>,
+    pub refund_policy: Option<Vec<RefundTierDto>>,
+    #[schema(value_type = Option<Object>)]
+    pub pricing_rules: Option<PricingRules>,
+}
+
+/// `POST /events/{id}/publish`: now, or at `publish_at`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishEventRequest {
+    pub publish_at: Option<DateTime<Utc>>,
+    pub version: Option<i64>,
+}
+
+/// `POST /events/{id}/cancel`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelEventRequest {
+    pub reason: Option<String>,
+    #[serde(default = "yes")]
+    pub notify_participants: bool,
+    /// ADMIN only: refund everyone in full whatever the policy.
+    #[serde(default)]
+    pub force_majeure: bool,
+    pub version: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PriceOptionResponse {
+    pub id: i64,
+    pub name: String,
+    #[schema(value_type = String, example = "1500.00")]
+    pub price: String,
+    pub description: Option<String>,
+    pub quantity_available: Option<u32>,
+    pub is_active: bool,
+}
+
+impl From<&PriceOption> for PriceOptionResponse {
+    fn from(o: &PriceOption) -> Self {
+        Self {
+            id: o.id.value(),
+            name: o.name.clone(),
+            price: o.price.to_string(),
+            description: o.description.clone(),
+            quantity_available: o.quantity_available,
+            is_active: o.is_active,
+        }
+    }
+}
+
+/// `EventResponse`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventResponse {
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub short_description: Option<String>,
+    pub start_date: DateTime<Utc>,
+    pub end_date: Option<DateTime<Utc>>,
+    pub location: Option<String>,
+    pub location_coordinates: Option<LocationPoint>,
+    pub max_participants: u32,
+    pub available_seats: u32,
+    #[schema(value_type = String, example = "1500.00")]
+    pub price: String,
+    /// DRAFT, PUBLISHED, COMPLETED or CANCELED.
+    pub status: String,
+    pub creator_id: String,
+    pub category: Option<String>,
+    pub image_url: Option<String>,
+    pub booking_deadline_hours: u32,
+    pub is_featured: bool,
+    pub publish_at: Option<DateTime<Utc>>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub canceled_reason: Option<String>,
+    pub crew_status: String,
+    pub crew_id: Option<i64>,
+    /// The per-event refund tiers, or null for the standard policy.
+    pub refund_policy: Option<Vec<RefundTierDto>>,
+    #[schema(value_type = Object)]
+    pub pricing_rules: PricingRules,
+    #[schema(value_type = Option<String>, example = "4.50")]
+    pub avg_rating: Option<String>,
+    pub review_count: Option<u64>,
+    pub price_options: Option<Vec<PriceOptionResponse>>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl EventResponse {
+    pub fn of(event: &Event) -> Self {
+        Self {
+            id: event.id.value(),
+            name: event.details.name.clone(),
+            description: event.details.description.clone(),
+            short_description: event.details.short_description.clone(),
+            start_date: event.schedule.start_date,
+            end_date: event.schedule.end_date,
+            location: event.details.location.clone(),
+            location_coordinates: event.details.coordinates.map(|p| LocationPoint {
+                latitude: p.latitude,
+                longitude: p.longitude,
+            }),
+            max_participants: event.seats.capacity(),
+            available_seats: event.seats.available(),
+            price: event.price.to_string(),
+            status: event.status.as_str().to_owned(),
+            creator_id: event.creator_id.to_string(),
+            category: event.details.category.clone(),
+            image_url: event.details.image_url.clone(),
+            booking_deadline_hours: event.booking_deadline_hours,
+            is_featured: event.is_featured,
+            publish_at: event.publish_at,
+            published_at: event.published_at,
+            canceled_reason: event.canceled_reason.clone(),
+            crew_status: event.crew_status.as_str().to_owned(),
+            crew_id: event.crew_id.map(|c| c.value()),
+            refund_policy: event.refund_policy.as_ref().map(tiers_out),
+            pricing_rules: event.pricing_rules.clone(),
+            avg_rating: None,
+            review_count: None,
+            price_options: None,
+            version: event.version,
+            created_at: event.created_at,
+            updated_at: event.updated_at,
+        }
+    }
+
+    #[must_use]
+    pub fn with_rating(mut self, rating: &RatingSummary) -> Self {
+        self.avg_rating = Some(rating.average().to_string());
+        self.review_count = Some(rating.count);
+        self
+    }
+
+    #[must_use]
+    pub fn with_options(mut self, options: &[PriceOption]) -> Self {
+        self.price_options = Some(options.iter().map(PriceOptionResponse::from).collect());
+        self
+    }
+}
+
+fn tiers_out(policy: &RefundPolicy) -> Vec<RefundTierDto> {
+    policy
+        .tiers()
+        .iter()
+        .map(|t| RefundTierDto {
+            min_hours_before: t.min_hours_before,
+            percent: t.percent.value().trunc().to_u32().unwrap_or(0),
+        })
+        .collect()
+}
+
+fn tiers_in(tiers: Vec<RefundTierDto>) -> Result<RefundPolicy, AppError> {
+    let tiers = tiers
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            Percent::from_whole(t.percent)
+                .map(|percent| RefundTier {
+                    min_hours_before: t.min_hours_before,
+                    percent,
+                })
+                .map_err(|_| {
+                    AppError::invalid(format!("refund_policy[{i}].percent"), "must be 0 to 100")
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RefundPolicy::new(tiers)?)
+}
+
+/// `ListEventsResponse`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventListResponse {
+    pub events: Vec<EventResponse>,
+    #[serde(flatten)]
+    pub page: PageInfo,
+}
+
+/// Catalog filters (`ListEventsRequest`).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListEventsParams {
+    pub page: Option<i64>,
+    pub size: Option<i64>,
+    /// Comma-separated statuses. Guests and users see PUBLISHED (and COMPLETED when asked).
+    pub status: Option<String>,
+    pub category: Option<String>,
+    pub start_date_from: Option<DateTime<Utc>>,
+    pub start_date_to: Option<DateTime<Utc>>,
+    /// Full-text search over name and description.
+    pub search_query: Option<String>,
+    /// start_date (default), price, created_at or popularity.
+    pub sort_by: Option<String>,
+    #[serde(default)]
+    pub sort_desc: bool,
+    #[serde(default)]
+    pub only_featured: bool,
+    /// Organizers: only my events, in any status.
+    #[serde(default)]
+    pub mine: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct StatsParams {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// `EventStatsResponse`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventStatsResponse {
+    pub event_id: i64,
+    pub total_bookings: u64,
+    pub confirmed_bookings: u64,
+    pub canceled_bookings: u64,
+    #[schema(value_type = String, example = "15000.00")]
+    pub total_revenue: String,
+    #[schema(value_type = String, example = "4.50")]
+    pub avg_rating: String,
+    pub review_count: u64,
+    /// Bookings created per day (`YYYY-MM-DD` → count).
+    pub bookings_by_day: std::collections::BTreeMap<NaiveDate, u64>,
+}
+
+fn sort_of(raw: Option<&str>) -> Result<EventSort, AppError> {
+    match raw.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("" | "start_date") => Ok(EventSort::StartDate),
+        Some("price") => Ok(EventSort::Price),
+        Some("created_at") => Ok(EventSort::CreatedAt),
+        Some("popularity") => Ok(EventSort::Popularity),
+        Some(other) => Err(AppError::invalid(
+            "sort_by",
+            format!("unknown value `{other}`; expected start_date, price, created_at or popularity"),
+        )),
+    }
+}
+
+fn status_list(raw: Option<&str>) -> Result<Vec<EventStatus>, AppError> {
+    parse_list(
+        raw,
+        "status",
+        |s| s.parse().ok(),
+        "DRAFT, PUBLISHED, COMPLETED, CANCELED",
+    )
+}
+
+/// The version a write is based on: `If-Match: "3"` (or `3`), else the body's `version`.
+fn expected_version(req: &HttpRequest, body: Option<i64>) -> Result<Option<i64>, AppError> {
+    let Some(raw) = req.headers().get(header::IF_MATCH) else {
+        return Ok(body);
+    };
+    let text = raw
+        .to_str()
+        .map_err(|_| AppError::invalid("If-Match", "must be an ETag such as \"3\""))?
+        .trim()
+        .trim_start_matches("W/")
+        .trim_matches('"');
+    let version = text
+        .parse::<i64>()
+        .map_err(|_| AppError::invalid("If-Match", "must be an ETag such as \"3\""))?;
+    if body.is_some_and(|b| b != version) {
+        return Err(AppError::invalid(
+            "version",
+            "differs from the If-Match header",
+        ));
+    }
+    Ok(Some(version))
+}
+
+fn etag(version: i64) -> (header::HeaderName, String) {
+    (header::ETAG, format!("\"{version}\""))
+}
+
+fn with_options(found: &EventWithOptions) -> EventResponse {
+    EventResponse::of(&found.event).with_options(&found.price_options)
+}
+
+fn details_input(
+    name: String,
+    description: Option<String>,
+    short_description: Option<String>,
+    location: Option<String>,
+    coordinates: Option<LocationPoint>,
+    category: Option<String>,
+    image_url: Option<String>,
+) -> EventDetailsInput {
+    EventDetailsInput {
+        name,
+        description,
+        short_description,
+        location,
+        coordinates: coordinates.map(|p| (p.latitude, p.longitude)),
+        category,
+        image_url,
+    }
+}
+
+/// The catalog.
+#[utoipa::path(
+    get, path = "/api/v1/events", tag = "events",
+    params(ListEventsParams),
+    responses(
+        (status = 200, body = EventListResponse),
+        (status = 400, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Status not visible to this role", body = Problem, content_type = "application/problem+json"),
+    ),
+    security((), ("bearer" = []), ("gateway" = []))
+)]
+#[get("/events")]
+pub async fn list_events(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    params: web::Query<ListEventsParams>,
+) -> Result<HttpResponse, ApiError> {
+    let p = params.into_inner();
+    let query = ListEventsQuery {
+        statuses: status_list(p.status.as_deref())?,
+        category: p.category,
+        start_from: p.start_date_from,
+        start_to: p.start_date_to,
+        search: p.search_query,
+        only_featured: p.only_featured,
+        mine: p.mine,
+        sort: sort_of(p.sort_by.as_deref())?,
+        descending: p.sort_desc,
+        page: PageParams {
+            page: p.page,
+            size: p.size,
+        }
+        .request()?,
+    };
+    let page = state.events.list(&caller.0, query).await?;
+    Ok(HttpResponse::Ok().json(EventListResponse {
+        page: PageInfo::of(&page),
+        events: page
+            .items
+            .iter()
+            .map(|l| EventResponse::of(&l.event).with_rating(&l.rating))
+            .collect(),
+    }))
+}
+
+/// Details with available seats, rating and price options.
+#[utoipa::path(
+    get, path = "/api/v1/events/{id}", tag = "events",
+    params(("id" = i64, Path, description = "Event id")),
+    responses(
+        (status = 200, body = EventResponse, headers(("ETag" = String, description = "The version, for If-Match"))),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security((), ("bearer" = []), ("gateway" = []))
+)]
+#[get("/events/{id}")]
+pub async fn get_event(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let EventDetails {
+        event,
+        price_options,
+        rating,
+    } = state.events.get(&caller.0, EventId(id.into_inner())).await?;
+    Ok(HttpResponse::Ok().insert_header(etag(event.version)).json(
+        EventResponse::of(&event)
+            .with_rating(&rating)
+            .with_options(&price_options),
+    ))
+}
+
+/// Creates an event (ORGANIZER, ADMIN); the caller becomes its creator.
+#[utoipa::path(
+    post, path = "/api/v1/events", tag = "events",
+    request_body = CreateEventRequest,
+    responses(
+        (status = 201, body = EventResponse, headers(("Location" = String))),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("gateway" = []))
+)]
+#[post("/events")]
+pub async fn create_event(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    body: web::Json<CreateEventRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let cmd = CreateEventCommand {
+        event: NewEventInput {
+            details: details_input(
+                b.name,
+                b.description,
+                b.short_description,
+                b.location,
+                b.location_coordinates,
+                b.category,
+                b.image_url,
+            ),
+            start_date: b.start_date,
+            end_date: b.end_date,
+            max_participants: b.max_participants,
+            price: b.price.0,
+            booking_deadline_hours: b.booking_deadline_hours,
+            publish_at: b.publish_at,
+            is_featured: b.is_featured,
+            refund_policy: b.refund_policy.map(tiers_in).transpose()?,
+            pricing_rules: b.pricing_rules.unwrap_or_default(),
+        },
+        price_options: b
+            .price_options
+            .into_iter()
+            .map(|o| PriceOptionInput {
+                name: o.name,
+                price: o.price.0,
+                description: o.description,
+                quantity_available: o.quantity_available,
+                is_active: o.is_active,
+            })
+            .collect(),
+        auto_publish: b.auto_publish,
+    };
+    let created = state.events.create_event(&caller.0, cmd).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/events/{}", created.event.id.value()),
+        ))
+        .insert_header(etag(created.event.version))
+        .json(with_options(&created)))
+}
+
+/// Updates an event (its creator or ADMIN). Descriptive fields of a PUBLISHED event may
+/// change; capacity below the seats taken is refused; a new start date notifies participants.
+#[utoipa::path(
+    put, path = "/api/v1/events/{id}", tag = "events",
+    params(
+        ("id" = i64, Path),
+        ("If-Match" = Option<String>, Header, description = "The ETag (version) the change is based on"),
+    ),
+    request_body = UpdateEventRequest,
+    responses(
+        (status = 200, body = EventResponse),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "VERSION_CONFLICT, capacity below seats taken, or a status that cannot be edited", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("gateway" = []))
+)]
+#[put("/events/{id}")]
+pub async fn update_event(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: web::Json<UpdateEventRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let cmd = UpdateEventCommand {
+        expected_version: expected_version(&req, b.version)?,
+        name: b.name,
+        description: b.description,
+        short_description: b.short_description,
+        location: b.location,
+        coordinates: b
+            .location_coordinates
+            .map(|p| Some((p.latitude, p.longitude))),
+        category: b.category,
+        image_url: b.image_url,
+        start_date: b.start_date,
+        end_date: b.end_date.map(Some),
+        max_participants: b.max_participants,
+        price: b.price.map(|m| m.0),
+        booking_deadline_hours: b.booking_deadline_hours,
+        is_featured: b.is_featured,
+        refund_policy: b.refund_policy.map(|t| tiers_in(t).map(Some)).transpose()?,
+        pricing_rules: b.pricing_rules,
+    };
+    let updated = state
+        .events
+        .update(&caller.0, EventId(id.into_inner()), cmd)
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(updated.event.version))
+        .json(with_options(&updated)))
+}
+
+/// Publishes now, or schedules the publication at `publish_at`.
+#[utoipa::path(
+    post, path = "/api/v1/events/{id}/publish", tag = "events",
+    params(("id" = i64, Path)),
+    request_body(content = Option<PublishEventRequest>, description = "Optional; empty publishes now"),
+    responses(
+        (status = 200, body = EventResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "INVALID_TRANSITION or VERSION_CONFLICT", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("gateway" = []))
+)]
+#[post("/events/{id}/publish")]
+pub async fn publish_event(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: Option<web::Json<PublishEventRequest>>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.map(web::Json::into_inner).unwrap_or_default();
+    let cmd = PublishEventCommand {
+        publish_at: b.publish_at,
+        expected_version: expected_version(&req, b.version)?,
+    };
+    let published = state
+        .events
+        .publish(&caller.0, EventId(id.into_inner()), cmd)
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(published.event.version))
+        .json(with_options(&published)))
+}
+
+/// The outcome of an event cancellation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventCancellationResponse {
+    pub event: EventResponse,
+    pub bookings_canceled: u32,
+    #[schema(value_type = String, example = "4500.00")]
+    pub refunds_total: String,
+}
+
+/// Cancels the event: pending bookings canceled, confirmed ones refunded in full, waitlist
+/// closed, participants notified when asked.
+#[utoipa::path(
+    post, path = "/api/v1/events/{id}/cancel", tag = "events",
+    params(("id" = i64, Path)),
+    request_body(content = Option<CancelEventRequest>),
+    responses(
+        (status = 200, body = EventCancellationResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("gateway" = []))
+)]
+#[post("/events/{id}/cancel")]
+pub async fn cancel_event(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: Option<web::Json<CancelEventRequest>>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.map(web::Json::into_inner).unwrap_or_else(|| CancelEventRequest {
+        notify_participants: true,
+        ..CancelEventRequest::default()
+    });
+    let cmd = CancelEventCommand {
+        reason: b.reason,
+        notify_participants: b.notify_participants,
+        force_majeure: b.force_majeure,
+        expected_version: expected_version(&req, b.version)?,
+    };
+    let done = state
+        .bookings
+        .cancel_event(&caller.0, EventId(id.into_inner()), cmd)
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(done.event.version))
+        .json(EventCancellationResponse {
+            event: EventResponse::of(&done.event),
+            bookings_canceled: done.bookings_canceled,
+            refunds_total: done.refunds_total.to_string(),
+        }))
+}
+
+/// Bookings, revenue and rating of one event (its creator or ADMIN).
+#[utoipa::path(
+    get, path = "/api/v1/events/{id}/stats", tag = "events",
+    params(("id" = i64, Path), StatsParams),
+    responses(
+        (status = 200, body = EventStatsResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("gateway" = []))
+)]
+#[get("/events/{id}/stats")]
+pub async fn event_stats(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    params: web::Query<StatsParams>,
+) -> Result<HttpResponse, ApiError> {
+    let id = EventId(id.into_inner());
+    let p = params.into_inner();
+    let stats = state.events.stats(&caller.0, id, p.from, p.to).await?;
+    Ok(HttpResponse::Ok().json(EventStatsResponse {
+        event_id: id.value(),
+        total_bookings: stats.total_bookings,
+        confirmed_bookings: stats.confirmed_bookings,
+        canceled_bookings: stats.canceled_bookings,
+        total_revenue: stats.total_revenue.to_string(),
+        avg_rating: stats.rating.average().to_string(),
+        review_count: stats.rating.count,
+        bookings_by_day: stats.bookings_by_day,
+    }))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(list_events)
+        .service(create_event)
+        .service(get_event)
+        .service(update_event)
+        .service(publish_event)
+        .service(cancel_event)
+        .service(event_stats);
+}
+

@@ -1,0 +1,39 @@
+//! What the handlers share: the use cases and a few settings.
+
+use std::sync::Arc;
+
+use application::ports::HealthIndicator;
+use application::services::{
+    BookingService, CategoryService, EventService, IdempotencyService, PaymentService,
+};
+
+use crate::actuator::InfoResponse;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub events: EventService,
+    pub categories: CategoryService,
+    pub bookings: BookingService,
+    pub payments: PaymentService,
+    pub idempotency: IdempotencyService,
+    pub health: Vec<Arc<dyn HealthIndicator>>,
+    pub info: InfoResponse,
+    pub settings: HttpSettings,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("info", &self.info)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// HTTP-level settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpSettings {
+    pub max_body_bytes: usize,
+    /// Serve the sandbox payment page.
+    pub sandbox_enabled: bool,
+}

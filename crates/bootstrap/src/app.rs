@@ -1,0 +1,302 @@
+//! Wiring: configuration → adapters → use cases → HTTP server.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, middleware, web};
+use adapters_http::{ApiState, AuthConfig, Authenticator, HttpSettings, JwtConfig};
+use adapters_payment::{HttpGatewayConfig, HttpPaymentGateway, SandboxConfig, SandboxGateway};
+use adapters_postgres::{DatabaseConfig, DatabaseHealth, SeaUnitOfWork};
+use anyhow::Context;
+use application::clock::{Clock, SystemClock};
+use application::ports::{HealthIndicator, PaymentGateway, PaymentGateways, TicketCodeGenerator, UnitOfWork};
+use application::services::{
+    BookingService, CategoryService, EventService, IdempotencyService, PaymentService,
+};
+use domain::Money;
+use domain::booking_rules::BookingSettings;
+use domain::loyalty::LoyaltyProgram;
+use domain::percent::Percent;
+use sea_orm::DatabaseConnection;
+
+use crate::config::Config;
+use crate::tickets::RandomTicketCodes;
+
+/// What tests (and only tests) replace.
+#[derive(Default, Clone)]
+pub struct Overrides {
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+impl std::fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overrides")
+            .field("clock", &self.clock.is_some())
+            .finish()
+    }
+}
+
+/// The use cases and adapters of one running instance.
+#[derive(Clone)]
+pub struct Services {
+    pub db: DatabaseConnection,
+    pub clock: Arc<dyn Clock>,
+    pub uow: Arc<dyn UnitOfWork>,
+    pub events: EventService,
+    pub categories: CategoryService,
+    pub bookings: BookingService,
+    pub payments: PaymentService,
+    pub idempotency: IdempotencyService,
+    pub gateways: PaymentGateways,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("gateways", &self.gateways)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the database the configuration names (creating `./data/` for the embedded default).
+pub async fn open_database(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    let url = config.database_url();
+    if url.starts_with("sqlite:") {
+        let path = url
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:")
+            .split('?')
+            .next()
+            .unwrap_or_default();
+        if !path.is_empty() && !path.starts_with(":memory:") {
+            if let Some(parent) = std::path::Path::new(path).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).with_context(|| {
+                        format!("cannot create the database directory {}", parent.display())
+                    })?;
+                }
+            }
+        }
+    }
+    let mut db = DatabaseConfig::new(url.clone());
+    db.schema.clone_from(&config.database.schema);
+    db.max_connections = config.database.max_connections;
+    db.min_connections = config.database.min_connections;
+    db.connect_timeout = Duration::from_secs(config.database.connect_timeout_seconds);
+    db.acquire_timeout = Duration::from_secs(config.database.acquire_timeout_seconds);
+    adapters_postgres::connect(&db)
+        .await
+        .with_context(|| format!("cannot open the database ({})", redact(&url)))
+}
+
+/// The URL without its password, for messages.
+#[must_use]
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn loyalty_program(config: &Config) -> anyhow::Result<LoyaltyProgram> {
+    let l = &config.app.loyalty;
+    Ok(LoyaltyProgram {
+        points_per_currency_unit: l.points_per_currency_unit,
+        review_points: l.review_points,
+        point_value: Money::from_decimal(l.point_value)
+            .map_err(|e| anyhow::anyhow!("app.loyalty.point_value: {e}"))?,
+        max_redeem_share: Percent::from_whole(l.max_redeem_share_percent)
+            .map_err(|e| anyhow::anyhow!("app.loyalty.max_redeem_share_percent: {e}"))?,
+    })
+}
+
+fn gateways(config: &Config) -> anyhow::Result<PaymentGateways> {
+    let p = &config.payments;
+    let http: Arc<dyn PaymentGateway> = {
+        let mut cfg = HttpGatewayConfig::new(
+            config.services.payment.url.clone(),
+            p.http.webhook_secret.clone(),
+        );
+        cfg.timeout = Duration::from_millis(config.services.payment.timeout_ms);
+        cfg.max_retries = p.http.max_retries;
+        Arc::new(
+            HttpPaymentGateway::new(cfg)
+                .map_err(|e| anyhow::anyhow!("services.payment.url: {e}"))?,
+        )
+    };
+    let sandbox: Option<Arc<dyn PaymentGateway>> = p.sandbox.enabled.then(|| {
+        Arc::new(SandboxGateway::new(SandboxConfig {
+            public_base_url: config.server.public_base_url.clone(),
+            webhook_secret: p.sandbox.webhook_secret.clone(),
+        })) as Arc<dyn PaymentGateway>
+    });
+    // New gateways: one more `.register(…)` line here.
+    Ok(match (p.default_gateway.as_str(), sandbox) {
+        ("sandbox", Some(sandbox)) => PaymentGateways::new(sandbox).register(http),
+        (_, Some(sandbox)) => PaymentGateways::new(http).register(sandbox),
+        (_, None) => PaymentGateways::new(http),
+    })
+}
+
+/// Builds every use case over an open database.
+pub fn services(
+    config: &Config,
+    db: DatabaseConnection,
+    overrides: &Overrides,
+) -> anyhow::Result<Services> {
+    let clock: Arc<dyn Clock> = overrides
+        .clock
+        .clone()
+        .unwrap_or_else(|| Arc::new(SystemClock));
+    let uow: Arc<dyn UnitOfWork> = Arc::new(SeaUnitOfWork::new(db.clone()));
+    let tickets: Arc<dyn TicketCodeGenerator> = Arc::new(RandomTicketCodes);
+    let settings = BookingSettings {
+        ttl: chrono::Duration::minutes(i64::from(config.app.booking.ttl_minutes)),
+        grace: chrono::Duration::minutes(i64::from(config.app.booking.grace_period_minutes)),
+        max_quantity: config.app.booking.max_quantity,
+    };
+    let loyalty = loyalty_program(config)?;
+    let gateways = gateways(config)?;
+    Ok(Services {
+        events: EventService::new(Arc::clone(&uow), Arc::clone(&clock)),
+        categories: CategoryService::new(Arc::clone(&uow), Arc::clone(&clock)),
+        bookings: BookingService::new(
+            Arc::clone(&uow),
+            Arc::clone(&clock),
+            gateways.clone(),
+            Arc::clone(&tickets),
+            settings,
+            loyalty.clone(),
+        ),
+        payments: PaymentService::new(
+            Arc::clone(&uow),
+            Arc::clone(&clock),
+            gateways.clone(),
+            Arc::clone(&tickets),
+            settings,
+            loyalty,
+        ),
+        idempotency: IdempotencyService::new(
+            Arc::clone(&uow),
+            Arc::clone(&clock),
+            chrono::Duration::hours(i64::from(config.app.idempotency.ttl_hours)),
+        ),
+        gateways,
+        db,
+        clock,
+        uow,
+    })
+}
+
+fn auth_config(config: &Config) -> anyhow::Result<AuthConfig> {
+    let jwt = match &config.auth.jwt {
+        None => None,
+        Some(j) => {
+            let mut jwt = JwtConfig::new(j.issuer.clone());
+            jwt.audiences.clone_from(&j.audiences);
+            jwt.jwks_url.clone_from(&j.jwks_url);
+            jwt.roles_claim.clone_from(&j.roles_claim);
+            jwt.algorithms = j
+                .algorithms
+                .iter()
+                .map(|a| {
+                    a.parse()
+                        .map_err(|_| anyhow::anyhow!("auth.jwt.algorithms: unknown algorithm {a}"))
+                })
+                .collect::<anyhow::Result<_>>()?;
+            jwt.leeway = Duration::from_secs(j.leeway_seconds);
+            Some(jwt)
+        }
+    };
+    Ok(AuthConfig {
+        jwt,
+        gateway_headers: config.auth.gateway_headers,
+    })
+}
+
+/// A started HTTP server.
+#[derive(Debug)]
+pub struct Running {
+    pub http_addr: SocketAddr,
+    pub server: Server,
+    pub services: Services,
+}
+
+impl Running {
+    #[must_use]
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+}
+
+/// Opens the database, migrates when configured, wires everything and binds the HTTP port
+/// (port 0 picks a free one). The returned server must be awaited or spawned.
+pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Running> {
+    let db = open_database(config).await?;
+    if config.database.run_migrations {
+        adapters_postgres::migrate_up(&db)
+            .await
+            .context("cannot apply the database migrations")?;
+    }
+    let services = services(config, db.clone(), &overrides)?;
+    let health: Vec<Arc<dyn HealthIndicator>> = vec![Arc::new(DatabaseHealth::new(
+        db.clone(),
+        Duration::from_secs(2),
+    ))];
+    let state = ApiState {
+        events: services.events.clone(),
+        categories: services.categories.clone(),
+        bookings: services.bookings.clone(),
+        payments: services.payments.clone(),
+        idempotency: services.idempotency.clone(),
+        health,
+        info: adapters_http::actuator::InfoResponse {
+            name: "backend-event".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            profile: config.profile.clone(),
+            database: if config.database_url().starts_with("sqlite:") {
+                "sqlite".to_owned()
+            } else {
+                "postgresql".to_owned()
+            },
+            payment_gateways: services.gateways.names().into_iter().map(str::to_owned).collect(),
+        },
+        settings: HttpSettings {
+            max_body_bytes: config.server.max_body_bytes,
+            sandbox_enabled: config.payments.sandbox.enabled,
+        },
+    };
+    let authenticator = Authenticator::new(auth_config(config)?);
+    let listener = TcpListener::bind((config.server.host.as_str(), config.server.port))
+        .with_context(|| {
+            format!(
+                "server.port: cannot listen on {}:{}",
+                config.server.host, config.server.port
+            )
+        })?;
+    let http_addr = listener.local_addr()?;
+    let routes = adapters_http::configure(state, authenticator);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(middleware::from_fn(adapters_http::request_id::middleware))
+            .configure(routes.clone())
+            .default_service(web::to(adapters_http::extract::not_found))
+    })
+    .shutdown_timeout(config.server.shutdown_timeout_seconds)
+    .disable_signals();
+    if config.server.workers > 0 {
+        server = server.workers(config.server.workers);
+    }
+    let server = server.listen(listener)?.run();
+    Ok(Running {
+        http_addr,
+        server,
+        services,
+    })
+}

@@ -1,0 +1,220 @@
+//! The command line: `serve` (default), `migrate up|down [n]|status`, `seed-demo`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::app::{self, Overrides};
+use crate::config::Config;
+use crate::{seed, telemetry};
+
+const USAGE: &str = "\
+backend-event — the event and booking service of AquaStream
+
+USAGE:
+    backend-event [COMMAND]
+
+COMMANDS:
+    serve                 run the HTTP API (default)
+    migrate up            apply pending database migrations
+    migrate down [N]      roll back the last N migrations (default 1)
+    migrate status        list migrations and whether they are applied
+    seed-demo             add a few categories and published events
+    help                  print this text
+    version               print the version
+
+CONFIGURATION:
+    config/default.toml, config/<profile>.toml (APP_PROFILE=dev|stage|prod|test, default dev)
+    and the environment: APP__SERVER__PORT=8080, DATABASE_URL=postgres://…, …
+    With no configuration the service uses ./data/backend-event.db (SQLite), the sandbox
+    payment gateway and trusted X-User-Id / X-User-Role headers.";
+
+/// A parsed command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Serve,
+    MigrateUp,
+    MigrateDown(u32),
+    MigrateStatus,
+    SeedDemo,
+    Help,
+    Version,
+}
+
+/// Parses the arguments (without the program name).
+pub fn parse(args: &[String]) -> Result<Command, String> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        [] | ["serve"] => Ok(Command::Serve),
+        ["migrate", "up"] => Ok(Command::MigrateUp),
+        ["migrate", "down"] => Ok(Command::MigrateDown(1)),
+        ["migrate", "down", n] => n
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Command::MigrateDown)
+            .ok_or_else(|| format!("migrate down: `{n}` is not a positive number")),
+        ["migrate", "status"] => Ok(Command::MigrateStatus),
+        ["migrate", ..] => Err("migrate: expected `up`, `down [N]` or `status`".to_owned()),
+        ["seed-demo"] => Ok(Command::SeedDemo),
+        ["help" | "--help" | "-h"] => Ok(Command::Help),
+        ["version" | "--version" | "-V"] => Ok(Command::Version),
+        [other, ..] => Err(format!("unknown command `{other}`")),
+    }
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+pub fn main(args: &[String]) -> ExitCode {
+    let command = match parse(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Help => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Command::Version => {
+            println!("backend-event {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let config = match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(78); // EX_CONFIG
+        }
+    };
+    telemetry::init(&config.logging.level, config.logging.format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "backend-event stopped with an error");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve(config).await,
+        Command::MigrateUp => {
+            let db = app::open_database(&config).await?;
+            adapters_postgres::migrate_up(&db).await.context("migrate up")?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::MigrateDown(n) => {
+            let db = app::open_database(&config).await?;
+            adapters_postgres::migrate_down(&db, Some(n))
+                .await
+                .context("migrate down")?;
+            println!("rolled back {n} migration(s)");
+            Ok(())
+        }
+        Command::MigrateStatus => {
+            let db = app::open_database(&config).await?;
+            for m in adapters_postgres::migration_status(&db).await? {
+                println!(
+                    "{} {}",
+                    if m.applied { "[applied]" } else { "[pending]" },
+                    m.name
+                );
+            }
+            Ok(())
+        }
+        Command::SeedDemo => {
+            let db = app::open_database(&config).await?;
+            adapters_postgres::migrate_up(&db).await.context("migrate up")?;
+            let services = app::services(&config, db, &Overrides::default())?;
+            let report = seed::seed_demo(&services).await?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Help | Command::Version => Ok(()),
+    }
+}
+
+/// Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish
+/// (up to `server.shutdown_timeout_seconds`) and exits.
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = app::start(&config, Overrides::default()).await?;
+    tracing::info!(
+        address = %running.http_addr,
+        profile = %config.profile,
+        database = %app::redact(&config.database_url()),
+        "backend-event listening"
+    );
+    let handle = running.handle();
+    let server = tokio::spawn(running.server);
+    shutdown_signal().await;
+    tracing::info!("shutdown requested: finishing in-flight requests");
+    handle.stop(true).await;
+    server.await.context("server task")?.context("server")?;
+    tracing::info!("backend-event stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn parses_every_command() {
+        assert_eq!(parse(&args(&[])), Ok(Command::Serve));
+        assert_eq!(parse(&args(&["serve"])), Ok(Command::Serve));
+        assert_eq!(parse(&args(&["migrate", "up"])), Ok(Command::MigrateUp));
+        assert_eq!(parse(&args(&["migrate", "down"])), Ok(Command::MigrateDown(1)));
+        assert_eq!(parse(&args(&["migrate", "down", "3"])), Ok(Command::MigrateDown(3)));
+        assert_eq!(parse(&args(&["migrate", "status"])), Ok(Command::MigrateStatus));
+        assert_eq!(parse(&args(&["seed-demo"])), Ok(Command::SeedDemo));
+    }
+
+    #[test]
+    fn refuses_bad_commands() {
+        assert!(parse(&args(&["migrate", "down", "0"])).is_err());
+        assert!(parse(&args(&["migrate", "down", "x"])).is_err());
+        assert!(parse(&args(&["migrate", "sideways"])).is_err());
+        assert!(parse(&args(&["launch"])).is_err());
+    }
+}

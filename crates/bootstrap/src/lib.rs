@@ -1,0 +1,13 @@
+//! The `backend-event` service: configuration, wiring, CLI commands and shutdown. The binary
+//! (`main.rs`) is a thin shell over this library so that end-to-end tests start the very same
+//! application on a random port.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod seed;
+pub mod telemetry;
+pub mod tickets;
+
+pub use app::{Overrides, Running, Services, start};
+pub use config::Config;
