@@ -1,0 +1,54 @@
+//! The trusted-gateway headers (seed 002): `X-User-Id: <uuid>` and
+//! `X-User-Role: USER|ORGANIZER|ADMIN` (a comma-separated list is allowed, names are
+//! case-insensitive, the highest wins). Read only when enabled in the configuration.
+
+use actix_web::http::header::HeaderMap;
+use application::Actor;
+use domain::UserId;
+use uuid::Uuid;
+
+use super::jwt::parse_role;
+
+/// The user id header set by the gateway.
+pub const USER_ID_HEADER: &str = "x-user-id";
+/// The role header set by the gateway.
+pub const USER_ROLE_HEADER: &str = "x-user-role";
+
+/// The actor the headers name: `Ok(None)` when neither is present; an id without a role is
+/// a USER. `Err(reason)` for anything malformed: several values, a bad UUID, an unknown
+/// role, a role without an id.
+pub(crate) fn actor_from_headers(headers: &HeaderMap) -> Result<Option<Actor>, String> {
+    let id = single(headers, USER_ID_HEADER)?;
+    let role = single(headers, USER_ROLE_HEADER)?;
+    let Some(id) = id else {
+        return match role {
+            Some(_) => Err(format!("{USER_ROLE_HEADER} without {USER_ID_HEADER}")),
+            None => Ok(None),
+        };
+    };
+    let user_id = Uuid::parse_str(id.trim())
+        .map(UserId)
+        .map_err(|_| format!("{USER_ID_HEADER} is not a UUID"))?;
+    let roles = match role {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(|name| parse_role(name).ok_or_else(|| format!("unknown role {name:?}")))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    Ok(Some(Actor::authenticated(user_id, roles)))
+}
+
+fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, String> {
+    let mut values = headers.get_all(name);
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(_), Some(_)) => Err(format!("several {name} headers")),
+        (Some(value), None) => value
+            .to_str()
+            .map(Some)
+            .map_err(|_| format!("{name} is not visible ASCII")),
+    }
+}

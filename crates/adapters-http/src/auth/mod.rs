@@ -1,0 +1,270 @@
+//! Authentication (PRODUCT.md §1): who is calling.
+//!
+//! Three sources, in this order:
+//! 1. `Authorization: Bearer <jwt>` — an access token of the OIDC issuer (Keycloak), verified
+//!    against the issuer's JWKS ([`JwtConfig`]). When the header is present it decides alone:
+//!    any defect is a 401, the gateway headers are not consulted.
+//! 2. Trusted gateway headers `X-User-Id` / `X-User-Role` — only when
+//!    [`AuthConfig::gateway_headers`] is on (otherwise they are ignored, so nobody becomes
+//!    ADMIN by sending them).
+//! 3. Nothing → [`Actor::guest`].
+//!
+//! When the issuer cannot be reached and the token's key is not cached, a safe request
+//! (GET/HEAD/OPTIONS) goes on as a guest so that public reads keep working, and a write is
+//! refused with 401. Keys already cached keep validating while the issuer is down.
+//!
+//! Handlers take the caller with the [`Caller`] extractor, which needs a
+//! `web::Data<Authenticator>` in the app data.
+
+mod extractor;
+mod gateway;
+mod jwks;
+mod jwt;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use application::{Actor, AppError};
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
+
+pub use extractor::Caller;
+pub use gateway::{USER_ID_HEADER, USER_ROLE_HEADER};
+pub use jwks::KeyStatus;
+
+use jwt::{JwtValidator, Rejection};
+
+/// How callers authenticate.
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    /// Bearer tokens of an OIDC issuer. `None`: every `Authorization` header is refused (401).
+    pub jwt: Option<JwtConfig>,
+    /// Trust `X-User-Id` / `X-User-Role` set by a gateway in front of the service. Only for
+    /// deployments where nobody can reach the service without passing the gateway.
+    pub gateway_headers: bool,
+}
+
+/// Validation of the issuer's access tokens.
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    /// The expected `iss`, e.g. `https://keycloak/realms/aquastream` (compared verbatim).
+    pub issuer: String,
+    /// Accepted `aud` values: a token must name at least one of them.
+    ///
+    /// When empty the `aud` claim is not checked (Keycloak puts `account` there unless an
+    /// audience mapper is configured); then [`Self::authorized_parties`], if not empty, must
+    /// contain the token's `azp`. Leaving both empty accepts any client of the realm.
+    pub audiences: Vec<String>,
+    /// Accepted `azp` (the client the token was issued to); checked only when `audiences`
+    /// is empty.
+    pub authorized_parties: Vec<String>,
+    /// The JWKS endpoint. `None`: discovered as `jwks_uri` of
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub jwks_url: Option<String>,
+    /// Where the roles are: a dotted path into the claims (default `realm_access.roles`).
+    /// Several paths may be given separated by commas
+    /// (`realm_access.roles,resource_access.event-service.roles`); their roles are merged.
+    /// The value may be an array of strings or one string of names separated by spaces or
+    /// commas.
+    pub roles_claim: String,
+    /// Accepted signature algorithms (default `[RS256]`). HMAC algorithms are always removed
+    /// (the keys are public) and `none` cannot be expressed. An empty list means the default.
+    pub algorithms: Vec<Algorithm>,
+    /// Clock skew tolerated on `exp` / `nbf` (default 30 s).
+    pub leeway: Duration,
+    /// At most one JWKS fetch per this interval, whatever the number of unknown `kid`s seen
+    /// (default 30 s).
+    pub jwks_refresh_min_interval: Duration,
+    /// Timeout of each request to the issuer (default 3 s).
+    pub http_timeout: Duration,
+}
+
+impl JwtConfig {
+    /// The defaults for `issuer`.
+    #[must_use]
+    pub fn new(issuer: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audiences: Vec::new(),
+            authorized_parties: Vec::new(),
+            jwks_url: None,
+            roles_claim: "realm_access.roles".to_owned(),
+            algorithms: vec![Algorithm::RS256],
+            leeway: Duration::from_secs(30),
+            jwks_refresh_min_interval: Duration::from_secs(30),
+            http_timeout: Duration::from_secs(3),
+        }
+    }
+
+    /// The accepted algorithms, HMAC removed.
+    fn effective_algorithms(&self) -> Vec<Algorithm> {
+        if self.algorithms.is_empty() {
+            return vec![Algorithm::RS256];
+        }
+        let algorithms: Vec<Algorithm> = self
+            .algorithms
+            .iter()
+            .copied()
+            .filter(|alg| alg.family() != AlgorithmFamily::Hmac)
+            .collect();
+        if algorithms.is_empty() {
+            tracing::warn!(
+                configured = ?self.algorithms,
+                "only HMAC algorithms configured for JWT; they are never accepted, so every bearer token will be refused"
+            );
+        }
+        algorithms
+    }
+}
+
+/// Resolves the caller of a request. Cheap to clone (shares the JWKS cache).
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    jwt: Option<JwtValidator>,
+    gateway_headers: bool,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("jwt", &self.inner.jwt.as_ref().map(JwtValidator::issuer))
+            .field("gateway_headers", &self.inner.gateway_headers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    #[must_use]
+    pub fn new(config: AuthConfig) -> Self {
+        if config.jwt.is_none() && !config.gateway_headers {
+            tracing::warn!(
+                "authentication: neither JWT nor gateway headers enabled; every caller is a guest"
+            );
+        }
+        Self {
+            inner: Arc::new(Inner {
+                jwt: config.jwt.map(JwtValidator::new),
+                gateway_headers: config.gateway_headers,
+            }),
+        }
+    }
+
+    /// The actor of a request with these headers. `safe_method`: GET/HEAD/OPTIONS (a caller
+    /// whose token cannot be checked because the issuer is down is then a guest instead of
+    /// being refused).
+    ///
+    /// # Errors
+    /// [`AppError::Unauthenticated`] for any credential that is present but not valid; the
+    /// reason is logged at debug level only.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        safe_method: bool,
+    ) -> Result<Actor, AppError> {
+        let mut authorization = headers.get_all(AUTHORIZATION);
+        match (authorization.next(), authorization.next()) {
+            (Some(_), Some(_)) => return Err(reject("several Authorization headers")),
+            (Some(value), None) => return self.bearer(value, safe_method).await,
+            (None, _) => {}
+        }
+        if self.inner.gateway_headers {
+            match gateway::actor_from_headers(headers) {
+                Ok(Some(actor)) => return Ok(actor),
+                Ok(None) => {}
+                Err(reason) => return Err(reject(&reason)),
+            }
+        }
+        Ok(Actor::guest())
+    }
+
+    async fn bearer(&self, value: &HeaderValue, safe_method: bool) -> Result<Actor, AppError> {
+        let token =
+            bearer_token(value).ok_or_else(|| reject("Authorization is not `Bearer <token>`"))?;
+        let Some(jwt) = &self.inner.jwt else {
+            return Err(reject(
+                "bearer token received but JWT validation is not configured",
+            ));
+        };
+        match jwt.validate(token).await {
+            Ok(actor) => Ok(actor),
+            Err(Rejection::Invalid(reason)) => Err(reject(&reason)),
+            Err(Rejection::KeyUnavailable) if safe_method => {
+                tracing::debug!(
+                    "token key not cached and the issuer is unreachable: safe request served as guest"
+                );
+                Ok(Actor::guest())
+            }
+            Err(Rejection::KeyUnavailable) => Err(reject(
+                "token key not cached and the issuer is unreachable: write refused",
+            )),
+        }
+    }
+
+    /// The state of the JWKS cache, for readiness/health (`None` when JWT is not configured).
+    #[must_use]
+    pub fn key_status(&self) -> Option<KeyStatus> {
+        self.inner.jwt.as_ref().map(JwtValidator::key_status)
+    }
+
+    /// Fetches the issuer's keys now (at startup, or from a health check), ignoring the
+    /// refetch rate limit. Returns the number of usable keys. `Ok(0)` when JWT is not
+    /// configured.
+    ///
+    /// # Errors
+    /// [`AppError::Unavailable`] when the issuer or its JWKS cannot be fetched; cached keys
+    /// are kept.
+    pub async fn refresh_keys(&self) -> Result<usize, AppError> {
+        match &self.inner.jwt {
+            Some(jwt) => jwt.refresh_keys().await,
+            None => Ok(0),
+        }
+    }
+}
+
+fn reject(reason: &str) -> AppError {
+    tracing::debug!(reason, "credentials rejected");
+    AppError::Unauthenticated
+}
+
+/// The token of `Bearer <token>`: scheme case-insensitive (RFC 7235), one space, a non-empty
+/// b64token (RFC 6750).
+fn bearer_token(value: &HeaderValue) -> Option<&str> {
+    let value = value.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let b64token = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.chars().all(b64token))
+        .then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_header_must_be_exactly_scheme_space_token() {
+        let ok = |s: &'static str| bearer_token(&HeaderValue::from_static(s)).map(str::to_owned);
+        assert_eq!(ok("Bearer a.b.c"), Some("a.b.c".to_owned()));
+        assert_eq!(ok("bearer a.b-_c"), Some("a.b-_c".to_owned()));
+        assert_eq!(ok("Bearer"), None);
+        assert_eq!(ok("Bearer "), None);
+        assert_eq!(ok("Bearer  a.b.c"), None);
+        assert_eq!(ok("Bearer a.b.c extra"), None);
+        assert_eq!(ok("Basic dXNlcjpwYXNz"), None);
+        assert_eq!(ok("Token a.b.c"), None);
+    }
+
+    #[test]
+    fn hmac_algorithms_are_never_accepted() {
+        let mut config = JwtConfig::new("https://issuer");
+        config.algorithms = vec![Algorithm::HS256, Algorithm::RS256, Algorithm::HS512];
+        assert_eq!(config.effective_algorithms(), vec![Algorithm::RS256]);
+        config.algorithms = vec![Algorithm::HS256];
+        assert!(config.effective_algorithms().is_empty());
+        config.algorithms = vec![];
+        assert_eq!(config.effective_algorithms(), vec![Algorithm::RS256]);
+    }
+}
