@@ -1,8 +1,17 @@
 //! Inbound ports: the use cases, as plain structs holding `Arc<dyn Port>`.
 
+pub mod bookings;
 pub mod events;
+pub mod payments;
+pub mod refunds;
 
 #[cfg(test)]
 pub(crate) mod test_support;
 
+pub use bookings::{
+    BookingCancellation, BookingDetails, BookingFilter, BookingService, CancelEventCommand,
+    CreateBookingCommand, EventCancellation,
+};
 pub use events::{CreateEventCommand, EventService, EventWithOptions};
+pub use payments::{InitiatePaymentCommand, PaymentService, PaymentView, RefundCommand};
+pub use refunds::{booking_summary, payment_summary};
