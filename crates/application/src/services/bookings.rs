@@ -1,0 +1,552 @@
+//! Booking use cases (PRODUCT.md §3, §6, §7 and §2 "Cancellation by organizer/admin").
+//!
+//! Every write runs in one transaction with its `booking_logs`, audit and outbox rows.
+//! Choices made here:
+//! * A DRAFT (or otherwise non-public) event is 404 to anyone but its organizer and admins;
+//!   a visible event that is not open for booking answers the domain's 409
+//!   (`EVENT_NOT_BOOKABLE`, `BOOKING_CLOSED`).
+//! * Unknown, inactive, expired or foreign promo codes are 409 `PROMO_CODE_NOT_APPLICABLE`;
+//!   a malformed one is 400 on `promo_code`.
+//! * A booking whose total is 0 (free event, 100% promo, points) is confirmed at once with a
+//!   ticket code.
+//! * A user holding an open waitlist offer for the event books on the held seats (the entry
+//!   is CONVERTED; held seats beyond the quantity go back to the event).
+//! * On cancellation seats and price-option stock are given back; promo uses are not (a used
+//!   code stays used); redeemed loyalty points come back for unpaid bookings and full refunds.
+
+use std::sync::Arc;
+
+use domain::booking::{Booking, BookingStatus, NewBooking};
+use domain::booking_rules::{BookingSettings, check_can_book, payment_deadline};
+use domain::event::Event;
+use domain::loyalty::{LoyaltyProgram, NewLoyaltyEntry};
+use domain::payment::Payment;
+use domain::pricing::{PriceRequest, price};
+use domain::promo_code::PromoCodeText;
+use domain::refund_policy::CancellationReason;
+use domain::{BookingId, DomainError, EventId, Money, PriceOptionId, Quantity, UserId};
+use serde_json::json;
+
+use crate::actor::{RequestContext, Role};
+use crate::clock::Clock;
+use crate::outbox::{DomainEventType, OutboxMessage};
+use crate::ports::{BookingQuery, PaymentGateways, TicketCodeGenerator, Tx, UnitOfWork};
+use crate::services::events::event_summary;
+pub use crate::services::refunds::BookingCancellation;
+use crate::services::refunds::{Env, booking_summary, details_of};
+use crate::{AppError, Page, PageRequest};
+
+/// Input of "create booking" (`POST /api/v1/bookings`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateBookingCommand {
+    pub event_id: EventId,
+    pub quantity: i64,
+    pub price_option_id: Option<PriceOptionId>,
+    pub promo_code: Option<String>,
+    pub use_loyalty_points: Option<u64>,
+}
+
+/// A booking with its payments (`GET /api/v1/bookings/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookingDetails {
+    pub booking: Booking,
+    pub payments: Vec<Payment>,
+}
+
+/// Booking list filters as the caller gives them; the use case narrows them to what the caller
+/// may see.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BookingFilter {
+    pub event_id: Option<EventId>,
+    pub status: Option<BookingStatus>,
+    pub user_id: Option<UserId>,
+    pub page: PageRequest,
+}
+
+/// Input of the organizer/admin event cancellation.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CancelEventCommand {
+    pub reason: Option<String>,
+    pub notify_participants: bool,
+    /// ADMIN only: refunds 100% as force majeure (event cancellations refund 100% anyway; the
+    /// flag is recorded on every refund and in the domain event).
+    pub force_majeure: bool,
+    /// Optimistic lock: the event version the caller saw.
+    pub expected_version: Option<i64>,
+}
+
+/// The result of an event cancellation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventCancellation {
+    pub event: Event,
+    pub bookings_canceled: u32,
+    pub refunds_total: Money,
+}
+
+/// The booking use cases.
+#[derive(Clone)]
+pub struct BookingService {
+    uow: Arc<dyn UnitOfWork>,
+    clock: Arc<dyn Clock>,
+    gateways: PaymentGateways,
+    tickets: Arc<dyn TicketCodeGenerator>,
+    settings: BookingSettings,
+    loyalty: LoyaltyProgram,
+}
+
+impl std::fmt::Debug for BookingService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BookingService")
+            .field("gateways", &self.gateways)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+const DEFAULT_EVENT_CANCEL_REASON: &str = "canceled by the organizer";
+
+impl BookingService {
+    #[must_use]
+    pub fn new(
+        uow: Arc<dyn UnitOfWork>,
+        clock: Arc<dyn Clock>,
+        gateways: PaymentGateways,
+        tickets: Arc<dyn TicketCodeGenerator>,
+        settings: BookingSettings,
+        loyalty: LoyaltyProgram,
+    ) -> Self {
+        Self {
+            uow,
+            clock,
+            gateways,
+            tickets,
+            settings,
+            loyalty,
+        }
+    }
+
+    fn env<'a>(&'a self, tx: &'a dyn Tx, ctx: &'a RequestContext) -> Env<'a> {
+        Env {
+            tx,
+            ctx,
+            gateways: &self.gateways,
+            loyalty: &self.loyalty,
+            now: self.clock.now(),
+        }
+    }
+
+    /// `POST /api/v1/bookings`: any signed-in caller books for themselves.
+    pub async fn create(
+        &self,
+        ctx: &RequestContext,
+        cmd: CreateBookingCommand,
+    ) -> Result<Booking, AppError> {
+        let user = ctx.actor.require_authenticated()?;
+        let quantity = Quantity::new(cmd.quantity, self.settings.max_quantity)?;
+        let promo_text = cmd
+            .promo_code
+            .as_deref()
+            .filter(|c| !c.trim().is_empty())
+            .map(PromoCodeText::new)
+            .transpose()
+            .map_err(|e| AppError::invalid("promo_code", e.to_string()))?;
+        let now = self.clock.now();
+
+        let tx = self.uow.begin().await?;
+        let env = self.env(tx.as_ref(), ctx);
+        let event = tx
+            .events()
+            .find(cmd.event_id)
+            .await?
+            .ok_or(AppError::NotFound { entity: "event" })?;
+        if !(event.is_public() || ctx.actor.is_admin() || event.creator_id == user) {
+            return Err(AppError::NotFound { entity: "event" });
+        }
+
+        let option = match cmd.price_option_id {
+            Some(id) => Some(
+                tx.events()
+                    .price_options(event.id)
+                    .await?
+                    .into_iter()
+                    .find(|o| o.id == id)
+                    .ok_or(DomainError::PriceOptionUnavailable)?,
+            ),
+            None => None,
+        };
+
+        // An open waitlist offer: the booking takes the held seats.
+        let mut offer = match tx.waitlist().find_open(event.id, user).await? {
+            Some(e) if e.offer_open(now) && quantity.get() <= e.held_seats => Some(e),
+            _ => None,
+        };
+        if offer.is_some() {
+            event.check_bookable(now)?;
+            if let Some(o) = &option {
+                o.check_available_for(event.id, quantity.get())?;
+            }
+        } else {
+            check_can_book(&event, quantity, option.as_ref(), now)?;
+        }
+
+        let promo = match &promo_text {
+            Some(text) => {
+                let code = tx.promo_codes().find_by_code(text).await?.ok_or_else(|| {
+                    AppError::conflict("PROMO_CODE_NOT_APPLICABLE", "unknown promo code")
+                })?;
+                code.check_applicable(event.id, now)?;
+                Some(code)
+            }
+            None => None,
+        };
+
+        let loyalty = match cmd.use_loyalty_points.filter(|p| *p > 0) {
+            Some(points) => {
+                let balance = tx.loyalty().balance_for_update(user).await?;
+                Some(self.loyalty.redemption(points, balance)?)
+            }
+            None => None,
+        };
+
+        let breakdown = price(&PriceRequest {
+            unit_price: option.as_ref().map_or(event.price, |o| o.price),
+            quantity,
+            seats_taken: event.seats.taken(),
+            capacity: event.seats.capacity(),
+            rules: &event.pricing_rules,
+            promo: promo.as_ref().map(|p| p.terms.discount),
+            loyalty,
+        });
+
+        let mut waitlist_entry_id = None;
+        if let Some(entry) = offer.as_mut() {
+            let old = entry.status;
+            let hold = entry.convert(now)?;
+            let surplus = hold.seats.saturating_sub(quantity.get());
+            if surplus > 0 {
+                tx.events().release_seats(event.id, surplus).await?;
+            }
+            let stored = tx.waitlist().update(entry).await?;
+            tx.waitlist()
+                .append_audit(&stored, Some(old), Some(user), now)
+                .await?;
+            tx.outbox()
+                .enqueue(OutboxMessage::new(
+                    DomainEventType::WaitlistConverted,
+                    "waitlist",
+                    stored.id,
+                    0,
+                    json!({
+                        "waitlist_entry_id": stored.id.value(),
+                        "event_id": event.id.value(),
+                        "user_id": user.to_string(),
+                        "quantity": quantity.get(),
+                    }),
+                    now,
+                ))
+                .await?;
+            waitlist_entry_id = Some(stored.id);
+        }
+
+        let new = NewBooking {
+            event_id: event.id,
+            user_id: user,
+            quantity,
+            price_option_id: option.as_ref().map(|o| o.id),
+            promo_code_id: promo.as_ref().map(|p| p.id),
+            waitlist_entry_id,
+            price: breakdown,
+            payment_deadline: payment_deadline(now, self.settings.ttl, event.booking_cutoff()),
+            created_at: now,
+        };
+        let placed = tx
+            .bookings()
+            .place(event.id, vec![new])
+            .await?
+            .pop()
+            .ok_or_else(|| AppError::internal("placement answered no booking"))?;
+        let booking = placed?;
+
+        if let Some(code) = &promo {
+            tx.promo_codes()
+                .record_redemption(code.id, booking.id, user, now)
+                .await?;
+        }
+        if breakdown.loyalty_points_used > 0 {
+            tx.loyalty()
+                .append(NewLoyaltyEntry::redeemed(
+                    user,
+                    booking.id,
+                    breakdown.loyalty_points_used,
+                    now,
+                ))
+                .await?;
+        }
+        env.log(
+            &booking,
+            None,
+            json!({"action": "create", "price": details_of(&booking.price)?}),
+        )
+        .await?;
+        env.emit_booking(
+            &booking,
+            DomainEventType::BookingCreated,
+            json!({"price": details_of(&booking.price)?}),
+        )
+        .await?;
+        env.audit(
+            "booking.create",
+            "booking",
+            booking.id,
+            None,
+            Some(booking_summary(&booking)),
+        )
+        .await?;
+
+        let booking = if booking.total_price().is_zero() {
+            env.confirm_booking(booking, self.tickets.generate(), self.settings.grace)
+                .await?
+        } else {
+            booking
+        };
+        tx.commit().await?;
+        Ok(booking)
+    }
+
+    /// `GET /api/v1/bookings/{id}`: the owner, the event's organizer, admins.
+    pub async fn get(
+        &self,
+        ctx: &RequestContext,
+        id: BookingId,
+    ) -> Result<BookingDetails, AppError> {
+        ctx.actor.require_authenticated()?;
+        let tx = self.uow.begin().await?;
+        let booking = tx
+            .bookings()
+            .find(id)
+            .await?
+            .ok_or(AppError::NotFound { entity: "booking" })?;
+        let creator = event_creator(tx.as_ref(), booking.event_id).await?;
+        ctx.actor.require_booking_reader(booking.user_id, creator)?;
+        let payments = tx.payments().for_booking(id).await?;
+        Ok(BookingDetails { booking, payments })
+    }
+
+    /// `GET /api/v1/bookings`: users list their own (asking for someone else's is 403),
+    /// organizers the bookings of their events (or their own with `user_id` = themselves),
+    /// admins everything.
+    pub async fn list(
+        &self,
+        ctx: &RequestContext,
+        filter: BookingFilter,
+    ) -> Result<Page<Booking>, AppError> {
+        let me = ctx.actor.require_authenticated()?;
+        let mut query = BookingQuery {
+            user_id: filter.user_id,
+            event_id: filter.event_id,
+            event_creator_id: None,
+            statuses: filter.status.into_iter().collect(),
+            page: filter.page,
+        };
+        match ctx.actor.role() {
+            Role::Admin => {}
+            Role::Organizer => {
+                if filter.user_id != Some(me) {
+                    query.event_creator_id = Some(me);
+                }
+            }
+            _ => {
+                if filter.user_id.is_some_and(|u| u != me) {
+                    return Err(AppError::Forbidden {
+                        reason: "users list only their own bookings",
+                    });
+                }
+                query.user_id = Some(me);
+            }
+        }
+        let tx = self.uow.begin().await?;
+        tx.bookings().search(&query).await
+    }
+
+    /// `POST /api/v1/bookings/{id}/cancel`: the owner or an admin. A pending booking is simply
+    /// canceled (anything already paid on it comes back); a confirmed one is refunded by the
+    /// event's refund policy at this moment.
+    pub async fn cancel(
+        &self,
+        ctx: &RequestContext,
+        id: BookingId,
+        reason: Option<String>,
+    ) -> Result<BookingCancellation, AppError> {
+        ctx.actor.require_authenticated()?;
+        let tx = self.uow.begin().await?;
+        let cancellation =
+            cancel_in_tx(&self.env(tx.as_ref(), ctx), id, reason.as_deref(), None).await?;
+        tx.commit().await?;
+        Ok(cancellation)
+    }
+
+    /// `POST /api/v1/events/{id}/cancel`: the event's organizer or an admin (force majeure:
+    /// admins only). Pending bookings are canceled, confirmed ones refunded 100%, the waitlist
+    /// is cleared and the crew released, all in one transaction.
+    pub async fn cancel_event(
+        &self,
+        ctx: &RequestContext,
+        event_id: EventId,
+        cmd: CancelEventCommand,
+    ) -> Result<EventCancellation, AppError> {
+        ctx.actor.require_role(
+            &[Role::Organizer, Role::Admin],
+            "only organizers and admins cancel events",
+        )?;
+        if cmd.force_majeure && !ctx.actor.is_admin() {
+            return Err(AppError::Forbidden {
+                reason: "only admins declare force majeure",
+            });
+        }
+        let tx = self.uow.begin().await?;
+        let env = self.env(tx.as_ref(), ctx);
+        let now = env.now;
+        let mut event = tx
+            .events()
+            .find_for_update(event_id)
+            .await?
+            .ok_or(AppError::NotFound { entity: "event" })?;
+        ctx.actor.require_event_manager(event.creator_id)?;
+        if cmd.expected_version.is_some_and(|v| v != event.version) {
+            return Err(AppError::version_conflict("event"));
+        }
+        let before = event_summary(&event);
+        let reason = cmd
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .unwrap_or(DEFAULT_EVENT_CANCEL_REASON)
+            .to_owned();
+        let _ = event.cancel(&reason, now)?;
+        let crew = event.release_crew(now);
+        let event = tx.events().update(&event).await?;
+
+        let cause = if cmd.force_majeure {
+            CancellationReason::ForceMajeure
+        } else {
+            CancellationReason::EventCanceled
+        };
+        let mut bookings_canceled = 0u32;
+        let mut refunds_total = Money::ZERO;
+        for booking in tx.bookings().active_for_event(event_id).await? {
+            let done = env
+                .cancel_booking(booking, &event, Some(&reason), cause, None)
+                .await?;
+            bookings_canceled += 1;
+            refunds_total = refunds_total + done.refund_amount;
+        }
+        let mut waitlist_closed = 0u32;
+        for mut entry in tx.waitlist().open_for_event(event_id).await? {
+            let old = entry.status;
+            let hold = entry.cancel(now)?;
+            if hold.seats > 0 {
+                tx.events().release_seats(event_id, hold.seats).await?;
+            }
+            let stored = tx.waitlist().update(&entry).await?;
+            tx.waitlist()
+                .append_audit(&stored, Some(old), ctx.actor.user_id(), now)
+                .await?;
+            waitlist_closed += 1;
+        }
+
+        let event = tx
+            .events()
+            .find(event_id)
+            .await?
+            .ok_or(AppError::NotFound { entity: "event" })?;
+        let mut payload = event_summary(&event);
+        if let Some(map) = payload.as_object_mut() {
+            map.extend([
+                ("reason".to_owned(), json!(reason)),
+                (
+                    "notify_participants".to_owned(),
+                    json!(cmd.notify_participants),
+                ),
+                ("force_majeure".to_owned(), json!(cmd.force_majeure)),
+                ("bookings_canceled".to_owned(), json!(bookings_canceled)),
+                ("refunds_total".to_owned(), json!(refunds_total.to_string())),
+                ("waitlist_closed".to_owned(), json!(waitlist_closed)),
+                (
+                    "released_crew_id".to_owned(),
+                    json!(crew.map(|c| c.value())),
+                ),
+            ]);
+        }
+        tx.outbox()
+            .enqueue(OutboxMessage::new(
+                DomainEventType::EventCanceled,
+                "event",
+                event.id,
+                event.version,
+                payload,
+                now,
+            ))
+            .await?;
+        env.audit(
+            "event.cancel",
+            "event",
+            event.id,
+            Some(before),
+            Some(event_summary(&event)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(EventCancellation {
+            event,
+            bookings_canceled,
+            refunds_total,
+        })
+    }
+}
+
+/// The creator of a booking's event (who may read the booking besides its owner).
+pub(crate) async fn event_creator(tx: &dyn Tx, event_id: EventId) -> Result<UserId, AppError> {
+    tx.events()
+        .find(event_id)
+        .await?
+        .map(|e| e.creator_id)
+        .ok_or_else(|| AppError::internal(format!("booking of missing event {event_id}")))
+}
+
+/// Customer (or admin) cancellation of one booking inside `env`'s transaction: locks the event,
+/// then the booking (the order event cancellation uses too), checks the caller owns it.
+pub(crate) async fn cancel_in_tx(
+    env: &Env<'_>,
+    id: BookingId,
+    reason: Option<&str>,
+    requested: Option<Money>,
+) -> Result<BookingCancellation, AppError> {
+    let peek = env
+        .tx
+        .bookings()
+        .find(id)
+        .await?
+        .ok_or(AppError::NotFound { entity: "booking" })?;
+    env.ctx.actor.require_owner(peek.user_id, "booking")?;
+    let event = env
+        .tx
+        .events()
+        .find_for_update(peek.event_id)
+        .await?
+        .ok_or_else(|| AppError::internal(format!("booking {id} of missing event")))?;
+    let booking = env
+        .tx
+        .bookings()
+        .find_for_update(id)
+        .await?
+        .ok_or(AppError::NotFound { entity: "booking" })?;
+    env.cancel_booking(
+        booking,
+        &event,
+        reason,
+        CancellationReason::ByCustomer,
+        requested,
+    )
+    .await
+}
