@@ -34,7 +34,7 @@ impl Modify for Security {
     }
 }
 
-#[derive(OpenApi)]
+#[derive(Debug, OpenApi)]
 #[openapi(
     info(
         title = "backend-event",

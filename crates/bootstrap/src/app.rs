@@ -70,14 +70,13 @@ pub async fn open_database(config: &Config) -> anyhow::Result<DatabaseConnection
             .split('?')
             .next()
             .unwrap_or_default();
-        if !path.is_empty() && !path.starts_with(":memory:") {
-            if let Some(parent) = std::path::Path::new(path).parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).with_context(|| {
-                        format!("cannot create the database directory {}", parent.display())
-                    })?;
-                }
-            }
+        let parent = std::path::Path::new(path).parent();
+        if let Some(parent) = parent.filter(|p| !p.as_os_str().is_empty())
+            && !path.starts_with(":memory:")
+        {
+            std::fs::create_dir_all(parent).with_context(|| {
+                format!("cannot create the database directory {}", parent.display())
+            })?;
         }
     }
     let mut db = DatabaseConfig::new(url.clone());
@@ -172,7 +171,7 @@ pub fn services(
             gateways.clone(),
             Arc::clone(&tickets),
             settings,
-            loyalty.clone(),
+            loyalty,
         ),
         payments: PaymentService::new(
             Arc::clone(&uow),
@@ -221,11 +220,18 @@ fn auth_config(config: &Config) -> anyhow::Result<AuthConfig> {
 }
 
 /// A started HTTP server.
-#[derive(Debug)]
 pub struct Running {
     pub http_addr: SocketAddr,
     pub server: Server,
     pub services: Services,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("http_addr", &self.http_addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Running {

@@ -312,7 +312,7 @@ impl Config {
         }
         figment = figment.merge(Serialized::default("profile", &profile));
         for (key, value) in seed_variables(env) {
-            figment = figment.merge(Serialized::default(key, value));
+            figment = figment.merge(Serialized::default(&key, value));
         }
         // `APP__SERVER__PORT=8080` → server.port; the environment wins over every file.
         for (key, value) in env.vars() {
