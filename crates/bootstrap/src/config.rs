@@ -538,3 +538,105 @@ fn describe(err: &figment::Error) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env = MapEnv(
+            vars.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+        Config::load_from(&env, None)
+    }
+
+    #[test]
+    fn no_configuration_is_the_embedded_dev_default() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.profile, "dev");
+        assert_eq!(c.server.port, 8102);
+        assert_eq!(c.grpc.port, 9102);
+        assert_eq!(c.database_url(), "sqlite://data/backend-event.db?mode=rwc");
+        assert!(c.auth.gateway_headers);
+        assert!(c.payments.sandbox.enabled);
+        assert_eq!(c.payments.default_gateway, "sandbox");
+        assert_eq!(c.broker.url, "");
+        assert_eq!(c.app.booking.ttl_minutes, 5, "dev profile of seed 002");
+        assert_eq!(c.app.waitlist.notification_window_minutes, 10);
+        assert_eq!(c.app.audit.retain_days, 90);
+    }
+
+    #[test]
+    fn prod_profile_turns_off_gateway_headers_and_the_sandbox() {
+        for var in ["APP_PROFILE", "SPRING_PROFILES_ACTIVE"] {
+            let c = load(&[(var, "prod")]).unwrap();
+            assert_eq!(c.profile, "prod");
+            assert!(!c.auth.gateway_headers);
+            assert!(!c.payments.sandbox.enabled);
+            assert_eq!(c.payments.default_gateway, "http");
+            assert_eq!(c.app.booking.ttl_minutes, 30);
+        }
+    }
+
+    #[test]
+    fn environment_overrides_files() {
+        let c = load(&[
+            ("APP__SERVER__PORT", "9000"),
+            ("APP__GRPC__PORT", "9001"),
+            ("APP__APP__BOOKING__TTL_MINUTES", "15"),
+            ("APP__AUTH__GATEWAY_HEADERS", "false"),
+            ("PAYMENT_SERVICE_URL", "http://payments:1"),
+            ("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            ("LOG_LEVEL", "DEBUG"),
+        ])
+        .unwrap();
+        assert_eq!(c.server.port, 9000);
+        assert_eq!(c.grpc.port, 9001);
+        assert_eq!(c.app.booking.ttl_minutes, 15);
+        assert!(!c.auth.gateway_headers);
+        assert_eq!(c.services.payment.url, "http://payments:1");
+        assert_eq!(c.broker.url, "amqp://guest:guest@127.0.0.1:5672/%2f");
+        assert_eq!(c.logging.level, "debug");
+    }
+
+    #[test]
+    fn database_url_and_the_seed_postgres_variables_select_postgresql() {
+        let c = load(&[("DATABASE_URL", "postgres://u:p@db:5432/x")]).unwrap();
+        assert_eq!(c.database_url(), "postgres://u:p@db:5432/x");
+        let c = load(&[
+            ("POSTGRES_USER", "aquastream"),
+            ("POSTGRES_PASSWORD", "p@ss word"),
+            ("POSTGRES_DB", "aquastream"),
+            ("POSTGRES_HOST", "postgres"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.database_url(),
+            "postgres://aquastream:p%40ss%20word@postgres:5432/aquastream"
+        );
+    }
+
+    #[test]
+    fn invalid_values_fail_naming_the_key() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("APP__SERVER__PORT", "abc")], "server.port"),
+            (&[("APP__SERVER__PORT", "70000")], "server.port"),
+            (&[("APP__SERVER__PORT", "0")], "server.port"),
+            (&[("APP__APP__BOOKING__TTL_MINUTES", "0")], "app.booking.ttl_minutes"),
+            (&[("APP__APP__BOOKING__MAX_QUANTITY", "-1")], "app.booking.max_quantity"),
+            (&[("APP__SERVER__NOPE", "1")], "nope"),
+            (&[("DATABASE_URL", "mysql://x")], "database.url"),
+            (&[("APP_PROFILE", "qa")], "APP_PROFILE"),
+            (&[("APP__PAYMENTS__DEFAULT_GATEWAY", "paypal")], "payments.default_gateway"),
+            (&[("APP__LOGGING__FORMAT", "xml")], "logging.format"),
+            (&[("APP__APP__LOYALTY__POINT_VALUE", "0.001")], "app.loyalty.point_value"),
+            (&[("APP__APP__COMPLETION__CHECK_INTERVAL_CRON", "hourly")], "check_interval_cron"),
+        ];
+        for (vars, key) in cases {
+            let err = load(vars).unwrap_err().to_string();
+            assert!(err.contains(key), "{vars:?}: `{err}` does not name {key}");
+        }
+    }
+}
