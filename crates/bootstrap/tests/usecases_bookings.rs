@@ -1260,3 +1260,67 @@ on_both_backends!(refunds_by_admin_and_by_the_owner, |t| {
     assert_eq!(w.available(event).await, 10);
     w.assert_seat_invariant(event).await;
 });
+
+on_both_backends!(a_waitlist_offer_is_booked_on_the_held_seats, |t| {
+    let w = World::new(&t);
+    let event = w.event(2).await;
+    let first = w.book(1, event, 2).await.unwrap();
+    assert_eq!(w.book(2, event, 1).await.unwrap_err().code(), "SOLD_OUT");
+    {
+        let tx = w.uow.begin().await.unwrap();
+        tx.waitlist()
+            .join(event, uid(2), Quantity::new(1, 10).unwrap(), t0())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    w.bookings
+        .cancel(&as_user(1), first.id, None)
+        .await
+        .unwrap();
+    // what the waitlist processor does: hold one freed seat for the head of the queue
+    {
+        let tx = w.uow.begin().await.unwrap();
+        let mut entry = tx
+            .waitlist()
+            .find_open(event, uid(2))
+            .await
+            .unwrap()
+            .unwrap();
+        tx.events().take_seats(event, 1).await.unwrap().unwrap();
+        let _ = entry.notify(t0(), Duration::minutes(30)).unwrap();
+        tx.waitlist().update(&entry).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(w.available(event).await, 1);
+    w.assert_seat_invariant(event).await;
+
+    // someone else takes the free seat; the held one is not theirs to take
+    w.book(3, event, 1).await.unwrap();
+    assert_eq!(w.book(4, event, 1).await.unwrap_err().code(), "SOLD_OUT");
+    // the waitlisted user books on the held seat
+    let b = w.book(2, event, 1).await.unwrap();
+    assert!(b.waitlist_entry_id.is_some());
+    assert_eq!(w.available(event).await, 0);
+    {
+        let tx = w.uow.begin().await.unwrap();
+        let entry = tx
+            .waitlist()
+            .find(b.waitlist_entry_id.unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(entry.status, WaitlistStatus::Converted);
+        assert_eq!(entry.held_seats, 0);
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(
+        w.outbox_count(
+            DomainEventType::WaitlistConverted,
+            b.waitlist_entry_id.unwrap()
+        )
+        .await,
+        1
+    );
+    w.assert_seat_invariant(event).await;
+});
