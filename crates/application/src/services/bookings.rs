@@ -550,3 +550,240 @@ pub(crate) async fn cancel_in_tx(
     )
     .await
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::Actor;
+    use crate::clock::ManualClock;
+    use crate::ports::payment_gateway::MockPaymentGateway;
+    use crate::ports::tickets::MockTicketCodeGenerator;
+    use crate::ports::{GatewayError, PaymentGateway};
+    use crate::services::test_support::{FakeTx, uow_with};
+    use chrono::{Duration, TimeZone, Utc};
+    use domain::event::{EventDetailsInput, NewEvent, NewEventInput};
+    use domain::payment::{NewPayment, PaymentStatus};
+    use domain::pricing::PriceBreakdown;
+    use domain::{PaymentId, Percent, Timestamp};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    pub(crate) fn now() -> Timestamp {
+        Utc.with_ymd_and_hms(2027, 4, 1, 8, 0, 0).unwrap()
+    }
+
+    pub(crate) fn uid(n: u128) -> UserId {
+        UserId(uuid::Uuid::from_u128(n))
+    }
+
+    pub(crate) fn user(n: u128) -> RequestContext {
+        RequestContext::new(Actor::authenticated(uid(n), [Role::User]))
+    }
+
+    pub(crate) fn program() -> LoyaltyProgram {
+        LoyaltyProgram {
+            points_per_currency_unit: rust_decimal::Decimal::new(1, 2),
+            review_points: 50,
+            point_value: Money::parse("1").unwrap(),
+            max_redeem_share: Percent::from_whole(20).unwrap(),
+        }
+    }
+
+    pub(crate) fn event() -> Event {
+        let input = NewEventInput {
+            details: EventDetailsInput {
+                name: "Kayak".into(),
+                ..Default::default()
+            },
+            start_date: now() + Duration::days(30),
+            end_date: None,
+            max_participants: 10,
+            price: Money::parse("1000").unwrap(),
+            booking_deadline_hours: Some(1),
+            publish_at: None,
+            is_featured: false,
+            refund_policy: None,
+            pricing_rules: domain::pricing::PricingRules::default(),
+        };
+        let mut e = Event::from_new(EventId(7), NewEvent::new(uid(5), input, now()).unwrap());
+        let _ = e.publish(now()).unwrap();
+        e.seats.take(1).unwrap();
+        e
+    }
+
+    /// A booking of user 1 for one seat of event 7 at 1000.00.
+    pub(crate) fn booking(status: BookingStatus) -> Booking {
+        let total = Money::parse("1000").unwrap();
+        let mut b = Booking::from_new(
+            BookingId(3),
+            NewBooking {
+                event_id: EventId(7),
+                user_id: uid(1),
+                quantity: Quantity::ONE,
+                price_option_id: None,
+                promo_code_id: None,
+                waitlist_entry_id: None,
+                price: PriceBreakdown {
+                    unit_price: total,
+                    quantity: 1,
+                    base: total,
+                    dynamic_adjustment: Money::ZERO,
+                    group_discount: Money::ZERO,
+                    promo_discount: Money::ZERO,
+                    loyalty_discount: Money::ZERO,
+                    loyalty_points_used: 0,
+                    total,
+                },
+                payment_deadline: now() + Duration::minutes(30),
+                created_at: now(),
+            },
+        );
+        b.status = status;
+        b
+    }
+
+    pub(crate) fn payment(status: PaymentStatus) -> Payment {
+        let mut p = Payment::from_new(
+            PaymentId(11),
+            NewPayment {
+                booking_id: BookingId(3),
+                amount: Money::parse("1000").unwrap(),
+                payment_method: "CARD".into(),
+                gateway: "fake".into(),
+                created_at: now(),
+            },
+        );
+        p.gateway_reference = Some("ref-11".into());
+        p.status = status;
+        p
+    }
+
+    pub(crate) fn gateways(g: MockPaymentGateway) -> PaymentGateways {
+        PaymentGateways::new(Arc::new(g) as Arc<dyn PaymentGateway>)
+    }
+
+    pub(crate) fn named_gateway() -> MockPaymentGateway {
+        let mut g = MockPaymentGateway::new();
+        g.expect_name().return_const("fake".to_owned());
+        g
+    }
+
+    fn service(txs: Vec<FakeTx>, gateway: MockPaymentGateway) -> BookingService {
+        BookingService::new(
+            Arc::new(uow_with(txs)),
+            Arc::new(ManualClock::new(now())),
+            gateways(gateway),
+            Arc::new(MockTicketCodeGenerator::new()),
+            BookingSettings::default(),
+            program(),
+        )
+    }
+
+    #[tokio::test]
+    async fn refusals_that_need_no_database_come_before_any_transaction() {
+        let svc = service(vec![], named_gateway());
+        let guest = RequestContext::new(Actor::guest());
+        let cmd = CreateBookingCommand {
+            event_id: EventId(7),
+            quantity: 1,
+            price_option_id: None,
+            promo_code: None,
+            use_loyalty_points: None,
+        };
+        assert!(matches!(
+            svc.create(&guest, cmd.clone()).await,
+            Err(AppError::Unauthenticated)
+        ));
+        for (quantity, code) in [(0, "VALIDATION_FAILED"), (11, "VALIDATION_FAILED")] {
+            let c = CreateBookingCommand {
+                quantity,
+                ..cmd.clone()
+            };
+            assert_eq!(svc.create(&user(1), c).await.unwrap_err().code(), code);
+        }
+        let bad_promo = CreateBookingCommand {
+            promo_code: Some("<script>".into()),
+            ..cmd
+        };
+        match svc.create(&user(1), bad_promo).await.unwrap_err() {
+            AppError::Validation { fields } => assert_eq!(fields[0].field, "promo_code"),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+        let others = BookingFilter {
+            user_id: Some(uid(2)),
+            ..Default::default()
+        };
+        assert!(matches!(
+            svc.list(&user(1), others).await,
+            Err(AppError::Forbidden { .. })
+        ));
+        let organizer = RequestContext::new(Actor::authenticated(uid(5), [Role::Organizer]));
+        let fm = CancelEventCommand {
+            force_majeure: true,
+            ..Default::default()
+        };
+        assert!(matches!(
+            svc.cancel_event(&organizer, EventId(7), fm).await,
+            Err(AppError::Forbidden { .. })
+        ));
+        assert!(matches!(
+            svc.cancel_event(&user(5), EventId(7), CancelEventCommand::default())
+                .await,
+            Err(AppError::Forbidden { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_gateway_refusing_the_refund_rolls_the_whole_cancellation_back() {
+        let committed = Arc::new(AtomicBool::new(false));
+        let mut tx = FakeTx::new(Arc::clone(&committed));
+        let confirmed = booking(BookingStatus::Confirmed);
+        let b = confirmed.clone();
+        tx.bookings
+            .expect_find()
+            .returning(move |_| Ok(Some(b.clone())));
+        let b = confirmed.clone();
+        tx.bookings
+            .expect_find_for_update()
+            .returning(move |_| Ok(Some(b.clone())));
+        tx.events
+            .expect_find_for_update()
+            .returning(|_| Ok(Some(event())));
+        tx.payments
+            .expect_for_booking()
+            .returning(|_| Ok(vec![payment(PaymentStatus::Completed)]));
+        tx.events.expect_release_seats().returning(|_, _| Ok(10));
+        tx.bookings.expect_update().never();
+        tx.payments.expect_record_refund().never();
+        let mut g = named_gateway();
+        g.expect_refund()
+            .times(1)
+            .withf(|reference, amount, _| {
+                reference == "ref-11" && *amount == Money::parse("1000").unwrap()
+            })
+            .returning(|_, _, _| Err(GatewayError::Unavailable("timeout".into())));
+
+        let err = service(vec![tx], g)
+            .cancel(&user(1), BookingId(3), None)
+            .await
+            .unwrap_err();
+
+        assert_eq!(err.code(), "SERVICE_UNAVAILABLE");
+        assert!(!committed.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn someone_elses_booking_cannot_be_canceled_and_is_not_found() {
+        let committed = Arc::new(AtomicBool::new(false));
+        let mut tx = FakeTx::new(Arc::clone(&committed));
+        tx.bookings
+            .expect_find()
+            .returning(|_| Ok(Some(booking(BookingStatus::Confirmed))));
+        tx.events.expect_find_for_update().never();
+        let err = service(vec![tx], named_gateway())
+            .cancel(&user(2), BookingId(3), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::NotFound { entity: "booking" }));
+        assert!(!committed.load(Ordering::SeqCst));
+    }
+}

@@ -563,3 +563,115 @@ async fn lock_booking(tx: &dyn Tx, id: BookingId) -> Result<Booking, AppError> {
         .await?
         .ok_or_else(|| AppError::internal(format!("payment of missing booking {id}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::ports::tickets::MockTicketCodeGenerator;
+    use crate::services::bookings::tests::{
+        booking, gateways, named_gateway, now, payment, program, user,
+    };
+    use crate::services::test_support::{FakeTx, uow_with};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    fn service(
+        txs: Vec<FakeTx>,
+        gateway: crate::ports::payment_gateway::MockPaymentGateway,
+    ) -> PaymentService {
+        PaymentService::new(
+            Arc::new(uow_with(txs)),
+            Arc::new(ManualClock::new(now())),
+            gateways(gateway),
+            Arc::new(MockTicketCodeGenerator::new()),
+            BookingSettings::default(),
+            program(),
+        )
+    }
+
+    fn locked(tx: &mut FakeTx, p: Payment, b: Booking) {
+        tx.payments
+            .expect_find_by_reference_for_update()
+            .returning(move |_, _| Ok(Some(p.clone())));
+        tx.bookings
+            .expect_find_for_update()
+            .returning(move |_| Ok(Some(b.clone())));
+    }
+
+    #[tokio::test]
+    async fn a_settled_payment_is_not_asked_about_again_and_nothing_is_written() {
+        let committed = Arc::new(AtomicBool::new(false));
+        let mut tx = FakeTx::new(Arc::clone(&committed));
+        let p = payment(PaymentStatus::Completed);
+        let b = booking(BookingStatus::Confirmed);
+        locked(&mut tx, p.clone(), b.clone());
+        tx.payments.expect_update().never();
+        tx.outbox.expect_enqueue().never();
+        let mut g = named_gateway();
+        g.expect_status().never();
+
+        let view = service(vec![tx], g)
+            .confirm(&user(1), "ref-11")
+            .await
+            .unwrap();
+
+        assert_eq!((view.payment, view.booking), (p, b));
+    }
+
+    #[tokio::test]
+    async fn a_paid_amount_that_differs_from_the_payment_is_refused_and_rolled_back() {
+        let committed = Arc::new(AtomicBool::new(false));
+        let mut tx = FakeTx::new(Arc::clone(&committed));
+        locked(
+            &mut tx,
+            payment(PaymentStatus::Initiated),
+            booking(BookingStatus::PendingPayment),
+        );
+        tx.payments.expect_update().never();
+        let mut g = named_gateway();
+        g.expect_status().times(1).returning(|_| {
+            Ok(GatewayPaymentStatus::Paid {
+                amount: Money::parse("1").unwrap(),
+            })
+        });
+
+        let err = service(vec![tx], g)
+            .confirm(&user(1), "ref-11")
+            .await
+            .unwrap_err();
+
+        assert_eq!(err.code(), "PAYMENT_AMOUNT_MISMATCH");
+        assert!(!committed.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn confirm_by_someone_else_is_not_found_before_the_gateway_is_asked() {
+        let committed = Arc::new(AtomicBool::new(false));
+        let mut tx = FakeTx::new(Arc::clone(&committed));
+        locked(
+            &mut tx,
+            payment(PaymentStatus::Initiated),
+            booking(BookingStatus::PendingPayment),
+        );
+        let mut g = named_gateway();
+        g.expect_status().never();
+        let err = service(vec![tx], g)
+            .confirm(&user(2), "ref-11")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::NotFound { entity: "payment" }));
+        assert!(!committed.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn a_forged_webhook_is_unauthenticated_and_opens_no_transaction() {
+        let mut g = named_gateway();
+        g.expect_verify_webhook()
+            .returning(|_, _| Err(crate::ports::GatewayError::InvalidSignature));
+        let err = service(vec![], g)
+            .webhook("fake", &[], b"ref-11")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::Unauthenticated));
+    }
+}
