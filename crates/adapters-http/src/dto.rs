@@ -23,9 +23,9 @@ impl<'de> Deserialize<'de> for MoneyInput {
             Integer(i64),
             Float(f64),
         }
-        let text = match Raw::deserialize(deserializer)
-            .map_err(|_| serde::de::Error::custom("expected an amount: a string like \"12.50\" or a number"))?
-        {
+        let text = match Raw::deserialize(deserializer).map_err(|_| {
+            serde::de::Error::custom("expected an amount: a string like \"12.50\" or a number")
+        })? {
             Raw::Text(s) => s,
             Raw::Integer(i) => i.to_string(),
             Raw::Float(f) if f.is_finite() => f.to_string(),
@@ -95,7 +95,10 @@ pub fn parse_list<T>(
         .filter(|s| !s.is_empty())
         .map(|s| {
             parse(&s.to_ascii_uppercase()).ok_or_else(|| {
-                AppError::invalid(field, format!("unknown value `{s}`; expected one of {allowed}"))
+                AppError::invalid(
+                    field,
+                    format!("unknown value `{s}`; expected one of {allowed}"),
+                )
             })
         })
         .collect()

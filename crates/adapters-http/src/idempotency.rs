@@ -89,12 +89,20 @@ where
     let key = raw.to_str().map_err(|_| {
         application::AppError::invalid("Idempotency-Key", "must be visible ASCII characters")
     })?;
-    let operation = format!("{} {}", req.method(), req.match_pattern().unwrap_or_else(|| req.path().to_owned()));
+    let operation = format!(
+        "{} {}",
+        req.method(),
+        req.match_pattern().unwrap_or_else(|| req.path().to_owned())
+    );
     let canonical = serde_json::to_vec(request)
         .map_err(|e| application::AppError::internal(format!("request serialization: {e}")))?;
     let hash = request_hash(&[operation.as_bytes(), req.path().as_bytes(), &canonical]);
     let user = ctx.actor.user_id();
-    match state.idempotency.begin(key, user, &operation, &hash).await? {
+    match state
+        .idempotency
+        .begin(key, user, &operation, &hash)
+        .await?
+    {
         IdempotencyStart::Replay { body, .. } => {
             let stored: JsonReply = serde_json::from_slice(&body).map_err(|e| {
                 application::AppError::internal(format!("stored idempotent response: {e}"))
@@ -107,7 +115,10 @@ where
                 Err(ApiError(err)) => {
                     let status = status_of(&err);
                     if status.is_server_error() {
-                        let _ = state.idempotency.finish(reservation, status.as_u16(), Vec::new()).await;
+                        let _ = state
+                            .idempotency
+                            .finish(reservation, status.as_u16(), Vec::new())
+                            .await;
                         return Err(ApiError(err));
                     }
                     let mut problem = problem_of(&err);
@@ -119,8 +130,9 @@ where
                     }
                 }
             };
-            let stored = serde_json::to_vec(&reply)
-                .map_err(|e| application::AppError::internal(format!("reply serialization: {e}")))?;
+            let stored = serde_json::to_vec(&reply).map_err(|e| {
+                application::AppError::internal(format!("reply serialization: {e}"))
+            })?;
             state
                 .idempotency
                 .finish(reservation, reply.status, stored)

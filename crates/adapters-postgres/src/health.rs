@@ -33,7 +33,8 @@ impl HealthIndicator for DatabaseHealth {
     async fn check(&self) -> ComponentHealth {
         let started = Instant::now();
         let backend = format!("{:?}", self.db.get_database_backend());
-        let outcome = tokio::time::timeout(self.timeout, self.db.execute_unprepared("SELECT 1")).await;
+        let outcome =
+            tokio::time::timeout(self.timeout, self.db.execute_unprepared("SELECT 1")).await;
         let latency = started.elapsed();
         match outcome {
             Ok(Ok(_)) => ComponentHealth {

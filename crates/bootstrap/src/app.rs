@@ -11,7 +11,9 @@ use adapters_payment::{HttpGatewayConfig, HttpPaymentGateway, SandboxConfig, San
 use adapters_postgres::{DatabaseConfig, DatabaseHealth, SeaUnitOfWork};
 use anyhow::Context;
 use application::clock::{Clock, SystemClock};
-use application::ports::{HealthIndicator, PaymentGateway, PaymentGateways, TicketCodeGenerator, UnitOfWork};
+use application::ports::{
+    HealthIndicator, PaymentGateway, PaymentGateways, TicketCodeGenerator, UnitOfWork,
+};
 use application::services::{
     BookingService, CategoryService, EventService, IdempotencyService, PaymentService,
 };
@@ -271,7 +273,12 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
             } else {
                 "postgresql".to_owned()
             },
-            payment_gateways: services.gateways.names().into_iter().map(str::to_owned).collect(),
+            payment_gateways: services
+                .gateways
+                .names()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
         },
         settings: HttpSettings {
             max_body_bytes: config.server.max_body_bytes,

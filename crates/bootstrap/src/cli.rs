@@ -91,7 +91,10 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     telemetry::init(&config.logging.level, config.logging.format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -101,7 +104,10 @@ pub fn main(args: &[String]) -> ExitCode {
     match runtime.block_on(run(command, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "backend-event stopped with an error");
+            tracing::error!(
+                error = format!("{e:#}"),
+                "backend-event stopped with an error"
+            );
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
@@ -114,7 +120,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve => serve(config).await,
         Command::MigrateUp => {
             let db = app::open_database(&config).await?;
-            adapters_postgres::migrate_up(&db).await.context("migrate up")?;
+            adapters_postgres::migrate_up(&db)
+                .await
+                .context("migrate up")?;
             println!("migrations applied");
             Ok(())
         }
@@ -139,7 +147,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::SeedDemo => {
             let db = app::open_database(&config).await?;
-            adapters_postgres::migrate_up(&db).await.context("migrate up")?;
+            adapters_postgres::migrate_up(&db)
+                .await
+                .context("migrate up")?;
             let services = app::services(&config, db, &Overrides::default())?;
             let report = seed::seed_demo(&services).await?;
             println!("{report}");
@@ -204,9 +214,18 @@ mod tests {
         assert_eq!(parse(&args(&[])), Ok(Command::Serve));
         assert_eq!(parse(&args(&["serve"])), Ok(Command::Serve));
         assert_eq!(parse(&args(&["migrate", "up"])), Ok(Command::MigrateUp));
-        assert_eq!(parse(&args(&["migrate", "down"])), Ok(Command::MigrateDown(1)));
-        assert_eq!(parse(&args(&["migrate", "down", "3"])), Ok(Command::MigrateDown(3)));
-        assert_eq!(parse(&args(&["migrate", "status"])), Ok(Command::MigrateStatus));
+        assert_eq!(
+            parse(&args(&["migrate", "down"])),
+            Ok(Command::MigrateDown(1))
+        );
+        assert_eq!(
+            parse(&args(&["migrate", "down", "3"])),
+            Ok(Command::MigrateDown(3))
+        );
+        assert_eq!(
+            parse(&args(&["migrate", "status"])),
+            Ok(Command::MigrateStatus)
+        );
         assert_eq!(parse(&args(&["seed-demo"])), Ok(Command::SeedDemo));
     }
 

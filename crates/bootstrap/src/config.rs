@@ -283,7 +283,8 @@ impl EnvSource for MapEnv {
 impl Config {
     /// Loads the configuration from the process environment and `config/`.
     pub fn load() -> Result<Self, ConfigError> {
-        let dir = std::env::var("APP_CONFIG_DIR").map_or_else(|_| PathBuf::from("config"), PathBuf::from);
+        let dir =
+            std::env::var("APP_CONFIG_DIR").map_or_else(|_| PathBuf::from("config"), PathBuf::from);
         Self::load_from(&ProcessEnv, Some(&dir))
     }
 
@@ -298,7 +299,11 @@ impl Config {
         let Some((_, profile_toml)) = PROFILES.iter().find(|(name, _)| *name == profile) else {
             return Err(ConfigError(format!(
                 "APP_PROFILE: unknown profile `{profile}` (expected one of: {})",
-                PROFILES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                PROFILES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         };
 
@@ -356,7 +361,10 @@ impl Config {
             && !url.starts_with("postgresql://")
             && !url.starts_with("sqlite:")
         {
-            return fail("database.url", "must start with postgres://, postgresql:// or sqlite:");
+            return fail(
+                "database.url",
+                "must start with postgres://, postgresql:// or sqlite:",
+            );
         }
         if self.database.max_connections == 0
             || self.database.min_connections > self.database.max_connections
@@ -382,7 +390,14 @@ impl Config {
         if self.app.waitlist.cleanup_interval_minutes == 0 {
             return fail("app.waitlist.cleanup_interval_minutes", "must be ≥ 1");
         }
-        if self.app.completion.check_interval_cron.split_whitespace().count() != 6 {
+        if self
+            .app
+            .completion
+            .check_interval_cron
+            .split_whitespace()
+            .count()
+            != 6
+        {
             return fail(
                 "app.completion.check_interval_cron",
                 "must have 6 fields (sec min hour day month weekday)",
@@ -392,17 +407,29 @@ impl Config {
             return fail("app.audit.retain_days", "must be ≥ 1");
         }
         if self.app.idempotency.ttl_hours < 24 {
-            return fail("app.idempotency.ttl_hours", "must be ≥ 24 (keys are kept at least a day)");
+            return fail(
+                "app.idempotency.ttl_hours",
+                "must be ≥ 24 (keys are kept at least a day)",
+            );
         }
         let l = &self.app.loyalty;
         if l.points_per_currency_unit.is_sign_negative() {
-            return fail("app.loyalty.points_per_currency_unit", "must not be negative");
+            return fail(
+                "app.loyalty.points_per_currency_unit",
+                "must not be negative",
+            );
         }
         if l.point_value.is_sign_negative() || l.point_value.scale() > 2 {
-            return fail("app.loyalty.point_value", "must be a non-negative amount with at most 2 decimals");
+            return fail(
+                "app.loyalty.point_value",
+                "must be a non-negative amount with at most 2 decimals",
+            );
         }
         if l.max_redeem_share_percent > 100 {
-            return fail("app.loyalty.max_redeem_share_percent", "must be between 0 and 100");
+            return fail(
+                "app.loyalty.max_redeem_share_percent",
+                "must be between 0 and 100",
+            );
         }
         match self.payments.default_gateway.as_str() {
             "sandbox" if !self.payments.sandbox.enabled => {
@@ -415,7 +442,10 @@ impl Config {
             _ => return fail("payments.default_gateway", "must be `sandbox` or `http`"),
         }
         if self.payments.sandbox.enabled && self.payments.sandbox.webhook_secret.len() < 8 {
-            return fail("payments.sandbox.webhook_secret", "must be at least 8 characters");
+            return fail(
+                "payments.sandbox.webhook_secret",
+                "must be at least 8 characters",
+            );
         }
         if self.services.payment.timeout_ms == 0 {
             return fail("services.payment.timeout_ms", "must be ≥ 1");
@@ -437,7 +467,9 @@ impl Config {
             }
         }
         if self.auth.jwt.is_none() && !self.auth.gateway_headers && self.profile == "prod" {
-            tracing::warn!("neither auth.jwt nor auth.gateway_headers is set: every caller is a guest");
+            tracing::warn!(
+                "neither auth.jwt nor auth.gateway_headers is set: every caller is a guest"
+            );
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.logging.level) {
             return Err(ConfigError(format!("logging.level: {e}")));
@@ -476,10 +508,16 @@ fn seed_variables(env: &dyn EnvSource) -> Vec<(String, String)> {
     if let Some(url) = env.var("DATABASE_URL") {
         out.push(("database.url".to_owned(), url));
     } else if let Some(db) = env.var("POSTGRES_DB") {
-        let user = env.var("POSTGRES_USER").unwrap_or_else(|| "postgres".to_owned());
+        let user = env
+            .var("POSTGRES_USER")
+            .unwrap_or_else(|| "postgres".to_owned());
         let password = env.var("POSTGRES_PASSWORD");
-        let host = env.var("POSTGRES_HOST").unwrap_or_else(|| "localhost".to_owned());
-        let port = env.var("POSTGRES_PORT").unwrap_or_else(|| "5432".to_owned());
+        let host = env
+            .var("POSTGRES_HOST")
+            .unwrap_or_else(|| "localhost".to_owned());
+        let port = env
+            .var("POSTGRES_PORT")
+            .unwrap_or_else(|| "5432".to_owned());
         let credentials = match password {
             Some(p) => format!("{}:{}", encode(&user), encode(&p)),
             None => encode(&user),
@@ -624,15 +662,30 @@ mod tests {
             (&[("APP__SERVER__PORT", "abc")], "server.port"),
             (&[("APP__SERVER__PORT", "70000")], "server.port"),
             (&[("APP__SERVER__PORT", "0")], "server.port"),
-            (&[("APP__APP__BOOKING__TTL_MINUTES", "0")], "app.booking.ttl_minutes"),
-            (&[("APP__APP__BOOKING__MAX_QUANTITY", "-1")], "app.booking.max_quantity"),
+            (
+                &[("APP__APP__BOOKING__TTL_MINUTES", "0")],
+                "app.booking.ttl_minutes",
+            ),
+            (
+                &[("APP__APP__BOOKING__MAX_QUANTITY", "-1")],
+                "app.booking.max_quantity",
+            ),
             (&[("APP__SERVER__NOPE", "1")], "nope"),
             (&[("DATABASE_URL", "mysql://x")], "database.url"),
             (&[("APP_PROFILE", "qa")], "APP_PROFILE"),
-            (&[("APP__PAYMENTS__DEFAULT_GATEWAY", "paypal")], "payments.default_gateway"),
+            (
+                &[("APP__PAYMENTS__DEFAULT_GATEWAY", "paypal")],
+                "payments.default_gateway",
+            ),
             (&[("APP__LOGGING__FORMAT", "xml")], "logging.format"),
-            (&[("APP__APP__LOYALTY__POINT_VALUE", "0.001")], "app.loyalty.point_value"),
-            (&[("APP__APP__COMPLETION__CHECK_INTERVAL_CRON", "hourly")], "check_interval_cron"),
+            (
+                &[("APP__APP__LOYALTY__POINT_VALUE", "0.001")],
+                "app.loyalty.point_value",
+            ),
+            (
+                &[("APP__APP__COMPLETION__CHECK_INTERVAL_CRON", "hourly")],
+                "check_interval_cron",
+            ),
         ];
         for (vars, key) in cases {
             let err = load(vars).unwrap_err().to_string();

@@ -66,10 +66,38 @@ pub async fn seed_demo(services: &Services) -> anyhow::Result<String> {
     if existing.total_elements == 0 {
         let now = services.clock.now();
         let demo = [
-            ("Rafting on the Msta", "Rafting", 21, 12, "4500.00", "Novgorod region"),
-            ("Ladoga skerries by kayak", "Sea kayaking", 35, 8, "12900.00", "Lake Ladoga"),
-            ("Paddling safety workshop", "Workshops", 9, 20, "1500.00", "Saint Petersburg"),
-            ("Sunset kayak tour", "Sea kayaking", 3, 10, "2500.00", "Gulf of Finland"),
+            (
+                "Rafting on the Msta",
+                "Rafting",
+                21,
+                12,
+                "4500.00",
+                "Novgorod region",
+            ),
+            (
+                "Ladoga skerries by kayak",
+                "Sea kayaking",
+                35,
+                8,
+                "12900.00",
+                "Lake Ladoga",
+            ),
+            (
+                "Paddling safety workshop",
+                "Workshops",
+                9,
+                20,
+                "1500.00",
+                "Saint Petersburg",
+            ),
+            (
+                "Sunset kayak tour",
+                "Sea kayaking",
+                3,
+                10,
+                "2500.00",
+                "Gulf of Finland",
+            ),
         ];
         for (name, category, days, seats, price, location) in demo {
             let cmd = CreateEventCommand {

@@ -258,12 +258,15 @@ pub async fn list_bookings(
         .status
         .as_deref()
         .map(|s| {
-            s.trim().to_ascii_uppercase().parse::<BookingStatus>().map_err(|_| {
-                application::AppError::invalid(
-                    "status",
-                    "expected PENDING_PAYMENT, CONFIRMED, COMPLETED, CANCELED or EXPIRED",
-                )
-            })
+            s.trim()
+                .to_ascii_uppercase()
+                .parse::<BookingStatus>()
+                .map_err(|_| {
+                    application::AppError::invalid(
+                        "status",
+                        "expected PENDING_PAYMENT, CONFIRMED, COMPLETED, CANCELED or EXPIRED",
+                    )
+                })
         })
         .transpose()?;
     let filter = BookingFilter {
@@ -309,7 +312,10 @@ pub async fn cancel_booking(
     let b = body.map(web::Json::into_inner).unwrap_or_default();
     let id = BookingId(id.into_inner());
     idempotency::run(&state, &req, &caller.0, &b, || async {
-        let done = state.bookings.cancel(&caller.0, id, b.reason.clone()).await?;
+        let done = state
+            .bookings
+            .cancel(&caller.0, id, b.reason.clone())
+            .await?;
         JsonReply::ok(&BookingCancellationResponse::from(&done))
     })
     .await

@@ -125,7 +125,11 @@ pub async fn update_category(
 ) -> Result<HttpResponse, ApiError> {
     let updated = state
         .categories
-        .update(&caller.0, CategoryId(id.into_inner()), body.into_inner().into())
+        .update(
+            &caller.0,
+            CategoryId(id.into_inner()),
+            body.into_inner().into(),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(CategoryResponse::from(&updated)))
 }

@@ -4,11 +4,11 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use application::AppError;
 use application::ports::EventSort;
+use application::services::CancelEventCommand;
 use application::services::events::{
     CreateEventCommand, EventDetails, EventWithOptions, ListEventsQuery, PublishEventCommand,
     UpdateEventCommand,
 };
-use application::services::CancelEventCommand;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::event::{Event, EventDetailsInput, EventStatus, NewEventInput};
 use domain::price_option::{PriceOption, PriceOptionInput};
@@ -347,7 +347,9 @@ fn sort_of(raw: Option<&str>) -> Result<EventSort, AppError> {
         Some("popularity") => Ok(EventSort::Popularity),
         Some(other) => Err(AppError::invalid(
             "sort_by",
-            format!("unknown value `{other}`; expected start_date, price, created_at or popularity"),
+            format!(
+                "unknown value `{other}`; expected start_date, price, created_at or popularity"
+            ),
         )),
     }
 }
@@ -477,7 +479,10 @@ pub async fn get_event(
         event,
         price_options,
         rating,
-    } = state.events.get(&caller.0, EventId(id.into_inner())).await?;
+    } = state
+        .events
+        .get(&caller.0, EventId(id.into_inner()))
+        .await?;
     Ok(HttpResponse::Ok().insert_header(etag(event.version)).json(
         EventResponse::of(&event)
             .with_rating(&rating)
@@ -673,10 +678,12 @@ pub async fn cancel_event(
     id: web::Path<i64>,
     body: Option<web::Json<CancelEventRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.map(web::Json::into_inner).unwrap_or_else(|| CancelEventRequest {
-        notify_participants: true,
-        ..CancelEventRequest::default()
-    });
+    let b = body
+        .map(web::Json::into_inner)
+        .unwrap_or_else(|| CancelEventRequest {
+            notify_participants: true,
+            ..CancelEventRequest::default()
+        });
     let cmd = CancelEventCommand {
         reason: b.reason,
         notify_participants: b.notify_participants,
@@ -739,4 +746,3 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(cancel_event)
         .service(event_stats);
 }
-

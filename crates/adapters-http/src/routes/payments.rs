@@ -104,7 +104,11 @@ impl PaymentResponse {
     pub fn view(v: &PaymentView) -> Self {
         let mut r = Self::of(&v.payment, v.payment_url.clone());
         r.booking_status = Some(v.booking.status.as_str().to_owned());
-        r.ticket_code = v.booking.ticket_code.as_ref().map(|t| t.as_str().to_owned());
+        r.ticket_code = v
+            .booking
+            .ticket_code
+            .as_ref()
+            .map(|t| t.as_str().to_owned());
         r
     }
 }
@@ -202,7 +206,11 @@ pub async fn payment_webhook(
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_owned(), v.to_owned()))
+        })
         .collect();
     state.payments.webhook(&gateway, &headers, &body).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "accepted"})))

@@ -57,7 +57,10 @@ pub async fn sandbox_page(reference: web::Path<String>) -> HttpResponse {
     );
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .insert_header(("Content-Security-Policy", "default-src 'none'; form-action 'self'"))
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; form-action 'self'",
+        ))
         .body(html)
 }
 

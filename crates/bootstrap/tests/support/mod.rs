@@ -160,7 +160,9 @@ impl TestApp {
     pub fn req(&self, method: Method, path: &str, who: Option<Who>) -> RequestBuilder {
         let mut r = self.client.request(method, format!("{}{path}", self.base));
         if let Some(w) = who {
-            r = r.header("X-User-Id", w.id.to_string()).header("X-User-Role", w.role);
+            r = r
+                .header("X-User-Id", w.id.to_string())
+                .header("X-User-Role", w.role);
         }
         r
     }
@@ -178,11 +180,13 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, who: Option<Who>, body: Value) -> (u16, Value) {
-        self.send(self.req(Method::POST, path, who).json(&body)).await
+        self.send(self.req(Method::POST, path, who).json(&body))
+            .await
     }
 
     pub async fn put(&self, path: &str, who: Option<Who>, body: Value) -> (u16, Value) {
-        self.send(self.req(Method::PUT, path, who).json(&body)).await
+        self.send(self.req(Method::PUT, path, who).json(&body))
+            .await
     }
 
     /// Creates and publishes an event as `who`, `days` ahead of the clock; answers its id.
@@ -297,7 +301,8 @@ macro_rules! on_both {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let Some($app) = $crate::support::spawn_app($crate::support::Backend::Postgres).await
+                let Some($app) =
+                    $crate::support::spawn_app($crate::support::Backend::Postgres).await
                 else {
                     return;
                 };
