@@ -289,6 +289,7 @@ impl Drop for TestApp {
 macro_rules! on_both {
     ($name:ident, |$app:ident| $body:block) => {
         mod $name {
+            #[allow(unused_imports)]
             use super::*;
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
