@@ -16,8 +16,11 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// Microsecond precision: what PostgreSQL stores, so a value written and read back is equal
+    /// and responses show the same instant before and after a reload.
     fn now(&self) -> Timestamp {
-        chrono::Utc::now()
+        use chrono::SubsecRound;
+        chrono::Utc::now().trunc_subsecs(6)
     }
 }
 
