@@ -66,6 +66,14 @@ impl Clock for ManualClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_time_has_microsecond_precision() {
+        use chrono::Timelike;
+        for _ in 0..100 {
+            assert_eq!(SystemClock.now().nanosecond() % 1_000, 0);
+        }
+    }
     use chrono::TimeZone;
 
     #[test]
