@@ -665,3 +665,178 @@ on_both!(webhook_rejections, |app| {
     .await;
     assert_eq!(status, 404, "{problem}");
 });
+
+// 9. Edge cases around payments and cancellations.
+on_both!(payment_edges, |app| {
+    let alice = user(1);
+    let bob = user(2);
+    let event_id = app.published_event(organizer(1), 10, "1000.00", 10).await;
+
+    // An INITIATED payment counts against what is owed: the next one asks for the rest.
+    let booking_id = book(&app, alice, event_id, 1).await["id"].as_i64().unwrap();
+    let first = pay(&app, alice, booking_id, Some("400.00")).await;
+    let rest = pay(&app, alice, booking_id, None).await;
+    assert_eq!(rest["amount"], "600.00", "{rest}");
+    let (status, problem) = app
+        .post(
+            "/api/v1/payments",
+            Some(alice),
+            json!({"booking_id": booking_id, "payment_method": "CARD", "amount": "0.01"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["code"], "PAYMENT_EXCEEDS_OUTSTANDING", "{problem}");
+    let done = sandbox(&app, rest["gateway_reference"].as_str().unwrap(), "success").await;
+    assert_eq!(done["booking_status"], "PENDING_PAYMENT");
+    let done = sandbox(
+        &app,
+        first["gateway_reference"].as_str().unwrap(),
+        "success",
+    )
+    .await;
+    assert_eq!(done["booking_status"], "CONFIRMED");
+
+    // A payment completing after its booking was canceled is refunded, never resurrecting it.
+    let pending = book(&app, bob, event_id, 1).await["id"].as_i64().unwrap();
+    let late = pay(&app, bob, pending, None).await;
+    let canceled = cancel_booking(&app, bob, pending).await;
+    assert_eq!(canceled["refund_amount"], "0.00", "{canceled}");
+    assert_eq!(seats(&app, event_id).await, 9);
+    let after = sandbox(&app, late["gateway_reference"].as_str().unwrap(), "success").await;
+    assert_eq!(after["status"], "REFUNDED", "{after}");
+    assert_eq!(after["refund_amount"], "1000.00", "{after}");
+    assert_eq!(after["booking_status"], "CANCELED", "{after}");
+    let b = booking_json(&app, pending, bob).await;
+    assert_eq!(b["status"], "CANCELED");
+    assert!(b["ticket_code"].is_null());
+    assert_eq!(seats(&app, event_id).await, 9);
+
+    // Canceling twice is an invalid transition.
+    let (status, problem) = app
+        .post(
+            &format!("/api/v1/bookings/{pending}/cancel"),
+            Some(bob),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["code"], "INVALID_TRANSITION");
+
+    // Quantity out of range; bookings closed once the event has started.
+    let (status, problem) = app
+        .post(
+            "/api/v1/bookings",
+            Some(user(3)),
+            json!({"event_id": event_id, "quantity": 0}),
+        )
+        .await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["code"], "VALIDATION_FAILED");
+    assert_eq!(problem["errors"][0]["field"], "quantity");
+    app.clock.advance(Duration::days(10) + Duration::seconds(1));
+    let (status, problem) = app
+        .post(
+            "/api/v1/bookings",
+            Some(user(3)),
+            json!({"event_id": event_id, "quantity": 1}),
+        )
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["code"], "BOOKING_CLOSED");
+    assert_eq!(seats(&app, event_id).await, 9);
+});
+
+// 10. Concurrency: no overselling, and one booking per idempotency key under a burst.
+on_both!(concurrent_bookings, |app| {
+    let event_id = app.published_event(organizer(1), 5, "100.00", 10).await;
+    let attempts = (1..=16u128).map(|n| {
+        app.post(
+            "/api/v1/bookings",
+            Some(user(n)),
+            json!({"event_id": event_id, "quantity": 1}),
+        )
+    });
+    let results = futures_join_all(attempts).await;
+    let created = results.iter().filter(|(s, _)| *s == 201).count();
+    assert_eq!(created, 5, "{results:?}");
+    for (status, body) in results.iter().filter(|(s, _)| *s != 201) {
+        assert_eq!(*status, 409, "{body}");
+        assert_eq!(body["code"], "SOLD_OUT", "{body}");
+    }
+    assert_eq!(seats(&app, event_id).await, 0);
+    let (status, all) = app
+        .get(
+            &format!("/api/v1/bookings?event_id={event_id}"),
+            Some(admin()),
+        )
+        .await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["total_elements"], 5, "{all}");
+
+    // The same key sent eight times at once by one user: one booking.
+    let other = app.published_event(organizer(1), 10, "100.00", 10).await;
+    let alice = user(100);
+    let burst = (0..8).map(|_| {
+        app.send(
+            app.req(Method::POST, "/api/v1/bookings", Some(alice))
+                .header("Idempotency-Key", "burst-1")
+                .json(&json!({"event_id": other, "quantity": 2})),
+        )
+    });
+    let results = futures_join_all(burst).await;
+    let ids: std::collections::BTreeSet<i64> = results
+        .iter()
+        .filter(|(s, _)| *s == 201)
+        .map(|(_, b)| b["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1, "{results:?}");
+    for (status, body) in &results {
+        assert!(
+            *status == 201 || (*status == 409 && body["code"] == "IDEMPOTENCY_KEY_IN_USE"),
+            "{status} {body}"
+        );
+    }
+    let (status, mine) = app
+        .get(&format!("/api/v1/bookings?event_id={other}"), Some(alice))
+        .await;
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!(mine["total_elements"], 1, "{mine}");
+    assert_eq!(seats(&app, other).await, 8);
+});
+
+/// Runs the futures concurrently on the test runtime and answers their results in order.
+async fn futures_join_all<F, T>(futures: impl IntoIterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = T>,
+{
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut out = Vec::with_capacity(set.len());
+    // Poll all together: a tiny join_all without extra dependencies.
+    let mut pending: Vec<Option<std::pin::Pin<Box<F>>>> = set.into_iter().map(Some).collect();
+    let mut results: Vec<Option<T>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (i, slot) in pending.iter_mut().enumerate() {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        results[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.extend(results.into_iter().map(Option::unwrap));
+    out
+}
