@@ -235,7 +235,8 @@ pub async fn get_booking(
     Ok(HttpResponse::Ok().json(response))
 }
 
-/// Bookings the caller may see: a user's own, an organizer's events' and own, all for ADMIN.
+/// Bookings the caller may see: a user's own; an organizer's events' bookings (own bookings with
+/// `user_id` = self); all for ADMIN.
 #[utoipa::path(
     get, path = "/api/v1/bookings", tag = "bookings",
     params(ListBookingsParams),
