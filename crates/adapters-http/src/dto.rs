@@ -16,22 +16,29 @@ pub struct MoneyInput(pub Money);
 
 impl<'de> Deserialize<'de> for MoneyInput {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Integer(i64),
-            Float(f64),
-        }
-        let text = match Raw::deserialize(deserializer).map_err(|_| {
-            serde::de::Error::custom("expected an amount: a string like \"12.50\" or a number")
-        })? {
-            Raw::Text(s) => s,
-            Raw::Integer(i) => i.to_string(),
-            Raw::Float(f) if f.is_finite() => f.to_string(),
-            Raw::Float(_) => return Err(serde::de::Error::custom("amount must be finite")),
+        // Through `Value`, so that a syntax error (`NaN`, `1e999`) stays a syntax error.
+        let text = match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => i.to_string(),
+                (None, Some(u), _) => u.to_string(),
+                // `Display` of f64 never uses an exponent: 1e5 → "100000".
+                (None, None, Some(f)) if f.is_finite() => f.to_string(),
+                _ => return Err(serde::de::Error::custom("amount must be finite")),
+            },
+            _ => {
+                return Err(serde::de::Error::custom(
+                    "expected an amount: a string like \"12.50\" or a number",
+                ));
+            }
         };
-        let decimal = Decimal::from_str(text.trim())
+        let trimmed = text.trim();
+        if !is_plain_decimal(trimmed) {
+            return Err(serde::de::Error::custom(format!(
+                "`{text}` is not a decimal amount (digits, optionally `.` and at most two decimals)"
+            )));
+        }
+        let decimal = Decimal::from_str(trimmed)
             .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a decimal amount")))?;
         if decimal.scale() > 2 && decimal.normalize().scale() > 2 {
             return Err(serde::de::Error::custom(format!(
@@ -42,6 +49,14 @@ impl<'de> Deserialize<'de> for MoneyInput {
             .map(MoneyInput)
             .map_err(|e| serde::de::Error::custom(e.to_string()))
     }
+}
+
+/// `-?digits(.digits)?`: no exponent, no `NaN`/`Infinity`, no `+`, no separators.
+fn is_plain_decimal(text: &str) -> bool {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(whole) && digits(fraction)
 }
 
 /// `?page=0&size=20`: page from 0, size 1..=100.
@@ -129,5 +144,19 @@ mod tests {
         assert!(money("\"abc\"").is_err());
         assert!(money("true").is_err());
         assert!(money("null").is_err());
+        assert!(money("\"1e5\"").is_err());
+        assert!(money("\"NaN\"").is_err());
+        assert!(money("\"Infinity\"").is_err());
+        assert!(money("\"+5\"").is_err());
+        assert!(money("\"5.\"").is_err());
+        assert!(money("\".5\"").is_err());
+        assert!(money("\"1_000\"").is_err());
+    }
+
+    #[test]
+    fn json_numbers_in_exponent_form_are_plain_numbers() {
+        assert_eq!(money("1e5").unwrap().to_string(), "100000.00");
+        assert_eq!(money("1.5e1").unwrap().to_string(), "15.00");
+        assert!(money("1e-7").is_err());
     }
 }

@@ -2,7 +2,11 @@
 //! bodies, wrong content types, bad query strings and path segments all become 4xx
 //! problem+json, never 500.
 
+use std::sync::OnceLock;
+
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use application::AppError;
 
@@ -53,12 +57,83 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     .app_data(web::PayloadConfig::default().limit(max_body_bytes));
 }
 
-/// Unknown routes: 404 problem+json.
+/// The documented routes: path segments (`None` for a `{param}`) and their methods.
+type RouteTable = Vec<(Vec<Option<String>>, Vec<Method>)>;
+
+fn route_table() -> &'static RouteTable {
+    static TABLE: OnceLock<RouteTable> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        crate::openapi::document()
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let segments = path
+                    .split('/')
+                    .map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_owned()))
+                    .collect();
+                let methods = [
+                    (item.get.is_some(), Method::GET),
+                    (item.post.is_some(), Method::POST),
+                    (item.put.is_some(), Method::PUT),
+                    (item.patch.is_some(), Method::PATCH),
+                    (item.delete.is_some(), Method::DELETE),
+                ]
+                .into_iter()
+                .filter_map(|(present, m)| present.then_some(m))
+                .collect();
+                (segments, methods)
+            })
+            .collect()
+    })
+}
+
+/// The methods the API answers on `path` (the `/api` alias counts as `/api/v1`).
+fn allowed_methods(path: &str) -> Vec<Method> {
+    let path = match path.strip_prefix("/api/") {
+        Some(rest) if !rest.starts_with("v1/") => format!("/api/v1/{rest}"),
+        _ => path.to_owned(),
+    };
+    let segments: Vec<&str> = path.split('/').collect();
+    route_table()
+        .iter()
+        .filter(|(pattern, _)| {
+            pattern.len() == segments.len()
+                && pattern.iter().zip(&segments).all(|(p, s)| match p {
+                    Some(fixed) => fixed == s,
+                    None => !s.is_empty(),
+                })
+        })
+        .flat_map(|(_, methods)| methods.iter().cloned())
+        .collect()
+}
+
+/// Unknown routes: 404 problem+json; a known path with another method: 405 with `Allow`.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
-    problem_response(&AppError::conflict(
-        "ROUTE_NOT_FOUND",
-        format!("no route for {} {}", req.method(), req.path()),
-    ))
+    let allowed = allowed_methods(req.path());
+    if allowed.is_empty() {
+        return problem_response(&AppError::conflict(
+            "ROUTE_NOT_FOUND",
+            format!("no route for {} {}", req.method(), req.path()),
+        ));
+    }
+    let allow = allowed
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut response = problem_response(&AppError::conflict(
+        "METHOD_NOT_ALLOWED",
+        format!(
+            "{} is not allowed on {}; allowed: {allow}",
+            req.method(),
+            req.path()
+        ),
+    ));
+    if let Ok(value) = HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }
 
 /// Parses a path id: positive 64-bit integer.
