@@ -14,6 +14,13 @@ use utoipa::{IntoParams, ToSchema};
 #[schema(value_type = String, example = "1500.00")]
 pub struct MoneyInput(pub Money);
 
+/// Written back as the canonical decimal string (used to fingerprint idempotent requests).
+impl Serialize for MoneyInput {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0.to_string())
+    }
+}
+
 impl<'de> Deserialize<'de> for MoneyInput {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         // Through `Value`, so that a syntax error (`NaN`, `1e999`) stays a syntax error.

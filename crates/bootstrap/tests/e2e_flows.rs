@@ -840,3 +840,47 @@ where
     out.extend(results.into_iter().map(Option::unwrap));
     out
 }
+
+on_both!(event_creation_and_cancellation_are_idempotent, |app| {
+    let body = serde_json::json!({
+        "name": "Idempotent regatta",
+        "start_date": (app.clock_now() + chrono::Duration::days(20)).to_rfc3339(),
+        "max_participants": 5,
+        "price": "100.00",
+        "auto_publish": true,
+    });
+    let send = |b: serde_json::Value| {
+        app.req(reqwest::Method::POST, "/api/v1/events", Some(organizer(7)))
+            .header("Idempotency-Key", "create-regatta")
+            .json(&b)
+    };
+    let (s1, first) = app.send(send(body.clone())).await;
+    let (s2, second) = app.send(send(body.clone())).await;
+    assert_eq!((s1, s2), (201, 201));
+    assert_eq!(first, second);
+    let (_, mine) = app
+        .get("/api/v1/events?mine=true", Some(organizer(7)))
+        .await;
+    assert_eq!(mine["total_elements"], 1, "{mine}");
+    let mut other = body.clone();
+    other["max_participants"] = serde_json::json!(6);
+    let (s3, problem) = app.send(send(other)).await;
+    assert_eq!(s3, 422);
+    assert_eq!(problem["code"], "IDEMPOTENCY_KEY_REUSED");
+
+    let id = first["id"].as_i64().unwrap();
+    let cancel = || {
+        app.req(
+            reqwest::Method::POST,
+            &format!("/api/v1/events/{id}/cancel"),
+            Some(organizer(7)),
+        )
+        .header("Idempotency-Key", "cancel-regatta")
+        .json(&serde_json::json!({"reason": "storm"}))
+    };
+    let (c1, done1) = app.send(cancel()).await;
+    let (c2, done2) = app.send(cancel()).await;
+    assert_eq!((c1, c2), (200, 200), "{done1} {done2}");
+    assert_eq!(done1, done2);
+    assert_eq!(done1["event"]["status"], "CANCELED");
+});

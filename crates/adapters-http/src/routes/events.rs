@@ -22,6 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::dto::{MoneyInput, PageInfo, PageParams, parse_list};
+use crate::idempotency::{self, JsonReply};
 use crate::problem::{ApiError, Problem};
 use crate::state::ApiState;
 
@@ -34,7 +35,7 @@ pub struct LocationPoint {
 }
 
 /// A price option (tier) on input.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceOptionRequest {
     pub name: String,
@@ -59,7 +60,7 @@ pub struct RefundTierDto {
 }
 
 /// `POST /events` (`CreateEventRequest`).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEventRequest {
     pub name: String,
@@ -124,7 +125,7 @@ pub struct PublishEventRequest {
 }
 
 /// `POST /events/{id}/cancel`.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelEventRequest {
     pub reason: Option<String>,
@@ -493,6 +494,7 @@ pub async fn get_event(
 /// Creates an event (ORGANIZER, ADMIN); the caller becomes its creator.
 #[utoipa::path(
     post, path = "/api/v1/events", tag = "events",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for a retried request")),
     request_body = CreateEventRequest,
     responses(
         (status = 201, body = EventResponse, headers(("Location" = String))),
@@ -506,51 +508,54 @@ pub async fn get_event(
 pub async fn create_event(
     state: web::Data<ApiState>,
     caller: Caller,
+    req: HttpRequest,
     body: web::Json<CreateEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.into_inner();
-    let cmd = CreateEventCommand {
-        event: NewEventInput {
-            details: details_input(
-                b.name,
-                b.description,
-                b.short_description,
-                b.location,
-                b.location_coordinates,
-                b.category,
-                b.image_url,
-            ),
-            start_date: b.start_date,
-            end_date: b.end_date,
-            max_participants: b.max_participants,
-            price: b.price.0,
-            booking_deadline_hours: b.booking_deadline_hours,
-            publish_at: b.publish_at,
-            is_featured: b.is_featured,
-            refund_policy: b.refund_policy.map(tiers_in).transpose()?,
-            pricing_rules: b.pricing_rules.unwrap_or_default(),
-        },
-        price_options: b
-            .price_options
-            .into_iter()
-            .map(|o| PriceOptionInput {
-                name: o.name,
-                price: o.price.0,
-                description: o.description,
-                quantity_available: o.quantity_available,
-                is_active: o.is_active,
-            })
-            .collect(),
-        auto_publish: b.auto_publish,
-    };
-    let created = state.events.create_event(&caller.0, cmd).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            header::LOCATION,
+    let request = body.into_inner();
+    let fingerprint = request.clone();
+    idempotency::run(&state, &req, &caller.0, &fingerprint, || async {
+        let b = request;
+        let cmd = CreateEventCommand {
+            event: NewEventInput {
+                details: details_input(
+                    b.name,
+                    b.description,
+                    b.short_description,
+                    b.location,
+                    b.location_coordinates,
+                    b.category,
+                    b.image_url,
+                ),
+                start_date: b.start_date,
+                end_date: b.end_date,
+                max_participants: b.max_participants,
+                price: b.price.0,
+                booking_deadline_hours: b.booking_deadline_hours,
+                publish_at: b.publish_at,
+                is_featured: b.is_featured,
+                refund_policy: b.refund_policy.map(tiers_in).transpose()?,
+                pricing_rules: b.pricing_rules.unwrap_or_default(),
+            },
+            price_options: b
+                .price_options
+                .into_iter()
+                .map(|o| PriceOptionInput {
+                    name: o.name,
+                    price: o.price.0,
+                    description: o.description,
+                    quantity_available: o.quantity_available,
+                    is_active: o.is_active,
+                })
+                .collect(),
+            auto_publish: b.auto_publish,
+        };
+        let created = state.events.create_event(&caller.0, cmd).await?;
+        JsonReply::created(
             format!("/api/v1/events/{}", created.event.id.value()),
-        ))
-        .insert_header(etag(created.event.version))
-        .json(with_options(&created)))
+            &with_options(&created),
+        )
+    })
+    .await
 }
 
 /// Updates an event (its creator or ADMIN). Descriptive fields of a PUBLISHED event may
@@ -659,7 +664,7 @@ pub struct EventCancellationResponse {
 /// closed, participants notified when asked.
 #[utoipa::path(
     post, path = "/api/v1/events/{id}/cancel", tag = "events",
-    params(("id" = i64, Path)),
+    params(("id" = i64, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body(content = Option<CancelEventRequest>),
     responses(
         (status = 200, body = EventCancellationResponse),
@@ -678,29 +683,26 @@ pub async fn cancel_event(
     id: web::Path<i64>,
     body: Option<web::Json<CancelEventRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body
-        .map(web::Json::into_inner)
-        .unwrap_or_else(|| CancelEventRequest {
-            notify_participants: true,
-            ..CancelEventRequest::default()
-        });
-    let cmd = CancelEventCommand {
-        reason: b.reason,
-        notify_participants: b.notify_participants,
-        force_majeure: b.force_majeure,
-        expected_version: expected_version(&req, b.version)?,
-    };
-    let done = state
-        .bookings
-        .cancel_event(&caller.0, EventId(id.into_inner()), cmd)
-        .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(done.event.version))
-        .json(EventCancellationResponse {
+    let b = body.map(web::Json::into_inner).unwrap_or_else(|| CancelEventRequest {
+        notify_participants: true,
+        ..CancelEventRequest::default()
+    });
+    let id = EventId(id.into_inner());
+    idempotency::run(&state, &req, &caller.0, &b, || async {
+        let cmd = CancelEventCommand {
+            reason: b.reason.clone(),
+            notify_participants: b.notify_participants,
+            force_majeure: b.force_majeure,
+            expected_version: expected_version(&req, b.version)?,
+        };
+        let done = state.bookings.cancel_event(&caller.0, id, cmd).await?;
+        JsonReply::ok(&EventCancellationResponse {
             event: EventResponse::of(&done.event),
             bookings_canceled: done.bookings_canceled,
             refunds_total: done.refunds_total.to_string(),
-        }))
+        })
+    })
+    .await
 }
 
 /// Bookings, revenue and rating of one event (its creator or ADMIN).

@@ -25,16 +25,10 @@ pub struct InitiatePaymentRequest {
     /// Where the payment page sends the customer back.
     pub return_url: Option<String>,
     /// Part of the outstanding amount (partial payment); default: all of it.
-    #[serde(default, serialize_with = "money_opt")]
+    #[serde(default)]
     pub amount: Option<MoneyInput>,
 }
 
-fn money_opt<S: serde::Serializer>(m: &Option<MoneyInput>, s: S) -> Result<S::Ok, S::Error> {
-    match m {
-        Some(m) => s.serialize_str(&m.0.to_string()),
-        None => s.serialize_none(),
-    }
-}
 
 /// `POST /payments/confirm` (`ConfirmPaymentRequest`).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -49,7 +43,7 @@ pub struct ConfirmPaymentRequest {
 pub struct RefundPaymentRequest {
     /// ADMIN: any amount up to what is refundable (default all). Others: at most what the
     /// refund policy gives; the booking is canceled.
-    #[serde(default, serialize_with = "money_opt")]
+    #[serde(default)]
     pub amount: Option<MoneyInput>,
     pub reason: String,
 }
