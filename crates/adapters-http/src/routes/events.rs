@@ -683,10 +683,12 @@ pub async fn cancel_event(
     id: web::Path<i64>,
     body: Option<web::Json<CancelEventRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.map(web::Json::into_inner).unwrap_or_else(|| CancelEventRequest {
-        notify_participants: true,
-        ..CancelEventRequest::default()
-    });
+    let b = body
+        .map(web::Json::into_inner)
+        .unwrap_or_else(|| CancelEventRequest {
+            notify_participants: true,
+            ..CancelEventRequest::default()
+        });
     let id = EventId(id.into_inner());
     idempotency::run(&state, &req, &caller.0, &b, || async {
         let cmd = CancelEventCommand {

@@ -29,7 +29,6 @@ pub struct InitiatePaymentRequest {
     pub amount: Option<MoneyInput>,
 }
 
-
 /// `POST /payments/confirm` (`ConfirmPaymentRequest`).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
