@@ -10,7 +10,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use application::AppError;
 
-use crate::problem::{ApiError, problem_response};
+use crate::problem::problem_response;
 
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let app = match &err {
@@ -134,12 +134,4 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
         response.headers_mut().insert(header::ALLOW, value);
     }
     response
-}
-
-/// Parses a path id: positive 64-bit integer.
-pub fn parse_id(raw: &str, field: &'static str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|v| *v > 0)
-        .ok_or_else(|| AppError::invalid(field, "must be a positive integer").into())
 }

@@ -11,9 +11,11 @@
     clippy::print_stderr
 )]
 
+mod common_db;
+
 use std::sync::Arc;
 
-use adapters_postgres::{DatabaseConfig, SeaUnitOfWork, connect, migrate_down, migrate_up};
+use adapters_postgres::SeaUnitOfWork;
 use application::clock::ManualClock;
 use application::outbox::{DomainEventType, OutboxRecord};
 use application::ports::{AuditQuery, AuditRecord, EventSort, UnitOfWork};
@@ -29,7 +31,6 @@ use domain::price_option::PriceOptionInput;
 use domain::pricing::PricingRules;
 use domain::{CategoryId, EventId, Money, Timestamp, UserId};
 
-const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const ORG_A: u128 = 0xA;
 const ORG_B: u128 = 0xB;
 const USER: u128 = 0x1;
@@ -45,67 +46,22 @@ struct Env {
     clock: Arc<ManualClock>,
     events: EventService,
     categories: CategoryService,
-    /// PostgreSQL runs migrate down at the end.
-    postgres: bool,
-}
-
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    /// Removes the database when the test ends.
+    _db: common_db::TestDb,
 }
 
 impl Env {
-    fn with(uow: SeaUnitOfWork, postgres: bool) -> Self {
-        let uow = Arc::new(uow);
+    async fn on(backend: common_db::Backend) -> Option<Self> {
+        let db = common_db::TestDb::migrated(backend).await?;
+        let uow = Arc::new(db.uow.clone());
         let clock = Arc::new(ManualClock::new(start()));
-        Self {
+        Some(Self {
             events: EventService::new(uow.clone(), clock.clone()),
             categories: CategoryService::new(uow.clone(), clock.clone()),
             uow,
             clock,
-            postgres,
-        }
-    }
-
-    async fn sqlite() -> Self {
-        let db = connect(&DatabaseConfig::new("sqlite::memory:"))
-            .await
-            .expect("sqlite opens");
-        migrate_up(&db).await.expect("migrations apply");
-        Self::with(SeaUnitOfWork::new(db), false)
-    }
-
-    async fn postgres(test: &str) -> Option<Self> {
-        let url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG.to_owned());
-        let mut config = DatabaseConfig::new(url.clone());
-        let key = format!("{}::{test}", env!("CARGO_MANIFEST_DIR"));
-        config.schema = format!("uce_{:016x}", fnv1a(&key));
-        config.max_connections = 10;
-        config.connect_timeout = std::time::Duration::from_secs(2);
-        let db = match connect(&config).await {
-            Ok(db) => db,
-            Err(e) if std::env::var("EVENT_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1") => {
-                panic!("postgres at {url} is required (EVENT_TEST_REQUIRE_SERVICES=1): {e}")
-            }
-            Err(e) => {
-                eprintln!("SKIPPED (no postgres at {url}): {e}");
-                return None;
-            }
-        };
-        migrate_down(&db, None)
-            .await
-            .expect("leftovers are cleared");
-        migrate_up(&db).await.expect("migrations apply");
-        Some(Self::with(SeaUnitOfWork::new(db), true))
-    }
-
-    async fn cleanup(self) {
-        if self.postgres {
-            migrate_down(self.uow.connection(), None)
-                .await
-                .expect("migrate down");
-        }
+            _db: db,
+        })
     }
 
     fn now(&self) -> Timestamp {
@@ -175,15 +131,14 @@ macro_rules! on_both {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let $env = Env::sqlite().await;
+                let $env = Env::on(common_db::Backend::Sqlite).await.unwrap();
                 $body
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if let Some($env) = Env::postgres(module_path!()).await {
+                if let Some($env) = Env::on(common_db::Backend::Postgres).await {
                     $body
-                    $env.cleanup().await;
                 }
             }
         }

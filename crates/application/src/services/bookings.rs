@@ -33,7 +33,7 @@ use crate::outbox::{DomainEventType, OutboxMessage};
 use crate::ports::{BookingQuery, PaymentGateways, TicketCodeGenerator, Tx, UnitOfWork};
 use crate::services::events::event_summary;
 pub use crate::services::refunds::BookingCancellation;
-use crate::services::refunds::{Env, booking_summary, details_of};
+use crate::services::refunds::{Commerce, Env, booking_summary, details_of};
 use crate::{AppError, Page, PageRequest};
 
 /// Input of "create booking" (`POST /api/v1/bookings`).
@@ -86,19 +86,14 @@ pub struct EventCancellation {
 /// The booking use cases.
 #[derive(Clone)]
 pub struct BookingService {
-    uow: Arc<dyn UnitOfWork>,
-    clock: Arc<dyn Clock>,
-    gateways: PaymentGateways,
-    tickets: Arc<dyn TicketCodeGenerator>,
-    settings: BookingSettings,
-    loyalty: LoyaltyProgram,
+    deps: Commerce,
 }
 
 impl std::fmt::Debug for BookingService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BookingService")
-            .field("gateways", &self.gateways)
-            .field("settings", &self.settings)
+            .field("gateways", &self.deps.gateways)
+            .field("settings", &self.deps.settings)
             .finish_non_exhaustive()
     }
 }
@@ -116,22 +111,14 @@ impl BookingService {
         loyalty: LoyaltyProgram,
     ) -> Self {
         Self {
-            uow,
-            clock,
-            gateways,
-            tickets,
-            settings,
-            loyalty,
-        }
-    }
-
-    fn env<'a>(&'a self, tx: &'a dyn Tx, ctx: &'a RequestContext) -> Env<'a> {
-        Env {
-            tx,
-            ctx,
-            gateways: &self.gateways,
-            loyalty: &self.loyalty,
-            now: self.clock.now(),
+            deps: Commerce {
+                uow,
+                clock,
+                gateways,
+                tickets,
+                settings,
+                loyalty,
+            },
         }
     }
 
@@ -142,7 +129,7 @@ impl BookingService {
         cmd: CreateBookingCommand,
     ) -> Result<Booking, AppError> {
         let user = ctx.actor.require_authenticated()?;
-        let quantity = Quantity::new(cmd.quantity, self.settings.max_quantity)?;
+        let quantity = Quantity::new(cmd.quantity, self.deps.settings.max_quantity)?;
         let promo_text = cmd
             .promo_code
             .as_deref()
@@ -150,10 +137,10 @@ impl BookingService {
             .map(PromoCodeText::new)
             .transpose()
             .map_err(|e| AppError::invalid("promo_code", e.to_string()))?;
-        let now = self.clock.now();
+        let now = self.deps.clock.now();
 
-        let tx = self.uow.begin().await?;
-        let env = self.env(tx.as_ref(), ctx);
+        let tx = self.deps.uow.begin().await?;
+        let env = self.deps.env(tx.as_ref(), ctx);
         let event = tx
             .events()
             .find(cmd.event_id)
@@ -203,7 +190,7 @@ impl BookingService {
         let loyalty = match cmd.use_loyalty_points.filter(|p| *p > 0) {
             Some(points) => {
                 let balance = tx.loyalty().balance_for_update(user).await?;
-                Some(self.loyalty.redemption(points, balance)?)
+                Some(self.deps.loyalty.redemption(points, balance)?)
             }
             None => None,
         };
@@ -256,7 +243,7 @@ impl BookingService {
             promo_code_id: promo.as_ref().map(|p| p.id),
             waitlist_entry_id,
             price: breakdown,
-            payment_deadline: payment_deadline(now, self.settings.ttl, event.booking_cutoff()),
+            payment_deadline: payment_deadline(now, self.deps.settings.ttl, event.booking_cutoff()),
             created_at: now,
         };
         let placed = tx
@@ -304,8 +291,12 @@ impl BookingService {
         .await?;
 
         let booking = if booking.total_price().is_zero() {
-            env.confirm_booking(booking, self.tickets.generate(), self.settings.grace)
-                .await?
+            env.confirm_booking(
+                booking,
+                self.deps.tickets.generate(),
+                self.deps.settings.grace,
+            )
+            .await?
         } else {
             booking
         };
@@ -320,7 +311,7 @@ impl BookingService {
         id: BookingId,
     ) -> Result<BookingDetails, AppError> {
         ctx.actor.require_authenticated()?;
-        let tx = self.uow.begin().await?;
+        let tx = self.deps.uow.begin().await?;
         let booking = tx
             .bookings()
             .find(id)
@@ -364,7 +355,7 @@ impl BookingService {
                 query.user_id = Some(me);
             }
         }
-        let tx = self.uow.begin().await?;
+        let tx = self.deps.uow.begin().await?;
         tx.bookings().search(&query).await
     }
 
@@ -378,9 +369,14 @@ impl BookingService {
         reason: Option<String>,
     ) -> Result<BookingCancellation, AppError> {
         ctx.actor.require_authenticated()?;
-        let tx = self.uow.begin().await?;
-        let cancellation =
-            cancel_in_tx(&self.env(tx.as_ref(), ctx), id, reason.as_deref(), None).await?;
+        let tx = self.deps.uow.begin().await?;
+        let cancellation = cancel_in_tx(
+            &self.deps.env(tx.as_ref(), ctx),
+            id,
+            reason.as_deref(),
+            None,
+        )
+        .await?;
         tx.commit().await?;
         Ok(cancellation)
     }
@@ -403,8 +399,8 @@ impl BookingService {
                 reason: "only admins declare force majeure",
             });
         }
-        let tx = self.uow.begin().await?;
-        let env = self.env(tx.as_ref(), ctx);
+        let tx = self.deps.uow.begin().await?;
+        let env = self.deps.env(tx.as_ref(), ctx);
         let now = env.now;
         let mut event = tx
             .events()

@@ -30,7 +30,7 @@ use crate::ports::{
     TicketCodeGenerator, Tx, UnitOfWork,
 };
 use crate::services::bookings::{cancel_in_tx, event_creator};
-use crate::services::refunds::{Env, clip, clip_failure, payment_summary};
+use crate::services::refunds::{Commerce, Env, clip, clip_failure, payment_summary};
 
 /// Input of `POST /api/v1/payments`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,18 +64,13 @@ pub struct RefundCommand {
 /// The payment use cases.
 #[derive(Clone)]
 pub struct PaymentService {
-    uow: Arc<dyn UnitOfWork>,
-    clock: Arc<dyn Clock>,
-    gateways: PaymentGateways,
-    tickets: Arc<dyn TicketCodeGenerator>,
-    settings: BookingSettings,
-    loyalty: LoyaltyProgram,
+    deps: Commerce,
 }
 
 impl std::fmt::Debug for PaymentService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PaymentService")
-            .field("gateways", &self.gateways)
+            .field("gateways", &self.deps.gateways)
             .finish_non_exhaustive()
     }
 }
@@ -94,22 +89,14 @@ impl PaymentService {
         loyalty: LoyaltyProgram,
     ) -> Self {
         Self {
-            uow,
-            clock,
-            gateways,
-            tickets,
-            settings,
-            loyalty,
-        }
-    }
-
-    fn env<'a>(&'a self, tx: &'a dyn Tx, ctx: &'a RequestContext) -> Env<'a> {
-        Env {
-            tx,
-            ctx,
-            gateways: &self.gateways,
-            loyalty: &self.loyalty,
-            now: self.clock.now(),
+            deps: Commerce {
+                uow,
+                clock,
+                gateways,
+                tickets,
+                settings,
+                loyalty,
+            },
         }
     }
 
@@ -130,8 +117,8 @@ impl PaymentService {
                 ));
             }
         }
-        let tx = self.uow.begin().await?;
-        let env = self.env(tx.as_ref(), ctx);
+        let tx = self.deps.uow.begin().await?;
+        let env = self.deps.env(tx.as_ref(), ctx);
         let now = env.now;
         let peek = tx
             .bookings()
@@ -163,7 +150,7 @@ impl PaymentService {
                 ),
             ));
         }
-        let gateway = self.gateways.default_gateway();
+        let gateway = self.deps.gateways.default_gateway();
         let payments = tx.payments().for_booking(booking.id).await?;
         let coverage = PaymentCoverage::of(booking.total_price(), &payments);
         let new = NewPayment::new(
@@ -230,9 +217,9 @@ impl PaymentService {
         if reference.is_empty() {
             return Err(AppError::invalid("gateway_reference", "must not be empty"));
         }
-        let tx = self.uow.begin().await?;
+        let tx = self.deps.uow.begin().await?;
         let mut found = None;
-        for name in self.gateways.names() {
+        for name in self.deps.gateways.names() {
             if let Some(p) = tx
                 .payments()
                 .find_by_reference_for_update(name, reference)
@@ -248,7 +235,7 @@ impl PaymentService {
             .require_owner(booking.user_id, "payment")
             .map_err(|_| AppError::NotFound { entity: "payment" })?;
         let view = self
-            .apply_gateway_word(&self.env(tx.as_ref(), ctx), payment, booking)
+            .apply_gateway_word(&self.deps.env(tx.as_ref(), ctx), payment, booking)
             .await?;
         tx.commit().await?;
         Ok(view)
@@ -262,7 +249,7 @@ impl PaymentService {
         headers: &[(String, String)],
         body: &[u8],
     ) -> Result<(), AppError> {
-        let gw = self.gateways.get(gateway)?;
+        let gw = self.deps.gateways.get(gateway)?;
         let notice = gw.verify_webhook(headers, body)?;
         self.apply_by_reference(gateway, &notice.reference, "webhook")
             .await
@@ -277,7 +264,7 @@ impl PaymentService {
         reference: &str,
         outcome: SimulatedOutcome,
     ) -> Result<PaymentView, AppError> {
-        let gw = self.gateways.get(gateway)?;
+        let gw = self.deps.gateways.get(gateway)?;
         gw.simulate(reference, outcome).await?;
         self.apply_by_reference(gateway, reference, "payment-simulation")
             .await
@@ -287,7 +274,7 @@ impl PaymentService {
     /// organizer, admins).
     pub async fn get(&self, ctx: &RequestContext, id: PaymentId) -> Result<PaymentView, AppError> {
         ctx.actor.require_authenticated()?;
-        let tx = self.uow.begin().await?;
+        let tx = self.deps.uow.begin().await?;
         let payment = tx
             .payments()
             .find(id)
@@ -333,8 +320,8 @@ impl PaymentService {
         if cmd.amount.is_some_and(|a| !a.is_positive()) {
             return Err(AppError::invalid("amount", "must be positive"));
         }
-        let tx = self.uow.begin().await?;
-        let env = self.env(tx.as_ref(), ctx);
+        let tx = self.deps.uow.begin().await?;
+        let env = self.deps.env(tx.as_ref(), ctx);
         let peek = tx
             .payments()
             .find(id)
@@ -417,7 +404,7 @@ impl PaymentService {
         job: &str,
     ) -> Result<PaymentView, AppError> {
         let ctx = RequestContext::system(&format!("{job}:{gateway}"));
-        let tx = self.uow.begin().await?;
+        let tx = self.deps.uow.begin().await?;
         let payment = tx
             .payments()
             .find_by_reference_for_update(gateway, reference)
@@ -425,7 +412,7 @@ impl PaymentService {
             .ok_or(AppError::NotFound { entity: "payment" })?;
         let booking = lock_booking(tx.as_ref(), payment.booking_id).await?;
         let view = self
-            .apply_gateway_word(&self.env(tx.as_ref(), &ctx), payment, booking)
+            .apply_gateway_word(&self.deps.env(tx.as_ref(), &ctx), payment, booking)
             .await?;
         tx.commit().await?;
         Ok(view)
@@ -446,7 +433,7 @@ impl PaymentService {
                 booking,
             });
         }
-        let gateway: Arc<dyn PaymentGateway> = self.gateways.get(&payment.gateway)?;
+        let gateway: Arc<dyn PaymentGateway> = self.deps.gateways.get(&payment.gateway)?;
         let reference = payment.gateway_reference.clone().ok_or_else(|| {
             AppError::internal(format!("payment {} has no reference", payment.id))
         })?;
@@ -500,7 +487,7 @@ impl PaymentService {
                 )
                 .await?;
                 let late = booking.status == BookingStatus::PendingPayment
-                    && booking.is_past_grace(now, self.settings.grace);
+                    && booking.is_past_grace(now, self.deps.settings.grace);
                 let mut booking = booking;
                 match booking.status {
                     BookingStatus::Expired | BookingStatus::Canceled => {
@@ -525,8 +512,8 @@ impl PaymentService {
                             booking = env
                                 .confirm_booking(
                                     booking,
-                                    self.tickets.generate(),
-                                    self.settings.grace,
+                                    self.deps.tickets.generate(),
+                                    self.deps.settings.grace,
                                 )
                                 .await?;
                         }

@@ -4,8 +4,11 @@
 //!
 //! Everything here works inside the caller's transaction and never commits.
 
+use std::sync::Arc;
+
 use chrono::Duration;
 use domain::booking::{Booking, BookingStatus};
+use domain::booking_rules::BookingSettings;
 use domain::event::Event;
 use domain::loyalty::{LoyaltyProgram, NewLoyaltyEntry};
 use domain::payment::{Payment, PaymentCoverage, allocate_refund};
@@ -15,8 +18,11 @@ use domain::ticket::TicketCode;
 use domain::{Money, Percent, Timestamp};
 use serde_json::{Value, json};
 
+use crate::clock::Clock;
 use crate::outbox::{DomainEventType, OutboxMessage};
-use crate::ports::{AuditEntry, BookingLog, NewRefund, PaymentGateways, Tx};
+use crate::ports::{
+    AuditEntry, BookingLog, NewRefund, PaymentGateways, TicketCodeGenerator, Tx, UnitOfWork,
+};
 use crate::{AppError, RequestContext};
 
 /// The longest refund reason the store keeps (`payment_refunds.reason`).
@@ -83,6 +89,30 @@ pub(crate) fn clip_failure(reason: &str) -> String {
 }
 
 /// The transaction and the request a shared step runs in.
+/// What the booking and payment use cases share.
+#[derive(Clone)]
+pub(crate) struct Commerce {
+    pub uow: Arc<dyn UnitOfWork>,
+    pub clock: Arc<dyn Clock>,
+    pub gateways: PaymentGateways,
+    pub tickets: Arc<dyn TicketCodeGenerator>,
+    pub settings: BookingSettings,
+    pub loyalty: LoyaltyProgram,
+}
+
+impl Commerce {
+    /// The per-transaction view the shared steps (logs, refunds, outbox) work with.
+    pub(crate) fn env<'a>(&'a self, tx: &'a dyn Tx, ctx: &'a RequestContext) -> Env<'a> {
+        Env {
+            tx,
+            ctx,
+            gateways: &self.gateways,
+            loyalty: &self.loyalty,
+            now: self.clock.now(),
+        }
+    }
+}
+
 pub(crate) struct Env<'a> {
     pub tx: &'a dyn Tx,
     pub ctx: &'a RequestContext,

@@ -5,8 +5,8 @@
 //! answer, the test prints `SKIPPED (no postgres at …)` and returns, unless
 //! `EVENT_TEST_REQUIRE_SERVICES=1` makes that a failure.
 //!
-//! The bootstrap crate does not depend on sea-orm, so a PostgreSQL schema is emptied with
-//! `migrate_down` when the value drops (the empty schema stays behind).
+//! A PostgreSQL schema is dropped when the value drops. `support/mod.rs` (the end-to-end
+//! `spawn_app`) shares the PostgreSQL helpers below.
 
 #![allow(
     dead_code,
@@ -16,7 +16,7 @@
     clippy::print_stderr
 )]
 
-use adapters_postgres::{DatabaseConfig, SeaUnitOfWork, connect, migrate_down, migrate_up};
+use adapters_postgres::{DatabaseConfig, SeaUnitOfWork, connect, migrate_up};
 
 pub const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -34,8 +34,35 @@ pub struct TestDb {
     config: DatabaseConfig,
 }
 
-fn require_services() -> bool {
+pub fn require_services() -> bool {
     std::env::var("EVENT_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+/// The PostgreSQL server of the tests.
+pub fn postgres_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG.to_owned())
+}
+
+/// Drops a test schema. Drop runs outside async, so a short-lived runtime on its own thread
+/// does the DDL.
+pub fn drop_schema(url: &str, schema: &str) {
+    let (url, schema) = (url.to_owned(), schema.to_owned());
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            use sea_orm::ConnectionTrait;
+            if let Ok(db) = sea_orm::Database::connect(url).await {
+                let _ = db
+                    .execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                    .await;
+                let _ = db.close().await;
+            }
+        });
+    })
+    .join();
 }
 
 impl TestDb {
@@ -43,9 +70,7 @@ impl TestDb {
         let config = match backend {
             Backend::Sqlite => DatabaseConfig::new("sqlite::memory:"),
             Backend::Postgres => {
-                let url =
-                    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG.to_owned());
-                let mut config = DatabaseConfig::new(url);
+                let mut config = DatabaseConfig::new(postgres_url());
                 config.schema = format!("t_{}", uuid::Uuid::new_v4().simple());
                 config.max_connections = 10;
                 config
@@ -70,23 +95,9 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if self.backend != Backend::Postgres {
-            return;
+        if self.backend == Backend::Postgres {
+            drop_schema(&self.config.url, &self.config.schema);
         }
-        // Drop runs outside async: a short-lived runtime on its own thread undoes the schema.
-        let config = self.config.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                if let Ok(db) = connect(&config).await {
-                    let _ = migrate_down(&db, None).await;
-                }
-            });
-        })
-        .join();
     }
 }
 

@@ -25,21 +25,16 @@ use domain::Timestamp;
 use reqwest::{Method, RequestBuilder};
 use serde_json::Value;
 
-pub const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+#[path = "../common_db/mod.rs"]
+pub mod common_db;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+use common_db::{drop_schema, postgres_url, require_services};
+
+pub use common_db::Backend;
 
 /// A fixed "now" for tests: 2027-03-01 10:00 UTC.
 pub fn start_time() -> Timestamp {
     Utc.with_ymd_and_hms(2027, 3, 1, 10, 0, 0).unwrap()
-}
-
-fn require_services() -> bool {
-    std::env::var("EVENT_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
 }
 
 enum Cleanup {
@@ -106,7 +101,7 @@ pub async fn spawn_app_with(backend: Backend, env: &[(&str, &str)]) -> Option<Te
             Cleanup::File(path)
         }
         Backend::Postgres => {
-            let url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG.to_owned());
+            let url = postgres_url();
             if let Err(e) = sea_orm::Database::connect(url.clone()).await {
                 if require_services() {
                     panic!("postgres at {url} is required (EVENT_TEST_REQUIRE_SERVICES=1): {e}");
@@ -259,27 +254,7 @@ impl Drop for TestApp {
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
                 }
             }
-            Cleanup::Schema { url, schema } => {
-                let (url, schema) = (url.clone(), schema.clone());
-                let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .unwrap();
-                    rt.block_on(async move {
-                        use sea_orm::ConnectionTrait;
-                        if let Ok(db) = sea_orm::Database::connect(url).await {
-                            let _ = db
-                                .execute_unprepared(&format!(
-                                    "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
-                                ))
-                                .await;
-                            let _ = db.close().await;
-                        }
-                    });
-                })
-                .join();
-            }
+            Cleanup::Schema { url, schema } => drop_schema(url, schema),
         }
     }
 }
