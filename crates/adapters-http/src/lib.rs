@@ -48,4 +48,8 @@ fn api(cfg: &mut web::ServiceConfig) {
     routes::categories::configure(cfg);
     routes::bookings::configure(cfg);
     routes::payments::configure(cfg);
+    routes::price_options::configure(cfg);
+    routes::promo_codes::configure(cfg);
+    routes::loyalty::configure(cfg);
+    routes::admin::configure(cfg);
 }

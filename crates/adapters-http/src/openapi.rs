@@ -4,7 +4,9 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{bookings, categories, events, payments, sandbox};
+use crate::routes::{
+    admin, bookings, categories, events, loyalty, payments, price_options, promo_codes, sandbox,
+};
 use crate::{actuator, dto, problem};
 
 struct Security;
@@ -47,6 +49,13 @@ impl Modify for Security {
         bookings::create_booking, bookings::get_booking, bookings::list_bookings, bookings::cancel_booking,
         payments::initiate_payment, payments::confirm_payment, payments::payment_webhook,
         payments::get_payment, payments::refund_payment,
+        price_options::list_price_options, price_options::create_price_option,
+        price_options::update_price_option, price_options::deactivate_price_option,
+        promo_codes::create_promo_code, promo_codes::list_promo_codes, promo_codes::get_promo_code,
+        promo_codes::update_promo_code, promo_codes::deactivate_promo_code,
+        promo_codes::validate_promo_code,
+        loyalty::get_loyalty,
+        admin::audit_log, admin::bulk_cancel, admin::bulk_reschedule, admin::popularity_report,
         sandbox::sandbox_page, sandbox::sandbox_pay,
         actuator::health, actuator::info,
     ),
@@ -57,6 +66,9 @@ impl Modify for Security {
         (name = "categories"),
         (name = "bookings"),
         (name = "payments"),
+        (name = "promo-codes", description = "Promo codes and what they would give"),
+        (name = "loyalty", description = "Loyalty points balance and ledger"),
+        (name = "admin", description = "Audit log, bulk operations and reports (ADMIN)"),
         (name = "sandbox", description = "The test gateway's payment page (dev and test profiles)"),
         (name = "actuator", description = "Health and information"),
     )

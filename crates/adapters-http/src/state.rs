@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use application::ports::HealthIndicator;
 use application::services::{
-    BookingService, CategoryService, EventService, IdempotencyService, PaymentService,
+    AdminService, BookingService, CategoryService, EventService, IdempotencyService,
+    LoyaltyService, PaymentService, PromoCodeService,
 };
 
 use crate::actuator::InfoResponse;
@@ -16,6 +17,9 @@ pub struct ApiState {
     pub bookings: BookingService,
     pub payments: PaymentService,
     pub idempotency: IdempotencyService,
+    pub promo_codes: PromoCodeService,
+    pub loyalty: LoyaltyService,
+    pub admin: AdminService,
     pub health: Vec<Arc<dyn HealthIndicator>>,
     pub info: InfoResponse,
     pub settings: HttpSettings,

@@ -15,7 +15,8 @@ use application::ports::{
     HealthIndicator, PaymentGateway, PaymentGateways, TicketCodeGenerator, UnitOfWork,
 };
 use application::services::{
-    BookingService, CategoryService, EventService, IdempotencyService, PaymentService,
+    AdminService, BookingService, CategoryService, EventService, IdempotencyService,
+    LoyaltyService, PaymentService, PromoCodeService,
 };
 use domain::Money;
 use domain::booking_rules::BookingSettings;
@@ -51,6 +52,9 @@ pub struct Services {
     pub bookings: BookingService,
     pub payments: PaymentService,
     pub idempotency: IdempotencyService,
+    pub promo_codes: PromoCodeService,
+    pub loyalty: LoyaltyService,
+    pub admin: AdminService,
     pub gateways: PaymentGateways,
 }
 
@@ -164,17 +168,31 @@ pub fn services(
     };
     let loyalty = loyalty_program(config)?;
     let gateways = gateways(config)?;
+    let events = EventService::new(Arc::clone(&uow), Arc::clone(&clock));
+    let bookings = BookingService::new(
+        Arc::clone(&uow),
+        Arc::clone(&clock),
+        gateways.clone(),
+        Arc::clone(&tickets),
+        settings,
+        loyalty,
+    );
     Ok(Services {
-        events: EventService::new(Arc::clone(&uow), Arc::clone(&clock)),
-        categories: CategoryService::new(Arc::clone(&uow), Arc::clone(&clock)),
-        bookings: BookingService::new(
+        admin: AdminService::new(
             Arc::clone(&uow),
             Arc::clone(&clock),
-            gateways.clone(),
-            Arc::clone(&tickets),
-            settings,
-            loyalty,
+            events.clone(),
+            bookings.clone(),
         ),
+        promo_codes: PromoCodeService::new(
+            Arc::clone(&uow),
+            Arc::clone(&clock),
+            settings.max_quantity,
+        ),
+        loyalty: LoyaltyService::new(Arc::clone(&uow), loyalty),
+        events,
+        categories: CategoryService::new(Arc::clone(&uow), Arc::clone(&clock)),
+        bookings,
         payments: PaymentService::new(
             Arc::clone(&uow),
             Arc::clone(&clock),
@@ -263,6 +281,9 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         bookings: services.bookings.clone(),
         payments: services.payments.clone(),
         idempotency: services.idempotency.clone(),
+        promo_codes: services.promo_codes.clone(),
+        loyalty: services.loyalty.clone(),
+        admin: services.admin.clone(),
         health,
         info: adapters_http::actuator::InfoResponse {
             name: "backend-event".to_owned(),

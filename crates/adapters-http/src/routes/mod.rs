@@ -1,8 +1,12 @@
 //! The REST resources. Everything here is mounted under `/api/v1` and, as the seed's alias,
 //! under `/api`; the sandbox page is mounted at the root when the sandbox is enabled.
 
+pub mod admin;
 pub mod bookings;
 pub mod categories;
 pub mod events;
+pub mod loyalty;
 pub mod payments;
+pub mod price_options;
+pub mod promo_codes;
 pub mod sandbox;

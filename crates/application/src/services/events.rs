@@ -142,6 +142,13 @@ pub struct PublishEventCommand {
     pub expected_version: Option<i64>,
 }
 
+/// Where a reschedule moves an event's start (the end moves by the same amount).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RescheduleTo {
+    ShiftBy(chrono::Duration),
+    StartAt(Timestamp),
+}
+
 /// The event use cases.
 #[derive(Clone)]
 pub struct EventService {
@@ -578,6 +585,10 @@ impl EventService {
     /// Creates (`option_id = None`) or replaces a price option of an event: the creator or an
     /// admin, while the event is DRAFT or PUBLISHED. The event's version is bumped and
     /// `event.updated` emitted, since the options are part of what bookers see.
+    ///
+    /// `quantity_available` is the stock still on sale at this price (bookings decrement it,
+    /// cancellations give it back); the event row is locked while it is written, so a
+    /// concurrent booking cannot be lost between the read and the write.
     pub async fn save_price_option(
         &self,
         ctx: &RequestContext,
@@ -587,6 +598,73 @@ impl EventService {
     ) -> Result<PriceOption, AppError> {
         require_manager_role(ctx)?;
         let option = NewPriceOption::new(input)?;
+        self.write_price_option(ctx, event_id, option_id, "event.price_option.save", |_| {
+            Ok(option)
+        })
+        .await
+    }
+
+    /// `DELETE /api/v1/events/{id}/price-options/{option_id}`: the option stops being offered
+    /// (`is_active = false`); it is kept, since existing bookings refer to it.
+    pub async fn deactivate_price_option(
+        &self,
+        ctx: &RequestContext,
+        event_id: EventId,
+        option_id: PriceOptionId,
+    ) -> Result<PriceOption, AppError> {
+        require_manager_role(ctx)?;
+        self.write_price_option(
+            ctx,
+            event_id,
+            Some(option_id),
+            "event.price_option.deactivate",
+            |current| {
+                let current =
+                    current.ok_or_else(|| AppError::internal("no option to deactivate"))?;
+                Ok(NewPriceOption {
+                    name: current.name.clone(),
+                    price: current.price,
+                    description: current.description.clone(),
+                    quantity_available: current.quantity_available,
+                    is_active: false,
+                })
+            },
+        )
+        .await
+    }
+
+    /// `GET /api/v1/events/{id}/price-options`: public for visible events; callers who do not
+    /// manage the event see only the active options.
+    pub async fn price_options(
+        &self,
+        ctx: &RequestContext,
+        event_id: EventId,
+    ) -> Result<Vec<PriceOption>, AppError> {
+        let tx = self.uow.begin().await?;
+        let event = tx
+            .events()
+            .find(event_id)
+            .await?
+            .filter(|e| visible_to(ctx, e))
+            .ok_or(AppError::NotFound { entity: "event" })?;
+        let mut options = tx.events().price_options(event_id).await?;
+        if !manages(ctx, &event) {
+            options.retain(|o| o.is_active);
+        }
+        tx.commit().await?;
+        Ok(options)
+    }
+
+    /// The write shared by saving and deactivating a price option: `build` gets the stored
+    /// option (when replacing one) and answers what to store.
+    async fn write_price_option(
+        &self,
+        ctx: &RequestContext,
+        event_id: EventId,
+        option_id: Option<PriceOptionId>,
+        action: &str,
+        build: impl FnOnce(Option<&PriceOption>) -> Result<NewPriceOption, AppError> + Send,
+    ) -> Result<PriceOption, AppError> {
         let now = self.clock.now();
         let tx = self.uow.begin().await?;
         let mut event = Self::load_managed(tx.as_ref(), ctx, event_id).await?;
@@ -604,6 +682,7 @@ impl EventService {
             ),
             None => None,
         };
+        let option = build(before.as_ref())?;
         let saved = tx
             .events()
             .save_price_option(event_id, option_id, option)
@@ -613,14 +692,7 @@ impl EventService {
         emit(tx.as_ref(), &event, DomainEventType::EventUpdated).await?;
         tx.audit()
             .record(
-                AuditEntry::by(
-                    ctx,
-                    "event.price_option.save",
-                    "price_option",
-                    saved.id,
-                    now,
-                )
-                .with_change(
+                AuditEntry::by(ctx, action, "price_option", saved.id, now).with_change(
                     before.as_ref().map(price_option_summary),
                     Some(price_option_summary(&saved)),
                 ),
@@ -628,6 +700,61 @@ impl EventService {
             .await?;
         tx.commit().await?;
         Ok(saved)
+    }
+
+    /// Moves an event in time, keeping its duration (admin bulk reschedule, one event per
+    /// call and transaction): the creator or an admin; a CANCELED or COMPLETED event is 409
+    /// `INVALID_TRANSITION`. A moved start emits `event.rescheduled` with the old and new
+    /// dates, so that participants are told; a target equal to the current start changes
+    /// nothing.
+    pub async fn reschedule(
+        &self,
+        ctx: &RequestContext,
+        id: EventId,
+        to: RescheduleTo,
+    ) -> Result<Event, AppError> {
+        require_manager_role(ctx)?;
+        let now = self.clock.now();
+        let tx = self.uow.begin().await?;
+        let mut event = Self::load_managed(tx.as_ref(), ctx, id).await?;
+        require_editable(&event)?;
+        let old = event.schedule;
+        let start = match to {
+            RescheduleTo::ShiftBy(shift) => old.start_date.checked_add_signed(shift),
+            RescheduleTo::StartAt(at) => Some(at),
+        }
+        .ok_or_else(|| AppError::invalid("shift_minutes", "moves the event out of range"))?;
+        let end = old.end_date.map(|end| end + (start - old.start_date));
+        if !event.reschedule(start, end, now)? {
+            return Ok(event);
+        }
+        let event = tx.events().update(&event).await?;
+        let mut payload = event_summary(&event);
+        payload["previous_start_date"] = json!(old.start_date.to_rfc3339());
+        payload["previous_end_date"] = json!(old.end_date.map(|d| d.to_rfc3339()));
+        emit_with(
+            tx.as_ref(),
+            &event,
+            DomainEventType::EventRescheduled,
+            payload,
+        )
+        .await?;
+        tx.audit()
+            .record(
+                AuditEntry::by(ctx, "event.reschedule", "event", event.id, now).with_change(
+                    Some(json!({
+                        "start_date": old.start_date.to_rfc3339(),
+                        "end_date": old.end_date.map(|d| d.to_rfc3339()),
+                    })),
+                    Some(json!({
+                        "start_date": event.schedule.start_date.to_rfc3339(),
+                        "end_date": event.schedule.end_date.map(|d| d.to_rfc3339()),
+                    })),
+                ),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(event)
     }
 
     /// `GET /api/v1/events/{id}/stats`, `GetEventStats`: the creator or an admin; bookings

@@ -1,15 +1,19 @@
 //! Inbound ports: the use cases, as plain structs holding `Arc<dyn Port>`.
 
+pub mod admin;
 pub mod bookings;
 pub mod categories;
 pub mod events;
 pub mod idempotency;
+pub mod loyalty;
 pub mod payments;
+pub mod promo_codes;
 pub mod refunds;
 
 #[cfg(test)]
 pub(crate) mod test_support;
 
+pub use admin::{AdminService, BulkCancelCommand, BulkItemResult, PopularityReport};
 pub use bookings::{
     BookingCancellation, BookingDetails, BookingFilter, BookingService, CancelEventCommand,
     CreateBookingCommand, EventCancellation,
@@ -17,8 +21,13 @@ pub use bookings::{
 pub use categories::CategoryService;
 pub use events::{
     CreateEventCommand, EventDetails, EventService, EventWithOptions, ListEventsQuery,
-    PublishEventCommand, UpdateEventCommand,
+    PublishEventCommand, RescheduleTo, UpdateEventCommand,
 };
 pub use idempotency::{IdempotencyService, IdempotencyStart, Reservation};
+pub use loyalty::{LoyaltyAccount, LoyaltyService};
 pub use payments::{InitiatePaymentCommand, PaymentService, PaymentView, RefundCommand};
+pub use promo_codes::{
+    CreatePromoCodeCommand, PromoCodeFilter, PromoCodeService, PromoTermsInput, PromoValidation,
+    UpdatePromoCodeCommand, ValidatePromoCodeCommand,
+};
 pub use refunds::{booking_summary, payment_summary};
