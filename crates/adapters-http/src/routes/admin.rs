@@ -201,9 +201,10 @@ pub struct PopularityItem {
 
 fn ratio(part: u64, whole: u64) -> Option<String> {
     (whole > 0).then(|| {
-        (Decimal::from(part) / Decimal::from(whole))
-            .round_dp_with_strategy(4, RoundingStrategy::MidpointNearestEven)
-            .to_string()
+        let mut r = (Decimal::from(part) / Decimal::from(whole))
+            .round_dp_with_strategy(4, RoundingStrategy::MidpointNearestEven);
+        r.rescale(4);
+        r.to_string()
     })
 }
 

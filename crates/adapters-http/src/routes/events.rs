@@ -12,10 +12,11 @@ use application::services::events::{
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::event::{Event, EventDetailsInput, EventStatus, NewEventInput};
 use domain::price_option::{PriceOption, PriceOptionInput};
-use domain::pricing::PricingRules;
+use domain::pricing::{DynamicPricingRule, GroupDiscountRule, PricingRules};
 use domain::refund_policy::{RefundPolicy, RefundTier};
 use domain::review::RatingSummary;
-use domain::{EventId, Percent};
+use domain::{DomainError, EventId, Percent};
+use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -59,6 +60,73 @@ pub struct RefundTierDto {
     pub percent: u32,
 }
 
+/// Dynamic pricing and group discounts on input (the shape of `pricing_rules` in responses).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PricingRulesDto {
+    /// From `min_fill_ratio` (0..=1) of seats taken before a booking, the unit price is
+    /// multiplied by `multiplier` (> 0); the highest matching threshold wins.
+    #[serde(default)]
+    pub dynamic: Vec<DynamicRuleDto>,
+    /// From `min_quantity` (≥ 2) seats in one booking, `percent` (0..=100) off.
+    #[serde(default)]
+    pub group: Vec<GroupRuleDto>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DynamicRuleDto {
+    #[schema(value_type = String, example = "0.5")]
+    pub min_fill_ratio: Decimal,
+    #[schema(value_type = String, example = "1.10")]
+    pub multiplier: Decimal,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupRuleDto {
+    pub min_quantity: u32,
+    #[schema(value_type = String, example = "10")]
+    pub percent: Decimal,
+}
+
+/// A domain validation error reported on `field` (an indexed path such as
+/// `pricing_rules.dynamic[1]`).
+fn invalid_at(field: String, err: DomainError) -> AppError {
+    match err {
+        DomainError::Validation { message, .. } => AppError::invalid(field, message),
+        other => other.into(),
+    }
+}
+
+/// Validates the rules through the domain, one rule at a time first so that a bad rule is
+/// reported with its index, then together (distinct thresholds, count).
+fn rules_in(dto: PricingRulesDto) -> Result<PricingRules, AppError> {
+    let mut dynamic = Vec::with_capacity(dto.dynamic.len());
+    for (i, r) in dto.dynamic.into_iter().enumerate() {
+        let rule = DynamicPricingRule {
+            min_fill_ratio: r.min_fill_ratio,
+            multiplier: r.multiplier,
+        };
+        PricingRules::new(vec![rule], Vec::new())
+            .map_err(|e| invalid_at(format!("pricing_rules.dynamic[{i}]"), e))?;
+        dynamic.push(rule);
+    }
+    let mut group = Vec::with_capacity(dto.group.len());
+    for (i, r) in dto.group.into_iter().enumerate() {
+        let percent = Percent::new(r.percent)
+            .map_err(|e| invalid_at(format!("pricing_rules.group[{i}].percent"), e))?;
+        let rule = GroupDiscountRule {
+            min_quantity: r.min_quantity,
+            percent,
+        };
+        PricingRules::new(Vec::new(), vec![rule])
+            .map_err(|e| invalid_at(format!("pricing_rules.group[{i}]"), e))?;
+        group.push(rule);
+    }
+    Ok(PricingRules::new(dynamic, group)?)
+}
+
 /// `POST /events` (`CreateEventRequest`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -87,8 +155,7 @@ pub struct CreateEventRequest {
     /// Per-event refund tiers; absent = the standard policy.
     pub refund_policy: Option<Vec<RefundTierDto>>,
     /// Dynamic pricing and group discounts.
-    #[schema(value_type = Option<Object>)]
-    pub pricing_rules: Option<PricingRules>,
+    pub pricing_rules: Option<PricingRulesDto>,
 }
 
 /// `PUT /events/{id}`: every field optional; `version` (or `If-Match`) guards against lost
@@ -112,8 +179,7 @@ pub struct UpdateEventRequest {
     pub booking_deadline_hours: Option<i64>,
     pub is_featured: Option<bool>,
     pub refund_policy: Option<Vec<RefundTierDto>>,
-    #[schema(value_type = Option<Object>)]
-    pub pricing_rules: Option<PricingRules>,
+    pub pricing_rules: Option<PricingRulesDto>,
 }
 
 /// `POST /events/{id}/publish`: now, or at `publish_at`.
@@ -534,7 +600,11 @@ pub async fn create_event(
                 publish_at: b.publish_at,
                 is_featured: b.is_featured,
                 refund_policy: b.refund_policy.map(tiers_in).transpose()?,
-                pricing_rules: b.pricing_rules.unwrap_or_default(),
+                pricing_rules: b
+                    .pricing_rules
+                    .map(rules_in)
+                    .transpose()?
+                    .unwrap_or_default(),
             },
             price_options: b
                 .price_options
@@ -604,7 +674,7 @@ pub async fn update_event(
         booking_deadline_hours: b.booking_deadline_hours,
         is_featured: b.is_featured,
         refund_policy: b.refund_policy.map(|t| tiers_in(t).map(Some)).transpose()?,
-        pricing_rules: b.pricing_rules,
+        pricing_rules: b.pricing_rules.map(rules_in).transpose()?,
     };
     let updated = state
         .events
@@ -729,13 +799,16 @@ pub async fn event_stats(
     let id = EventId(id.into_inner());
     let p = params.into_inner();
     let stats = state.events.stats(&caller.0, id, p.from, p.to).await?;
+    // Always two decimals, like money: "0.00", "4.50".
+    let mut avg_rating = stats.rating.average();
+    avg_rating.rescale(2);
     Ok(HttpResponse::Ok().json(EventStatsResponse {
         event_id: id.value(),
         total_bookings: stats.total_bookings,
         confirmed_bookings: stats.confirmed_bookings,
         canceled_bookings: stats.canceled_bookings,
         total_revenue: stats.total_revenue.to_string(),
-        avg_rating: stats.rating.average().to_string(),
+        avg_rating: avg_rating.to_string(),
         review_count: stats.rating.count,
         bookings_by_day: stats.bookings_by_day,
     }))
