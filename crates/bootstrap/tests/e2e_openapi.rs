@@ -24,11 +24,13 @@ const METHODS: [(&str, Method); 5] = [
     ("delete", Method::DELETE),
 ];
 
-/// `/api/v1/events/{id}` → `/api/v1/events/1`, `{gateway}` → `sandbox`, `{reference}` → `x`.
+/// `/api/v1/events/{id}` → `/api/v1/events/1`, `{gateway}` → `sandbox`, `{reference}` → `x`,
+/// `{code}` (a promo code) → `SOME-CODE`.
 fn concrete(path: &str) -> String {
     path.split('/')
         .map(|segment| match segment {
-            "{id}" => "1",
+            "{id}" | "{option_id}" => "1",
+            "{code}" => "SOME-CODE",
             "{gateway}" => "sandbox",
             "{reference}" => "x",
             s if s.starts_with('{') => panic!("no value for the path parameter {s} of {path}"),
