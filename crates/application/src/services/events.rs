@@ -1801,6 +1801,135 @@ mod read_and_edit_tests {
         assert_eq!(service(vec![]).publish_due(0).await.unwrap(), 0);
     }
 
+    // --- reschedule -----------------------------------------------------------------------
+
+    #[tokio::test]
+    async fn reschedule_keeps_the_duration_and_tells_participants() {
+        let (mut t, committed) = tx();
+        with_event(&mut t, published());
+        let old_start = published().schedule.start_date;
+        t.events
+            .expect_update()
+            .times(1)
+            .withf(move |e| {
+                e.schedule.start_date == old_start + Duration::hours(2)
+                    && e.schedule.end_date == Some(old_start + Duration::hours(7))
+            })
+            .returning(|e| {
+                Ok(Event {
+                    version: e.version + 1,
+                    ..e.clone()
+                })
+            });
+        t.outbox
+            .expect_enqueue()
+            .times(1)
+            .withf(move |m| {
+                m.event_type == DomainEventType::EventRescheduled
+                    && m.aggregate_version == 2
+                    && m.payload["previous_start_date"] == old_start.to_rfc3339()
+            })
+            .returning(|_| Ok(1));
+        t.audit
+            .expect_record()
+            .times(1)
+            .withf(|a| a.action == "event.reschedule" && a.before.is_some() && a.after.is_some())
+            .returning(|_| Ok(()));
+        let moved = service(vec![t])
+            .reschedule(
+                &ctx(9, Role::Admin),
+                EventId(7),
+                RescheduleTo::ShiftBy(Duration::hours(2)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(moved.schedule.start_date, old_start + Duration::hours(2));
+        assert!(committed.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn reschedule_refuses_canceled_events_and_other_organizers_without_writing() {
+        let (mut t, committed) = tx();
+        let mut canceled = published();
+        let _ = canceled.cancel("storm", now()).unwrap();
+        with_event(&mut t, canceled);
+        t.events.expect_update().never();
+        let err = service(vec![t])
+            .reschedule(
+                &creator(),
+                EventId(7),
+                RescheduleTo::StartAt(now() + Duration::days(20)),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "INVALID_TRANSITION");
+        assert!(!committed.load(Ordering::SeqCst));
+
+        let (mut t, _) = tx();
+        with_event(&mut t, published());
+        t.events.expect_update().never();
+        let err = service(vec![t])
+            .reschedule(
+                &ctx(6, Role::Organizer),
+                EventId(7),
+                RescheduleTo::ShiftBy(Duration::hours(1)),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::NotFound { .. }), "{err:?}");
+        let err = service(vec![])
+            .reschedule(
+                &ctx(1, Role::User),
+                EventId(7),
+                RescheduleTo::ShiftBy(Duration::hours(1)),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::Forbidden { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn deactivating_a_price_option_keeps_its_stock_and_is_audited() {
+        let (mut t, committed) = tx();
+        with_event(&mut t, published());
+        t.events.expect_price_options().returning(|_| {
+            Ok(vec![PriceOption {
+                quantity_available: Some(3),
+                ..option(3, true)
+            }])
+        });
+        t.events
+            .expect_save_price_option()
+            .times(1)
+            .withf(|_, id, o| {
+                *id == Some(PriceOptionId(3)) && !o.is_active && o.quantity_available == Some(3)
+            })
+            .returning(|_, _, o| {
+                Ok(PriceOption {
+                    is_active: o.is_active,
+                    quantity_available: o.quantity_available,
+                    ..option(3, true)
+                })
+            });
+        bumping_update(&mut t);
+        t.outbox
+            .expect_enqueue()
+            .times(1)
+            .withf(|m| m.event_type == DomainEventType::EventUpdated)
+            .returning(|_| Ok(1));
+        t.audit
+            .expect_record()
+            .times(1)
+            .withf(|a| a.action == "event.price_option.deactivate")
+            .returning(|_| Ok(()));
+        let saved = service(vec![t])
+            .deactivate_price_option(&creator(), EventId(7), PriceOptionId(3))
+            .await
+            .unwrap();
+        assert!(!saved.is_active);
+        assert!(committed.load(Ordering::SeqCst));
+    }
+
     // --- price options --------------------------------------------------------------------
 
     #[tokio::test]

@@ -385,3 +385,194 @@ impl PromoCodeService {
 fn visible_to_booker(ctx: &RequestContext, event: &Event) -> bool {
     event.is_public() || ctx.actor.is_admin() || ctx.actor.user_id() == Some(event.creator_id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Actor;
+    use crate::clock::ManualClock;
+    use crate::services::test_support::{FakeTx, uow_with};
+    use chrono::{TimeZone, Utc};
+    use domain::Percent;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    fn now() -> Timestamp {
+        Utc.with_ymd_and_hms(2027, 4, 1, 8, 0, 0).unwrap()
+    }
+
+    fn ctx(n: u128, role: Role) -> RequestContext {
+        RequestContext::new(Actor::authenticated(
+            UserId(uuid::Uuid::from_u128(n)),
+            [role],
+        ))
+    }
+
+    fn service(txs: Vec<FakeTx>) -> PromoCodeService {
+        PromoCodeService::new(
+            Arc::new(uow_with(txs)),
+            Arc::new(ManualClock::new(now())),
+            10,
+        )
+    }
+
+    fn tx() -> (FakeTx, Arc<AtomicBool>) {
+        let committed = Arc::new(AtomicBool::new(false));
+        (FakeTx::new(Arc::clone(&committed)), committed)
+    }
+
+    fn input(event_id: Option<EventId>) -> PromoTermsInput {
+        PromoTermsInput {
+            discount: PromoDiscount::Percent(Percent::from_whole(10).unwrap()),
+            valid_from: None,
+            valid_until: None,
+            max_uses: Some(5),
+            event_id,
+            is_active: true,
+        }
+    }
+
+    fn stored(created_by: u128) -> PromoCode {
+        PromoCode {
+            id: PromoCodeId(3),
+            code: PromoCodeText::new("SUMMER").unwrap(),
+            terms: terms_of(input(None), now()).unwrap(),
+            current_uses: 2,
+            created_by: UserId(uuid::Uuid::from_u128(created_by)),
+            version: 4,
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn users_and_guests_are_refused_before_any_transaction() {
+        let cmd = CreatePromoCodeCommand {
+            code: "SUMMER".into(),
+            terms: input(Some(EventId(7))),
+        };
+        let err = service(vec![])
+            .create(&ctx(1, Role::User), cmd.clone())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::Forbidden { .. }), "{err:?}");
+        let err = service(vec![])
+            .create(&RequestContext::new(Actor::guest()), cmd)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::Unauthenticated), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn organizers_create_only_codes_scoped_to_their_events() {
+        let (mut t, committed) = tx();
+        t.promo_codes.expect_insert().never();
+        let err = service(vec![t])
+            .create(
+                &ctx(5, Role::Organizer),
+                CreatePromoCodeCommand {
+                    code: "EVERYWHERE".into(),
+                    terms: input(None),
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::Forbidden { .. }), "{err:?}");
+        assert!(!committed.load(Ordering::SeqCst));
+
+        // An admin may create it; the creator and the normalized text are stored, audited.
+        let (mut t, committed) = tx();
+        t.promo_codes
+            .expect_insert()
+            .times(1)
+            .withf(|code, terms, by, _| {
+                code.as_str() == "EVERYWHERE"
+                    && terms.event_id.is_none()
+                    && terms.valid_from == now()
+                    && *by == UserId(uuid::Uuid::from_u128(9))
+            })
+            .returning(|code, terms, by, at| {
+                Ok(PromoCode {
+                    code,
+                    terms,
+                    created_by: by,
+                    created_at: at,
+                    current_uses: 0,
+                    version: 0,
+                    ..stored(9)
+                })
+            });
+        t.audit
+            .expect_record()
+            .times(1)
+            .withf(|a| a.action == "promo_code.create" && a.entity_id == "3")
+            .returning(|_| Ok(()));
+        let created = service(vec![t])
+            .create(
+                &ctx(9, Role::Admin),
+                CreatePromoCodeCommand {
+                    code: " everywhere ".into(),
+                    terms: input(None),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(created.code.as_str(), "EVERYWHERE");
+        assert!(committed.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn another_organizers_code_does_not_exist_and_stale_versions_conflict() {
+        let (mut t, _) = tx();
+        t.promo_codes
+            .expect_find()
+            .returning(|_| Ok(Some(stored(5))));
+        t.promo_codes.expect_update().never();
+        let err = service(vec![t])
+            .deactivate(&ctx(6, Role::Organizer), PromoCodeId(3))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::NotFound { .. }), "{err:?}");
+
+        let (mut t, _) = tx();
+        t.promo_codes
+            .expect_find()
+            .returning(|_| Ok(Some(stored(5))));
+        t.promo_codes.expect_update().never();
+        let err = service(vec![t])
+            .update(
+                &ctx(5, Role::Organizer),
+                PromoCodeId(3),
+                UpdatePromoCodeCommand {
+                    expected_version: Some(3),
+                    terms: input(None),
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "VERSION_CONFLICT");
+    }
+
+    #[tokio::test]
+    async fn max_uses_cannot_go_below_the_uses_made() {
+        let (mut t, committed) = tx();
+        t.promo_codes
+            .expect_find()
+            .returning(|_| Ok(Some(stored(9))));
+        t.promo_codes.expect_update().never();
+        let mut terms = input(None);
+        terms.max_uses = Some(1);
+        let err = service(vec![t])
+            .update(
+                &ctx(9, Role::Admin),
+                PromoCodeId(3),
+                UpdatePromoCodeCommand {
+                    expected_version: Some(4),
+                    terms,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::Validation { .. }), "{err:?}");
+        assert!(!committed.load(Ordering::SeqCst));
+    }
+}
