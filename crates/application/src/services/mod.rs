@@ -6,6 +6,7 @@ pub mod events;
 pub mod idempotency;
 pub mod payments;
 pub mod refunds;
+pub mod waitlist;
 
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -22,3 +23,4 @@ pub use events::{
 pub use idempotency::{IdempotencyService, IdempotencyStart, Reservation};
 pub use payments::{InitiatePaymentCommand, PaymentService, PaymentView, RefundCommand};
 pub use refunds::{booking_summary, payment_summary};
+pub use waitlist::{WaitlistPosition, WaitlistService, WaitlistSettings, WaitlistView};
