@@ -48,4 +48,5 @@ fn api(cfg: &mut web::ServiceConfig) {
     routes::categories::configure(cfg);
     routes::bookings::configure(cfg);
     routes::payments::configure(cfg);
+    routes::waitlist::configure(cfg);
 }

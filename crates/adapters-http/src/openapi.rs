@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{bookings, categories, events, payments, sandbox};
+use crate::routes::{bookings, categories, events, payments, sandbox, waitlist};
 use crate::{actuator, dto, problem};
 
 struct Security;
@@ -47,6 +47,8 @@ impl Modify for Security {
         bookings::create_booking, bookings::get_booking, bookings::list_bookings, bookings::cancel_booking,
         payments::initiate_payment, payments::confirm_payment, payments::payment_webhook,
         payments::get_payment, payments::refund_payment,
+        waitlist::join_waitlist, waitlist::leave_waitlist, waitlist::get_waitlist,
+        waitlist::process_waitlist,
         sandbox::sandbox_page, sandbox::sandbox_pay,
         actuator::health, actuator::info,
     ),
@@ -57,6 +59,7 @@ impl Modify for Security {
         (name = "categories"),
         (name = "bookings"),
         (name = "payments"),
+        (name = "waitlist", description = "Waiting lists of full events"),
         (name = "sandbox", description = "The test gateway's payment page (dev and test profiles)"),
         (name = "actuator", description = "Health and information"),
     )

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use application::ports::HealthIndicator;
 use application::services::{
     BookingService, CategoryService, EventService, IdempotencyService, PaymentService,
+    WaitlistService,
 };
 
 use crate::actuator::InfoResponse;
@@ -16,6 +17,7 @@ pub struct ApiState {
     pub bookings: BookingService,
     pub payments: PaymentService,
     pub idempotency: IdempotencyService,
+    pub waitlist: WaitlistService,
     pub health: Vec<Arc<dyn HealthIndicator>>,
     pub info: InfoResponse,
     pub settings: HttpSettings,

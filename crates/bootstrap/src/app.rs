@@ -16,6 +16,7 @@ use application::ports::{
 };
 use application::services::{
     BookingService, CategoryService, EventService, IdempotencyService, PaymentService,
+    WaitlistService, WaitlistSettings,
 };
 use domain::Money;
 use domain::booking_rules::BookingSettings;
@@ -51,6 +52,7 @@ pub struct Services {
     pub bookings: BookingService,
     pub payments: PaymentService,
     pub idempotency: IdempotencyService,
+    pub waitlist: WaitlistService,
     pub gateways: PaymentGateways,
 }
 
@@ -164,8 +166,15 @@ pub fn services(
     };
     let loyalty = loyalty_program(config)?;
     let gateways = gateways(config)?;
+    let waitlist = WaitlistSettings {
+        notification_window: chrono::Duration::minutes(i64::from(
+            config.app.waitlist.notification_window_minutes,
+        )),
+        auto_process: config.app.waitlist.auto_process,
+        max_quantity: config.app.booking.max_quantity,
+    };
     Ok(Services {
-        events: EventService::new(Arc::clone(&uow), Arc::clone(&clock)),
+        events: EventService::new(Arc::clone(&uow), Arc::clone(&clock)).with_waitlist(waitlist),
         categories: CategoryService::new(Arc::clone(&uow), Arc::clone(&clock)),
         bookings: BookingService::new(
             Arc::clone(&uow),
@@ -174,7 +183,8 @@ pub fn services(
             Arc::clone(&tickets),
             settings,
             loyalty,
-        ),
+        )
+        .with_waitlist(waitlist),
         payments: PaymentService::new(
             Arc::clone(&uow),
             Arc::clone(&clock),
@@ -182,7 +192,9 @@ pub fn services(
             Arc::clone(&tickets),
             settings,
             loyalty,
-        ),
+        )
+        .with_waitlist(waitlist),
+        waitlist: WaitlistService::new(Arc::clone(&uow), Arc::clone(&clock), waitlist),
         idempotency: IdempotencyService::new(
             Arc::clone(&uow),
             Arc::clone(&clock),
@@ -263,6 +275,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         bookings: services.bookings.clone(),
         payments: services.payments.clone(),
         idempotency: services.idempotency.clone(),
+        waitlist: services.waitlist.clone(),
         health,
         info: adapters_http::actuator::InfoResponse {
             name: "backend-event".to_owned(),

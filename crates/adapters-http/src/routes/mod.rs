@@ -6,3 +6,4 @@ pub mod categories;
 pub mod events;
 pub mod payments;
 pub mod sandbox;
+pub mod waitlist;

@@ -218,12 +218,13 @@ impl WaitlistService {
         let tx = self.uow.begin().await?;
         let entry = tx
             .waitlist()
-            .find_open(event_id, user)
+            .peek_open(event_id, user)
             .await?
             .ok_or(AppError::NotFound {
                 entity: "waitlist entry",
             })?;
         let position = tx.waitlist().position(&entry).await?;
+        tx.commit().await?;
         Ok(WaitlistPosition { entry, position })
     }
 
