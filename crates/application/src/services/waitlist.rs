@@ -578,3 +578,148 @@ async fn record(
         )
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Actor;
+    use crate::clock::ManualClock;
+    use crate::services::bookings::tests::{event, now, uid, user};
+    use crate::services::test_support::{FakeTx, uow_with};
+    use domain::WaitlistEntryId;
+    use mockall::predicate::eq;
+    use std::sync::atomic::AtomicBool;
+
+    fn service(txs: Vec<FakeTx>) -> WaitlistService {
+        WaitlistService::new(
+            Arc::new(uow_with(txs)),
+            Arc::new(ManualClock::new(now())),
+            WaitlistSettings::default(),
+        )
+    }
+
+    fn waiting(id: i64, quantity: u32) -> WaitlistEntry {
+        WaitlistEntry {
+            id: WaitlistEntryId(id),
+            event_id: EventId(7),
+            user_id: uid(100 + u128::try_from(id).unwrap()),
+            priority: id,
+            quantity: Quantity::new(i64::from(quantity), 10).unwrap(),
+            status: WaitlistStatus::Waiting,
+            held_seats: 0,
+            notified_at: None,
+            hold_expires_at: None,
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn refusals_that_need_no_database_come_before_any_transaction() {
+        let svc = service(vec![]);
+        let guest = RequestContext::new(Actor::guest());
+        assert!(matches!(
+            svc.join(&guest, EventId(7), 1).await,
+            Err(AppError::Unauthenticated)
+        ));
+        for quantity in [0, 11, -1] {
+            assert_eq!(
+                svc.join(&user(1), EventId(7), quantity)
+                    .await
+                    .unwrap_err()
+                    .code(),
+                "VALIDATION_FAILED"
+            );
+        }
+        assert!(matches!(
+            svc.view(
+                &user(1),
+                EventId(7),
+                vec![WaitlistStatus::Waiting],
+                PageRequest::default()
+            )
+            .await,
+            Err(AppError::Forbidden { .. })
+        ));
+        assert!(matches!(
+            svc.process(&user(1), Some(EventId(7)), 10).await,
+            Err(AppError::Forbidden { .. })
+        ));
+        let organizer = RequestContext::new(Actor::authenticated(uid(5), [Role::Organizer]));
+        assert!(matches!(
+            svc.process(&organizer, None, 10).await,
+            Err(AppError::Forbidden { .. })
+        ));
+        assert!(matches!(
+            svc.leave(&guest, EventId(7)).await,
+            Err(AppError::Unauthenticated)
+        ));
+    }
+
+    #[tokio::test]
+    async fn seats_go_to_the_head_only_and_stop_at_the_first_entry_that_does_not_fit() {
+        let mut tx = FakeTx::new(Arc::new(AtomicBool::new(false)));
+        tx.events.expect_find().returning(|_| Ok(Some(event())));
+        tx.waitlist
+            .expect_next_waiting()
+            .times(1)
+            .returning(|_, _| Ok(vec![waiting(1, 2), waiting(2, 5), waiting(3, 1)]));
+        let mut seq = mockall::Sequence::new();
+        tx.events
+            .expect_take_seats()
+            .with(eq(EventId(7)), eq(2))
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(Some(2)));
+        // The second entry wants more than is left: the third (which would fit) is not served.
+        tx.events
+            .expect_take_seats()
+            .with(eq(EventId(7)), eq(5))
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(None));
+        tx.waitlist
+            .expect_update()
+            .times(1)
+            .withf(|e| {
+                e.id == WaitlistEntryId(1)
+                    && e.status == WaitlistStatus::Notified
+                    && e.held_seats == 2
+                    && e.hold_expires_at == Some(now() + Duration::minutes(30))
+            })
+            .returning(|e| Ok(e.clone()));
+        tx.waitlist
+            .expect_append_audit()
+            .times(1)
+            .withf(|e, old, _, _| {
+                e.status == WaitlistStatus::Notified && *old == Some(WaitlistStatus::Waiting)
+            })
+            .returning(|_, _, _, _| Ok(()));
+        tx.outbox
+            .expect_enqueue()
+            .times(1)
+            .withf(|m| m.event_type == DomainEventType::WaitlistNotified)
+            .returning(|_| Ok(1));
+        tx.audit.expect_record().times(1).returning(|_| Ok(()));
+
+        let settings = WaitlistSettings::default();
+        let notified = offer_freed_seats(&tx, EventId(7), now(), &settings, &user(1))
+            .await
+            .unwrap();
+        assert_eq!(notified, 1);
+    }
+
+    #[tokio::test]
+    async fn without_auto_process_freed_seats_are_left_for_the_next_run() {
+        let tx = FakeTx::new(Arc::new(AtomicBool::new(false)));
+        let settings = WaitlistSettings {
+            auto_process: false,
+            ..WaitlistSettings::default()
+        };
+        // No expectation is set: any repository call would fail the test.
+        let notified = offer_freed_seats(&tx, EventId(7), now(), &settings, &user(1))
+            .await
+            .unwrap();
+        assert_eq!(notified, 0);
+    }
+}
