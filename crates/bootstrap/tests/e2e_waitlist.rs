@@ -581,3 +581,29 @@ async fn sqlite_expire_due_expires_pending_bookings_and_advances_the_waitlist() 
     let app = support::spawn_app(support::Backend::Sqlite).await.unwrap();
     expiry_sweep(&app, 250).await;
 }
+
+// A notified waiter who books fewer seats than were held passes the rest to the next waiter.
+on_both!(
+    held_seats_a_booking_does_not_need_go_to_the_next_waiter,
+    |app| {
+        let event = app.published_event(organizer(1), 2, "100.00", 30).await;
+        let (status, first) = book(&app, user(1), event, 2).await;
+        assert_eq!(status, 201, "{first}");
+        join(&app, user(2), event, 2).await;
+        join(&app, user(3), event, 1).await;
+
+        cancel(&app, user(1), first["id"].as_i64().unwrap()).await;
+        assert_eq!(assert_invariant(&app, event).await, (0, 0, 2));
+        assert_eq!(own(&app, user(3), event).await.1["status"], "WAITING");
+
+        let (status, body) = book(&app, user(2), event, 1).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(assert_invariant(&app, event).await, (0, 1, 1));
+        let (_, next) = own(&app, user(3), event).await;
+        assert_eq!(
+            (next["status"].as_str(), next["held_seats"].as_u64()),
+            (Some("NOTIFIED"), Some(1)),
+            "{next}"
+        );
+    }
+);

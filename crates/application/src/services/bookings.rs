@@ -217,10 +217,11 @@ impl BookingService {
         });
 
         let mut waitlist_entry_id = None;
+        let mut surplus = 0;
         if let Some(entry) = offer.as_mut() {
             let old = entry.status;
             let hold = entry.convert(now)?;
-            let surplus = hold.seats.saturating_sub(quantity.get());
+            surplus = hold.seats.saturating_sub(quantity.get());
             if surplus > 0 {
                 tx.events().release_seats(event.id, surplus).await?;
             }
@@ -264,6 +265,10 @@ impl BookingService {
             .pop()
             .ok_or_else(|| AppError::internal("placement answered no booking"))?;
         let booking = placed?;
+        if surplus > 0 {
+            // Held seats the booking did not need pass on to the next waiter.
+            offer_freed_seats(tx.as_ref(), event.id, now, env.waitlist, ctx).await?;
+        }
 
         if let Some(code) = &promo {
             tx.promo_codes()
