@@ -52,4 +52,5 @@ fn api(cfg: &mut web::ServiceConfig) {
     routes::promo_codes::configure(cfg);
     routes::loyalty::configure(cfg);
     routes::admin::configure(cfg);
+    routes::waitlist::configure(cfg);
 }

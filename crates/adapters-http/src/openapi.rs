@@ -6,6 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
     admin, bookings, categories, events, loyalty, payments, price_options, promo_codes, sandbox,
+    waitlist,
 };
 use crate::{actuator, dto, problem};
 
@@ -56,6 +57,8 @@ impl Modify for Security {
         promo_codes::validate_promo_code,
         loyalty::get_loyalty,
         admin::audit_log, admin::bulk_cancel, admin::bulk_reschedule, admin::popularity_report,
+        waitlist::join_waitlist, waitlist::leave_waitlist, waitlist::get_waitlist,
+        waitlist::process_waitlist,
         sandbox::sandbox_page, sandbox::sandbox_pay,
         actuator::health, actuator::info,
     ),
@@ -69,6 +72,7 @@ impl Modify for Security {
         (name = "promo-codes", description = "Promo codes and what they would give"),
         (name = "loyalty", description = "Loyalty points balance and ledger"),
         (name = "admin", description = "Audit log, bulk operations and reports (ADMIN)"),
+        (name = "waitlist", description = "Waiting lists of full events"),
         (name = "sandbox", description = "The test gateway's payment page (dev and test profiles)"),
         (name = "actuator", description = "Health and information"),
     )

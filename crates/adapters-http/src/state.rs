@@ -5,7 +5,7 @@ use std::sync::Arc;
 use application::ports::HealthIndicator;
 use application::services::{
     AdminService, BookingService, CategoryService, EventService, IdempotencyService,
-    LoyaltyService, PaymentService, PromoCodeService,
+    LoyaltyService, PaymentService, PromoCodeService, WaitlistService,
 };
 
 use crate::actuator::InfoResponse;
@@ -20,6 +20,7 @@ pub struct ApiState {
     pub promo_codes: PromoCodeService,
     pub loyalty: LoyaltyService,
     pub admin: AdminService,
+    pub waitlist: WaitlistService,
     pub health: Vec<Arc<dyn HealthIndicator>>,
     pub info: InfoResponse,
     pub settings: HttpSettings,

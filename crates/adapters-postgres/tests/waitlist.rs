@@ -195,6 +195,12 @@ on_both_backends!(next_waiting_is_fifo_and_holds_are_counted, |t| {
     );
     assert_eq!(users(&tx.open_for_event(ev).await.unwrap()).len(), 4);
     assert!(tx.find_open(ev, user(77)).await.unwrap().is_none());
+    assert_eq!(
+        tx.peek_open(ev, user(1)).await.unwrap(),
+        Some(offered.clone()),
+        "the unlocked read sees the same entry"
+    );
+    assert!(tx.peek_open(ev, user(77)).await.unwrap().is_none());
     drop(tx);
 
     notify(&uow, &joined[1], at(11)).await;
@@ -206,6 +212,10 @@ on_both_backends!(next_waiting_is_fifo_and_holds_are_counted, |t| {
     let stored = tx.update(&leaving).await.unwrap();
     assert_eq!(stored, leaving);
     assert!(tx.find_open(ev, user(1)).await.unwrap().is_none());
+    assert!(
+        tx.peek_open(ev, user(1)).await.unwrap().is_none(),
+        "a LEFT entry is not open"
+    );
     assert_eq!(tx.held_seats(ev).await.unwrap(), 2);
     assert_eq!(tx.position(&joined[2]).await.unwrap(), 2);
     assert_eq!(

@@ -16,7 +16,7 @@ use application::ports::{
 };
 use application::services::{
     AdminService, BookingService, CategoryService, EventService, IdempotencyService,
-    LoyaltyService, PaymentService, PromoCodeService,
+    LoyaltyService, PaymentService, PromoCodeService, WaitlistService, WaitlistSettings,
 };
 use domain::Money;
 use domain::booking_rules::BookingSettings;
@@ -55,6 +55,7 @@ pub struct Services {
     pub promo_codes: PromoCodeService,
     pub loyalty: LoyaltyService,
     pub admin: AdminService,
+    pub waitlist: WaitlistService,
     pub gateways: PaymentGateways,
 }
 
@@ -168,7 +169,14 @@ pub fn services(
     };
     let loyalty = loyalty_program(config)?;
     let gateways = gateways(config)?;
-    let events = EventService::new(Arc::clone(&uow), Arc::clone(&clock));
+    let waitlist = WaitlistSettings {
+        notification_window: chrono::Duration::minutes(i64::from(
+            config.app.waitlist.notification_window_minutes,
+        )),
+        auto_process: config.app.waitlist.auto_process,
+        max_quantity: config.app.booking.max_quantity,
+    };
+    let events = EventService::new(Arc::clone(&uow), Arc::clone(&clock)).with_waitlist(waitlist);
     let bookings = BookingService::new(
         Arc::clone(&uow),
         Arc::clone(&clock),
@@ -176,7 +184,8 @@ pub fn services(
         Arc::clone(&tickets),
         settings,
         loyalty,
-    );
+    )
+    .with_waitlist(waitlist);
     Ok(Services {
         admin: AdminService::new(
             Arc::clone(&uow),
@@ -200,7 +209,9 @@ pub fn services(
             Arc::clone(&tickets),
             settings,
             loyalty,
-        ),
+        )
+        .with_waitlist(waitlist),
+        waitlist: WaitlistService::new(Arc::clone(&uow), Arc::clone(&clock), waitlist),
         idempotency: IdempotencyService::new(
             Arc::clone(&uow),
             Arc::clone(&clock),
@@ -284,6 +295,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         promo_codes: services.promo_codes.clone(),
         loyalty: services.loyalty.clone(),
         admin: services.admin.clone(),
+        waitlist: services.waitlist.clone(),
         health,
         info: adapters_http::actuator::InfoResponse {
             name: "backend-event".to_owned(),

@@ -10,3 +10,4 @@ pub mod payments;
 pub mod price_options;
 pub mod promo_codes;
 pub mod sandbox;
+pub mod waitlist;

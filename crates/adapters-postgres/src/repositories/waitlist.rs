@@ -120,6 +120,20 @@ impl WaitlistRepository for SeaTx {
             .transpose()
     }
 
+    async fn peek_open(
+        &self,
+        event_id: EventId,
+        user_id: UserId,
+    ) -> Result<Option<WaitlistEntry>, AppError> {
+        open_of_event(event_id)
+            .filter(row::Column::UserId.eq(user_id.0))
+            .one(self.conn())
+            .await
+            .map_err(db_err)?
+            .map(to_domain)
+            .transpose()
+    }
+
     async fn position(&self, entry: &WaitlistEntry) -> Result<u64, AppError> {
         open_of_event(entry.event_id)
             .filter(row::Column::Priority.lte(entry.priority))

@@ -31,6 +31,13 @@ pub trait WaitlistRepository: Send + Sync {
         event_id: EventId,
         user_id: UserId,
     ) -> Result<Option<WaitlistEntry>, AppError>;
+    /// The user's WAITING or NOTIFIED entry for the event, read without locking it (a plain
+    /// read must not make the offer paths, which skip locked entries, pass it over).
+    async fn peek_open(
+        &self,
+        event_id: EventId,
+        user_id: UserId,
+    ) -> Result<Option<WaitlistEntry>, AppError>;
     /// 1-based position among the event's open entries.
     async fn position(&self, entry: &WaitlistEntry) -> Result<u64, AppError>;
     async fn list(

@@ -14,6 +14,7 @@
 //! * On cancellation seats and price-option stock are given back; promo uses are not (a used
 //!   code stays used); redeemed loyalty points come back for unpaid bookings and full refunds.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use domain::booking::{Booking, BookingStatus, NewBooking};
@@ -34,6 +35,7 @@ use crate::ports::{BookingQuery, PaymentGateways, TicketCodeGenerator, Tx, UnitO
 use crate::services::events::event_summary;
 pub use crate::services::refunds::BookingCancellation;
 use crate::services::refunds::{Commerce, Env, booking_summary, details_of};
+use crate::services::waitlist::{WaitlistSettings, offer_freed_seats};
 use crate::{AppError, Page, PageRequest};
 
 /// Input of "create booking" (`POST /api/v1/bookings`).
@@ -118,8 +120,17 @@ impl BookingService {
                 tickets,
                 settings,
                 loyalty,
+                waitlist: WaitlistSettings::default(),
             },
         }
+    }
+
+    /// The waitlist settings used when this service frees seats (default: offers at once,
+    /// 30-minute window).
+    #[must_use]
+    pub const fn with_waitlist(mut self, settings: WaitlistSettings) -> Self {
+        self.deps.waitlist = settings;
+        self
     }
 
     /// `POST /api/v1/bookings`: any signed-in caller books for themselves.
@@ -206,10 +217,11 @@ impl BookingService {
         });
 
         let mut waitlist_entry_id = None;
+        let mut surplus = 0;
         if let Some(entry) = offer.as_mut() {
             let old = entry.status;
             let hold = entry.convert(now)?;
-            let surplus = hold.seats.saturating_sub(quantity.get());
+            surplus = hold.seats.saturating_sub(quantity.get());
             if surplus > 0 {
                 tx.events().release_seats(event.id, surplus).await?;
             }
@@ -253,6 +265,10 @@ impl BookingService {
             .pop()
             .ok_or_else(|| AppError::internal("placement answered no booking"))?;
         let booking = placed?;
+        if surplus > 0 {
+            // Held seats the booking did not need pass on to the next waiter.
+            offer_freed_seats(tx.as_ref(), event.id, now, env.waitlist, ctx).await?;
+        }
 
         if let Some(code) = &promo {
             tx.promo_codes()
@@ -499,6 +515,94 @@ impl BookingService {
             refunds_total,
         })
     }
+}
+
+impl BookingService {
+    /// The expire-bookings job (system actor `expire-bookings`): PENDING_PAYMENT bookings whose
+    /// `payment_deadline + grace` has passed become EXPIRED; their seats and price-option
+    /// stock come back, redeemed loyalty points are given back, each with its `booking_logs`,
+    /// `booking.expired` and audit rows, and the waitlist of every affected event advances.
+    ///
+    /// Works in transactions of up to 200 bookings (claimed with `SKIP LOCKED` through the
+    /// partial index on pending deadlines, so several instances share the work), handles at
+    /// most `limit` bookings, and answers how many expired.
+    pub async fn expire_due(&self, limit: u32) -> Result<u64, AppError> {
+        let ctx = RequestContext::system("expire-bookings");
+        let mut expired = 0u32;
+        while expired < limit {
+            let batch = EXPIRY_BATCH.min(limit - expired);
+            let tx = self.deps.uow.begin().await?;
+            let env = self.deps.env(tx.as_ref(), &ctx);
+            let claimed = tx
+                .bookings()
+                .claim_expired(env.now - self.deps.settings.grace, batch)
+                .await?;
+            let count = u32::try_from(claimed.len()).unwrap_or(u32::MAX);
+            let mut events = BTreeSet::new();
+            for booking in claimed {
+                events.insert(booking.event_id);
+                expire_in_tx(&env, booking, self.deps.settings.grace).await?;
+            }
+            for event_id in events {
+                offer_freed_seats(tx.as_ref(), event_id, env.now, env.waitlist, &ctx).await?;
+            }
+            tx.commit().await?;
+            expired = expired.saturating_add(count);
+            if count < batch {
+                break;
+            }
+        }
+        Ok(u64::from(expired))
+    }
+}
+
+/// Bookings expired per transaction by [`BookingService::expire_due`].
+const EXPIRY_BATCH: u32 = 200;
+
+/// PENDING_PAYMENT → EXPIRED for a claimed booking, with everything it gives back.
+async fn expire_in_tx(
+    env: &Env<'_>,
+    mut booking: Booking,
+    grace: chrono::Duration,
+) -> Result<(), AppError> {
+    let before = booking_summary(&booking);
+    let release = booking.expire(env.now, grace)?;
+    if booking.price_option_id.is_some() {
+        // The option's stock is read and written back; placements write the event row first,
+        // so holding its lock keeps them out meanwhile.
+        env.tx.events().find_for_update(booking.event_id).await?;
+    }
+    env.free_stock(&booking, release.seats_freed).await?;
+    let used = booking.price.loyalty_points_used;
+    if used > 0 {
+        env.tx
+            .loyalty()
+            .append(NewLoyaltyEntry::redemption_reversed(
+                booking.user_id,
+                booking.id,
+                used,
+                env.now,
+            ))
+            .await?;
+    }
+    let booking = env.tx.bookings().update(&booking).await?;
+    let details = json!({
+        "action": "expire",
+        "seats_freed": release.seats_freed,
+        "loyalty_points_returned": used,
+    });
+    env.log(&booking, Some(release.transition.from), details.clone())
+        .await?;
+    env.emit_booking(&booking, DomainEventType::BookingExpired, details)
+        .await?;
+    env.audit(
+        "booking.expire",
+        "booking",
+        booking.id,
+        Some(before),
+        Some(booking_summary(&booking)),
+    )
+    .await
 }
 
 /// The creator of a booking's event (who may read the booking besides its owner).

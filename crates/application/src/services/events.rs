@@ -20,6 +20,7 @@ use crate::actor::{RequestContext, Role};
 use crate::clock::Clock;
 use crate::outbox::{DomainEventType, OutboxMessage};
 use crate::ports::{AuditEntry, EventListing, EventQuery, EventSort, EventStats, Tx, UnitOfWork};
+use crate::services::waitlist::{WaitlistSettings, offer_freed_seats};
 use crate::{AppError, Page, PageRequest};
 
 /// Input of "create event" (`CreateEventRequest`).
@@ -154,6 +155,7 @@ pub enum RescheduleTo {
 pub struct EventService {
     uow: Arc<dyn UnitOfWork>,
     clock: Arc<dyn Clock>,
+    waitlist: WaitlistSettings,
 }
 
 impl std::fmt::Debug for EventService {
@@ -337,7 +339,19 @@ fn apply_update(
 impl EventService {
     #[must_use]
     pub fn new(uow: Arc<dyn UnitOfWork>, clock: Arc<dyn Clock>) -> Self {
-        Self { uow, clock }
+        Self {
+            uow,
+            clock,
+            waitlist: WaitlistSettings::default(),
+        }
+    }
+
+    /// The waitlist settings used when an edit raises the capacity (default: offers at once,
+    /// 30-minute window).
+    #[must_use]
+    pub const fn with_waitlist(mut self, settings: WaitlistSettings) -> Self {
+        self.waitlist = settings;
+        self
     }
 
     /// `POST /api/v1/events`, `CreateEvent`: ORGANIZER or ADMIN; the caller becomes the
@@ -532,6 +546,16 @@ impl EventService {
                     .with_change(Some(event_snapshot(&before)), Some(event_snapshot(&event))),
             )
             .await?;
+        // A raised capacity frees seats: the waitlist is offered them in this transaction.
+        let event = if event.seats.available() > before.seats.available() {
+            offer_freed_seats(tx.as_ref(), id, now, &self.waitlist, ctx).await?;
+            tx.events()
+                .find(id)
+                .await?
+                .ok_or(AppError::NotFound { entity: "event" })?
+        } else {
+            event
+        };
         let price_options = tx.events().price_options(id).await?;
         tx.commit().await?;
         Ok(EventWithOptions {

@@ -9,6 +9,7 @@ pub mod loyalty;
 pub mod payments;
 pub mod promo_codes;
 pub mod refunds;
+pub mod waitlist;
 
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -31,3 +32,4 @@ pub use promo_codes::{
     UpdatePromoCodeCommand, ValidatePromoCodeCommand,
 };
 pub use refunds::{booking_summary, payment_summary};
+pub use waitlist::{WaitlistPosition, WaitlistService, WaitlistSettings, WaitlistView};

@@ -31,6 +31,7 @@ use crate::ports::{
 };
 use crate::services::bookings::{cancel_in_tx, event_creator};
 use crate::services::refunds::{Commerce, Env, clip, clip_failure, payment_summary};
+use crate::services::waitlist::WaitlistSettings;
 
 /// Input of `POST /api/v1/payments`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,8 +97,17 @@ impl PaymentService {
                 tickets,
                 settings,
                 loyalty,
+                waitlist: WaitlistSettings::default(),
             },
         }
+    }
+
+    /// The waitlist settings used when this service frees seats (default: offers at once,
+    /// 30-minute window).
+    #[must_use]
+    pub const fn with_waitlist(mut self, settings: WaitlistSettings) -> Self {
+        self.deps.waitlist = settings;
+        self
     }
 
     /// `POST /api/v1/payments`: the booking's owner (or an admin) starts a payment of the

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use domain::booking::{Booking, BookingStatus};
 use domain::booking_rules::BookingSettings;
-use domain::event::Event;
+use domain::event::{Event, EventStatus};
 use domain::loyalty::{LoyaltyProgram, NewLoyaltyEntry};
 use domain::payment::{Payment, PaymentCoverage, allocate_refund};
 use domain::price_option::NewPriceOption;
@@ -23,6 +23,7 @@ use crate::outbox::{DomainEventType, OutboxMessage};
 use crate::ports::{
     AuditEntry, BookingLog, NewRefund, PaymentGateways, TicketCodeGenerator, Tx, UnitOfWork,
 };
+use crate::services::waitlist::{WaitlistSettings, offer_freed_seats};
 use crate::{AppError, RequestContext};
 
 /// The longest refund reason the store keeps (`payment_refunds.reason`).
@@ -98,6 +99,8 @@ pub(crate) struct Commerce {
     pub tickets: Arc<dyn TicketCodeGenerator>,
     pub settings: BookingSettings,
     pub loyalty: LoyaltyProgram,
+    /// Freed seats go to the waitlist in the transaction that frees them.
+    pub waitlist: WaitlistSettings,
 }
 
 impl Commerce {
@@ -108,6 +111,7 @@ impl Commerce {
             ctx,
             gateways: &self.gateways,
             loyalty: &self.loyalty,
+            waitlist: &self.waitlist,
             now: self.clock.now(),
         }
     }
@@ -118,6 +122,7 @@ pub(crate) struct Env<'a> {
     pub ctx: &'a RequestContext,
     pub gateways: &'a PaymentGateways,
     pub loyalty: &'a LoyaltyProgram,
+    pub waitlist: &'a WaitlistSettings,
     pub now: Timestamp,
 }
 
@@ -320,6 +325,41 @@ impl Env<'_> {
         Ok(booking)
     }
 
+    /// Gives a booking's seats and its price option's stock back. The caller holds the event's
+    /// row lock: the option's stock is read, changed and written, which must not race a
+    /// placement.
+    pub(crate) async fn free_stock(&self, booking: &Booking, seats: u32) -> Result<(), AppError> {
+        if seats > 0 {
+            self.tx
+                .events()
+                .release_seats(booking.event_id, seats)
+                .await?;
+        }
+        if let Some(option_id) = booking.price_option_id {
+            let options = self.tx.events().price_options(booking.event_id).await?;
+            if let Some(mut option) = options.into_iter().find(|o| o.id == option_id)
+                && option.quantity_available.is_some()
+            {
+                option.release(seats);
+                self.tx
+                    .events()
+                    .save_price_option(
+                        booking.event_id,
+                        Some(option.id),
+                        NewPriceOption {
+                            name: option.name,
+                            price: option.price,
+                            description: option.description,
+                            quantity_available: option.quantity_available,
+                            is_active: option.is_active,
+                        },
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Cancels an active booking of `event` (which the caller has locked, before the booking):
     /// frees its seats and price-option stock, refunds what the policy gives back, gives back
     /// or takes back loyalty points, and writes the log, outbox and audit rows.
@@ -371,34 +411,7 @@ impl Env<'_> {
 
         // Seats and price-option stock go back (the event row is locked by the caller, so the
         // read-modify-write of the option cannot race a placement).
-        if release.seats_freed > 0 {
-            self.tx
-                .events()
-                .release_seats(booking.event_id, release.seats_freed)
-                .await?;
-        }
-        if let Some(option_id) = booking.price_option_id {
-            let options = self.tx.events().price_options(booking.event_id).await?;
-            if let Some(mut option) = options.into_iter().find(|o| o.id == option_id)
-                && option.quantity_available.is_some()
-            {
-                option.release(release.seats_freed);
-                self.tx
-                    .events()
-                    .save_price_option(
-                        booking.event_id,
-                        Some(option.id),
-                        NewPriceOption {
-                            name: option.name,
-                            price: option.price,
-                            description: option.description,
-                            quantity_available: option.quantity_available,
-                            is_active: option.is_active,
-                        },
-                    )
-                    .await?;
-            }
-        }
+        self.free_stock(&booking, release.seats_freed).await?;
 
         if amount.is_positive() {
             let why = match cause {
@@ -462,6 +475,11 @@ impl Env<'_> {
             Some(booking_summary(&booking)),
         )
         .await?;
+        // The freed seats go to the waitlist (not for an event being canceled: its queue is
+        // closed by the caller).
+        if release.seats_freed > 0 && event.status == EventStatus::Published {
+            offer_freed_seats(self.tx, booking.event_id, self.now, self.waitlist, self.ctx).await?;
+        }
         Ok(BookingCancellation {
             booking,
             refund_percent: percent,
