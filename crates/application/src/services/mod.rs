@@ -3,9 +3,11 @@
 pub mod bookings;
 pub mod categories;
 pub mod events;
+pub mod favorites;
 pub mod idempotency;
 pub mod payments;
 pub mod refunds;
+pub mod reviews;
 
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -19,6 +21,11 @@ pub use events::{
     CreateEventCommand, EventDetails, EventService, EventWithOptions, ListEventsQuery,
     PublishEventCommand, UpdateEventCommand,
 };
+pub use favorites::{AddedFavorite, FavoriteService, FavoriteView};
 pub use idempotency::{IdempotencyService, IdempotencyStart, Reservation};
 pub use payments::{InitiatePaymentCommand, PaymentService, PaymentView, RefundCommand};
 pub use refunds::{booking_summary, payment_summary};
+pub use reviews::{
+    CreateReviewCommand, HelpfulVote, ListReviewsQuery, ModerateReviewCommand, ModeratedReview,
+    ReviewList, ReviewService, ReviewView, UpdateReviewCommand, review_summary,
+};
