@@ -48,4 +48,6 @@ fn api(cfg: &mut web::ServiceConfig) {
     routes::categories::configure(cfg);
     routes::bookings::configure(cfg);
     routes::payments::configure(cfg);
+    routes::favorites::configure(cfg);
+    routes::reviews::configure(cfg);
 }

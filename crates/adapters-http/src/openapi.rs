@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{bookings, categories, events, payments, sandbox};
+use crate::routes::{bookings, categories, events, favorites, payments, reviews, sandbox};
 use crate::{actuator, dto, problem};
 
 struct Security;
@@ -47,6 +47,12 @@ impl Modify for Security {
         bookings::create_booking, bookings::get_booking, bookings::list_bookings, bookings::cancel_booking,
         payments::initiate_payment, payments::confirm_payment, payments::payment_webhook,
         payments::get_payment, payments::refund_payment,
+        favorites::add_favorite, favorites::add_event_favorite, favorites::remove_favorite,
+        favorites::remove_event_favorite, favorites::list_favorites,
+        reviews::create_review, reviews::create_event_review, reviews::list_reviews,
+        reviews::list_event_reviews, reviews::get_review, reviews::update_review,
+        reviews::reply_to_review, reviews::vote_helpful, reviews::moderate_review,
+        reviews::moderation_queue,
         sandbox::sandbox_page, sandbox::sandbox_pay,
         actuator::health, actuator::info,
     ),
@@ -57,6 +63,8 @@ impl Modify for Security {
         (name = "categories"),
         (name = "bookings"),
         (name = "payments"),
+        (name = "favorites", description = "The caller's favorite events"),
+        (name = "reviews", description = "Reviews of attended events, replies, helpful votes, moderation"),
         (name = "sandbox", description = "The test gateway's payment page (dev and test profiles)"),
         (name = "actuator", description = "Health and information"),
     )

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use application::ports::HealthIndicator;
 use application::services::{
-    BookingService, CategoryService, EventService, IdempotencyService, PaymentService,
+    BookingService, CategoryService, EventService, FavoriteService, IdempotencyService,
+    PaymentService, ReviewService,
 };
 
 use crate::actuator::InfoResponse;
@@ -15,6 +16,8 @@ pub struct ApiState {
     pub categories: CategoryService,
     pub bookings: BookingService,
     pub payments: PaymentService,
+    pub favorites: FavoriteService,
+    pub reviews: ReviewService,
     pub idempotency: IdempotencyService,
     pub health: Vec<Arc<dyn HealthIndicator>>,
     pub info: InfoResponse,

@@ -15,7 +15,8 @@ use application::ports::{
     HealthIndicator, PaymentGateway, PaymentGateways, TicketCodeGenerator, UnitOfWork,
 };
 use application::services::{
-    BookingService, CategoryService, EventService, IdempotencyService, PaymentService,
+    BookingService, CategoryService, EventService, FavoriteService, IdempotencyService,
+    PaymentService, ReviewService,
 };
 use domain::Money;
 use domain::booking_rules::BookingSettings;
@@ -50,6 +51,8 @@ pub struct Services {
     pub categories: CategoryService,
     pub bookings: BookingService,
     pub payments: PaymentService,
+    pub favorites: FavoriteService,
+    pub reviews: ReviewService,
     pub idempotency: IdempotencyService,
     pub gateways: PaymentGateways,
 }
@@ -183,6 +186,8 @@ pub fn services(
             settings,
             loyalty,
         ),
+        favorites: FavoriteService::new(Arc::clone(&uow), Arc::clone(&clock)),
+        reviews: ReviewService::new(Arc::clone(&uow), Arc::clone(&clock), loyalty),
         idempotency: IdempotencyService::new(
             Arc::clone(&uow),
             Arc::clone(&clock),
@@ -262,6 +267,8 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         categories: services.categories.clone(),
         bookings: services.bookings.clone(),
         payments: services.payments.clone(),
+        favorites: services.favorites.clone(),
+        reviews: services.reviews.clone(),
         idempotency: services.idempotency.clone(),
         health,
         info: adapters_http::actuator::InfoResponse {

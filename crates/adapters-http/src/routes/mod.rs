@@ -4,5 +4,7 @@
 pub mod bookings;
 pub mod categories;
 pub mod events;
+pub mod favorites;
 pub mod payments;
+pub mod reviews;
 pub mod sandbox;

@@ -328,6 +328,21 @@ impl ReviewService {
         Ok(view)
     }
 
+    /// `GET /api/v1/reviews/{id}`: a public (ACTIVE) review with its replies; one that is not
+    /// public exists only for its author and admins (404 for everybody else).
+    pub async fn get(&self, ctx: &RequestContext, id: ReviewId) -> Result<ReviewView, AppError> {
+        let tx = self.uow.begin().await?;
+        let review = tx
+            .reviews()
+            .find(id)
+            .await?
+            .filter(|r| r.status == ReviewStatus::Active || sees_unpublished(ctx, r))
+            .ok_or_else(not_found)?;
+        let view = view_of(tx.as_ref(), review).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
     /// `GET /api/v1/reviews`, `ListReviews`: public; scoped as [`ListReviewsQuery`] says. An
     /// `event_id` the caller cannot see is 404.
     pub async fn list(
