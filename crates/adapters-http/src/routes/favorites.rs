@@ -129,15 +129,15 @@ pub async fn add_event_favorite(
 
 /// Removes an event from the caller's favorites; 204 whether or not it was one.
 #[utoipa::path(
-    delete, path = "/api/v1/favorites/{event_id}", tag = "favorites",
-    params(("event_id" = i64, Path)),
+    delete, path = "/api/v1/favorites/{id}", tag = "favorites",
+    params(("id" = i64, Path, description = "the event's id (as in the seed's /favorites/{eventId})")),
     responses(
         (status = 204, description = "not (or no longer) a favorite"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("gateway" = []))
 )]
-#[delete("/favorites/{event_id}")]
+#[delete("/favorites/{id}")]
 pub async fn remove_favorite(
     state: web::Data<ApiState>,
     caller: Caller,
@@ -150,7 +150,7 @@ pub async fn remove_favorite(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Removes this event from the caller's favorites; same as `DELETE /favorites/{event_id}`.
+/// Removes this event from the caller's favorites; same as `DELETE /favorites/{id}`.
 #[utoipa::path(
     delete, path = "/api/v1/events/{id}/favorite", tag = "favorites",
     params(("id" = i64, Path)),
