@@ -53,4 +53,6 @@ fn api(cfg: &mut web::ServiceConfig) {
     routes::loyalty::configure(cfg);
     routes::admin::configure(cfg);
     routes::waitlist::configure(cfg);
+    routes::favorites::configure(cfg);
+    routes::reviews::configure(cfg);
 }

@@ -5,8 +5,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    admin, bookings, categories, events, loyalty, payments, price_options, promo_codes, sandbox,
-    waitlist,
+    admin, bookings, categories, events, favorites, loyalty, payments, price_options, promo_codes,
+    reviews, sandbox, waitlist,
 };
 use crate::{actuator, dto, problem};
 
@@ -59,6 +59,12 @@ impl Modify for Security {
         admin::audit_log, admin::bulk_cancel, admin::bulk_reschedule, admin::popularity_report,
         waitlist::join_waitlist, waitlist::leave_waitlist, waitlist::get_waitlist,
         waitlist::process_waitlist,
+        favorites::add_favorite, favorites::add_event_favorite, favorites::remove_favorite,
+        favorites::remove_event_favorite, favorites::list_favorites,
+        reviews::create_review, reviews::create_event_review, reviews::list_reviews,
+        reviews::list_event_reviews, reviews::get_review, reviews::update_review,
+        reviews::reply_to_review, reviews::vote_helpful, reviews::moderate_review,
+        reviews::moderation_queue,
         sandbox::sandbox_page, sandbox::sandbox_pay,
         actuator::health, actuator::info,
     ),
@@ -73,6 +79,8 @@ impl Modify for Security {
         (name = "loyalty", description = "Loyalty points balance and ledger"),
         (name = "admin", description = "Audit log, bulk operations and reports (ADMIN)"),
         (name = "waitlist", description = "Waiting lists of full events"),
+        (name = "favorites", description = "The caller's favorite events"),
+        (name = "reviews", description = "Reviews of attended events, replies, helpful votes, moderation"),
         (name = "sandbox", description = "The test gateway's payment page (dev and test profiles)"),
         (name = "actuator", description = "Health and information"),
     )

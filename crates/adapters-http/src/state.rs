@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use application::ports::HealthIndicator;
 use application::services::{
-    AdminService, BookingService, CategoryService, EventService, IdempotencyService,
-    LoyaltyService, PaymentService, PromoCodeService, WaitlistService,
+    AdminService, BookingService, CategoryService, EventService, FavoriteService,
+    IdempotencyService, LoyaltyService, PaymentService, PromoCodeService, ReviewService,
+    WaitlistService,
 };
 
 use crate::actuator::InfoResponse;
@@ -16,6 +17,8 @@ pub struct ApiState {
     pub categories: CategoryService,
     pub bookings: BookingService,
     pub payments: PaymentService,
+    pub favorites: FavoriteService,
+    pub reviews: ReviewService,
     pub idempotency: IdempotencyService,
     pub promo_codes: PromoCodeService,
     pub loyalty: LoyaltyService,

@@ -65,6 +65,15 @@ on_both_backends!(append_balance_and_history, |t| {
     ))
     .await
     .unwrap();
+    assert!(tx.has_review_credit(ann, ReviewId(3)).await.unwrap());
+    assert!(
+        !tx.has_review_credit(bob, ReviewId(3)).await.unwrap(),
+        "another user's credit"
+    );
+    assert!(
+        !tx.has_review_credit(ann, ReviewId(4)).await.unwrap(),
+        "another review"
+    );
     // 30 + 50 − 60
     assert_eq!(tx.balance(ann).await.unwrap(), 20);
     assert_eq!(tx.balance_for_update(ann).await.unwrap(), 20);

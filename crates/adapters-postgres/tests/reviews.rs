@@ -183,6 +183,18 @@ on_both_backends!(search_filters_sorts_pages_and_summarizes, |t| {
     let (page, _) = tx.search(&helpful).await.unwrap();
     assert_eq!(ids(&page.items), [c, e, b, a, d], "ties by newest");
 
+    let queue = ReviewQuery {
+        sort: ReviewSort::Oldest,
+        statuses: vec![pending, active],
+        ..Default::default()
+    };
+    let (page, _) = tx.search(&queue).await.unwrap();
+    assert_eq!(
+        ids(&page.items),
+        [a, b, c, e, f],
+        "oldest first, across events"
+    );
+
     let high = ReviewQuery {
         min_rating: Some(4),
         ..by_event(vec![active])

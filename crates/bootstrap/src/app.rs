@@ -15,8 +15,9 @@ use application::ports::{
     HealthIndicator, PaymentGateway, PaymentGateways, TicketCodeGenerator, UnitOfWork,
 };
 use application::services::{
-    AdminService, BookingService, CategoryService, EventService, IdempotencyService,
-    LoyaltyService, PaymentService, PromoCodeService, WaitlistService, WaitlistSettings,
+    AdminService, BookingService, CategoryService, EventService, FavoriteService,
+    IdempotencyService, LoyaltyService, PaymentService, PromoCodeService, ReviewService,
+    WaitlistService, WaitlistSettings,
 };
 use domain::Money;
 use domain::booking_rules::BookingSettings;
@@ -51,6 +52,8 @@ pub struct Services {
     pub categories: CategoryService,
     pub bookings: BookingService,
     pub payments: PaymentService,
+    pub favorites: FavoriteService,
+    pub reviews: ReviewService,
     pub idempotency: IdempotencyService,
     pub promo_codes: PromoCodeService,
     pub loyalty: LoyaltyService,
@@ -212,6 +215,8 @@ pub fn services(
         )
         .with_waitlist(waitlist),
         waitlist: WaitlistService::new(Arc::clone(&uow), Arc::clone(&clock), waitlist),
+        favorites: FavoriteService::new(Arc::clone(&uow), Arc::clone(&clock)),
+        reviews: ReviewService::new(Arc::clone(&uow), Arc::clone(&clock), loyalty),
         idempotency: IdempotencyService::new(
             Arc::clone(&uow),
             Arc::clone(&clock),
@@ -291,6 +296,8 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         categories: services.categories.clone(),
         bookings: services.bookings.clone(),
         payments: services.payments.clone(),
+        favorites: services.favorites.clone(),
+        reviews: services.reviews.clone(),
         idempotency: services.idempotency.clone(),
         promo_codes: services.promo_codes.clone(),
         loyalty: services.loyalty.clone(),

@@ -261,14 +261,18 @@ pub struct RatingSummary {
 }
 
 impl RatingSummary {
-    /// The average rounded to two places, 0 when there are no reviews.
+    /// The average with exactly two decimals (`"4.00"`, `"4.67"`, like money amounts), 0.00
+    /// when there are no reviews.
     #[must_use]
     pub fn average(&self) -> rust_decimal::Decimal {
-        if self.count == 0 {
-            return rust_decimal::Decimal::ZERO;
-        }
-        (rust_decimal::Decimal::from(self.rating_sum) / rust_decimal::Decimal::from(self.count))
-            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointNearestEven)
+        let mut average = if self.count == 0 {
+            rust_decimal::Decimal::ZERO
+        } else {
+            (rust_decimal::Decimal::from(self.rating_sum) / rust_decimal::Decimal::from(self.count))
+                .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointNearestEven)
+        };
+        average.rescale(2);
+        average
     }
 }
 
@@ -427,5 +431,11 @@ mod tests {
             count: 3,
         };
         assert_eq!(s.average().to_string(), "4.67");
+        assert_eq!(RatingSummary::default().average().to_string(), "0.00");
+        let whole = RatingSummary {
+            rating_sum: 12,
+            count: 3,
+        };
+        assert_eq!(whole.average().to_string(), "4.00");
     }
 }

@@ -9,7 +9,7 @@
 use application::ports::LoyaltyLedger;
 use application::{AppError, Page, PageRequest};
 use async_trait::async_trait;
-use domain::loyalty::{LoyaltyEntry, NewLoyaltyEntry};
+use domain::loyalty::{LoyaltyEntry, LoyaltyEntryKind, NewLoyaltyEntry};
 use domain::{BookingId, LoyaltyEntryId, ReviewId, UserId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -101,6 +101,22 @@ impl LoyaltyLedger for SeaTx {
             .map_err(db_err)?;
         let items = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
         Ok(Page::new(items, page, total))
+    }
+
+    async fn has_review_credit(
+        &self,
+        user_id: UserId,
+        review_id: ReviewId,
+    ) -> Result<bool, AppError> {
+        // Filtered by user first: idx_loyalty_user narrows it to one user's few lines.
+        let found = row::Entity::find()
+            .filter(row::Column::UserId.eq(user_id.0))
+            .filter(row::Column::ReviewId.eq(review_id.0))
+            .filter(row::Column::Kind.eq(LoyaltyEntryKind::ReviewEarned.as_str()))
+            .count(self.conn())
+            .await
+            .map_err(db_err)?;
+        Ok(found > 0)
     }
 }
 

@@ -176,6 +176,9 @@ impl ReviewRepository for SeaTx {
                 .order_by_desc(row::Column::HelpfulCount)
                 .order_by_desc(row::Column::CreatedAt)
                 .order_by_desc(row::Column::Id),
+            ReviewSort::Oldest => matching
+                .order_by_asc(row::Column::CreatedAt)
+                .order_by_asc(row::Column::Id),
         };
         let rows = ordered
             .offset(query.page.offset())

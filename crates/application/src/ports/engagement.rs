@@ -79,6 +79,8 @@ pub enum ReviewSort {
     #[default]
     Newest,
     MostHelpful,
+    /// Oldest first: the moderation queue is worked in arrival order.
+    Oldest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -178,4 +180,11 @@ pub trait LoyaltyLedger: Send + Sync {
         user_id: UserId,
         page: PageRequest,
     ) -> Result<Page<LoyaltyEntry>, AppError>;
+    /// Whether the user already has a `REVIEW_EARNED` line for the review (points for a
+    /// review are credited once, however often it is re-moderated).
+    async fn has_review_credit(
+        &self,
+        user_id: UserId,
+        review_id: ReviewId,
+    ) -> Result<bool, AppError>;
 }

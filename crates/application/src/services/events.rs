@@ -235,7 +235,7 @@ fn manages(ctx: &RequestContext, event: &Event) -> bool {
 
 /// Who may see an event at all: CANCELED stays visible so that people who booked it learn
 /// what happened; a DRAFT exists only for its creator and admins.
-fn visible_to(ctx: &RequestContext, event: &Event) -> bool {
+pub(crate) fn visible_to(ctx: &RequestContext, event: &Event) -> bool {
     event.status != EventStatus::Draft
         || ctx.actor.is_admin()
         || ctx.actor.user_id() == Some(event.creator_id)

@@ -4,11 +4,13 @@ pub mod admin;
 pub mod bookings;
 pub mod categories;
 pub mod events;
+pub mod favorites;
 pub mod idempotency;
 pub mod loyalty;
 pub mod payments;
 pub mod promo_codes;
 pub mod refunds;
+pub mod reviews;
 pub mod waitlist;
 
 #[cfg(test)]
@@ -24,6 +26,7 @@ pub use events::{
     CreateEventCommand, EventDetails, EventService, EventWithOptions, ListEventsQuery,
     PublishEventCommand, RescheduleTo, UpdateEventCommand,
 };
+pub use favorites::{AddedFavorite, FavoriteService, FavoriteView};
 pub use idempotency::{IdempotencyService, IdempotencyStart, Reservation};
 pub use loyalty::{LoyaltyAccount, LoyaltyService};
 pub use payments::{InitiatePaymentCommand, PaymentService, PaymentView, RefundCommand};
@@ -32,4 +35,8 @@ pub use promo_codes::{
     UpdatePromoCodeCommand, ValidatePromoCodeCommand,
 };
 pub use refunds::{booking_summary, payment_summary};
+pub use reviews::{
+    CreateReviewCommand, HelpfulVote, ListReviewsQuery, ModerateReviewCommand, ModeratedReview,
+    ReviewList, ReviewService, ReviewView, UpdateReviewCommand, review_summary,
+};
 pub use waitlist::{WaitlistPosition, WaitlistService, WaitlistSettings, WaitlistView};
