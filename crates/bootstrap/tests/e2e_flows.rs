@@ -493,6 +493,28 @@ on_both!(partial_payments, |app| {
     assert_eq!(problem["code"], "BOOKING_NOT_PAYABLE", "{problem}");
 });
 
+// 5b. A booking that expires half paid gives the partial payment back and stays EXPIRED.
+on_both!(expiry_refunds_partial_payments, |app| {
+    let alice = user(1);
+    let event_id = app.published_event(organizer(1), 10, "1000.00", 10).await;
+    let booking_id = book(&app, alice, event_id, 1).await["id"].as_i64().unwrap();
+    let first = pay(&app, alice, booking_id, Some("400.00")).await;
+    let done = sandbox(&app, first["gateway_reference"].as_str().unwrap(), "success").await;
+    assert_eq!(done["booking_status"], "PENDING_PAYMENT", "{done}");
+
+    // Past the deadline (test profile: ttl) and the grace period.
+    app.clock.advance(Duration::hours(2));
+    assert_eq!(app.services.bookings.expire_due(100).await.unwrap(), 1);
+
+    let b = booking_json(&app, booking_id, alice).await;
+    assert_eq!(b["status"], "EXPIRED", "{b}");
+    let payment = &b["payments"][0];
+    assert_eq!(payment["status"], "REFUNDED", "{b}");
+    assert_eq!(payment["refund_amount"], "400.00", "{b}");
+    let (_, event) = app.get(&format!("/api/v1/events/{event_id}"), None).await;
+    assert_eq!(event["available_seats"], 10, "{event}");
+});
+
 // 6. A failed payment leaves the booking payable; confirmation by reference is idempotent.
 on_both!(failure_and_confirm, |app| {
     let alice = user(1);

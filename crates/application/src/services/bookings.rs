@@ -21,7 +21,7 @@ use domain::booking::{Booking, BookingStatus, NewBooking};
 use domain::booking_rules::{BookingSettings, check_can_book, payment_deadline};
 use domain::event::Event;
 use domain::loyalty::{LoyaltyProgram, NewLoyaltyEntry};
-use domain::payment::Payment;
+use domain::payment::{Payment, PaymentCoverage};
 use domain::pricing::{PriceRequest, price};
 use domain::promo_code::PromoCodeText;
 use domain::refund_policy::CancellationReason;
@@ -585,11 +585,21 @@ async fn expire_in_tx(
             ))
             .await?;
     }
+    // Partial payments made before the deadline come back: nothing was delivered.
+    let payments = env.tx.payments().for_booking(booking.id).await?;
+    let paid = PaymentCoverage::of(booking.total_price(), &payments)
+        .net_paid()
+        .floor_at_zero();
+    if paid.is_positive() {
+        env.refund_payments(&payments, paid, "booking expired before it was fully paid")
+            .await?;
+    }
     let booking = env.tx.bookings().update(&booking).await?;
     let details = json!({
         "action": "expire",
         "seats_freed": release.seats_freed,
         "loyalty_points_returned": used,
+        "refund_amount": paid.to_string(),
     });
     env.log(&booking, Some(release.transition.from), details.clone())
         .await?;
