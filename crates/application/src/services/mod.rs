@@ -2,6 +2,7 @@
 
 pub mod bookings;
 pub mod categories;
+pub mod crew;
 pub mod events;
 pub mod idempotency;
 pub mod payments;
@@ -15,6 +16,7 @@ pub use bookings::{
     CreateBookingCommand, EventCancellation,
 };
 pub use categories::CategoryService;
+pub use crew::{AssignCrewCommand, CrewOutcome, CrewService};
 pub use events::{
     CreateEventCommand, EventDetails, EventService, EventWithOptions, ListEventsQuery,
     PublishEventCommand, UpdateEventCommand,
