@@ -668,3 +668,7 @@ impl CrewService {
         tx.commit().await
     }
 }
+
+#[cfg(test)]
+#[path = "crew_tests.rs"]
+mod tests;
