@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{bookings, categories, events, payments, sandbox};
+use crate::routes::{bookings, categories, crew, events, payments, sandbox};
 use crate::{actuator, dto, problem};
 
 struct Security;
@@ -43,6 +43,7 @@ impl Modify for Security {
     paths(
         events::list_events, events::get_event, events::create_event, events::update_event,
         events::publish_event, events::cancel_event, events::event_stats,
+        crew::assign_crew,
         categories::list_categories, categories::create_category, categories::update_category,
         bookings::create_booking, bookings::get_booking, bookings::list_bookings, bookings::cancel_booking,
         payments::initiate_payment, payments::confirm_payment, payments::payment_webhook,

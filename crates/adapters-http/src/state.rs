@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use application::ports::HealthIndicator;
 use application::services::{
-    BookingService, CategoryService, EventService, IdempotencyService, PaymentService,
+    BookingService, CategoryService, CrewService, EventService, IdempotencyService, PaymentService,
 };
 
 use crate::actuator::InfoResponse;
@@ -13,6 +13,7 @@ use crate::actuator::InfoResponse;
 pub struct ApiState {
     pub events: EventService,
     pub categories: CategoryService,
+    pub crew: CrewService,
     pub bookings: BookingService,
     pub payments: PaymentService,
     pub idempotency: IdempotencyService,

@@ -3,6 +3,7 @@
 
 pub mod bookings;
 pub mod categories;
+pub mod crew;
 pub mod events;
 pub mod payments;
 pub mod sandbox;
