@@ -1,1 +1,9 @@
-//! CrewDirectory over HTTP (backend-crew) with timeout, retry and circuit breaker.
+//! `CrewDirectory` implementations: the HTTP client of backend-crew (timeout, retries, circuit
+//! breaker) and the directory used when no crew service is configured. The HTTP contract is
+//! documented in `docs/crew-integration.md`.
+
+pub mod http;
+pub mod unconfigured;
+
+pub use http::{HttpCrewConfig, HttpCrewDirectory, InvalidCrewConfig};
+pub use unconfigured::UnconfiguredCrewDirectory;

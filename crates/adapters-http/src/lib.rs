@@ -45,6 +45,7 @@ pub fn configure(
 
 fn api(cfg: &mut web::ServiceConfig) {
     routes::events::configure(cfg);
+    routes::crew::configure(cfg);
     routes::categories::configure(cfg);
     routes::bookings::configure(cfg);
     routes::payments::configure(cfg);

@@ -5,8 +5,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    admin, bookings, categories, events, favorites, loyalty, payments, price_options, promo_codes,
-    reviews, sandbox, waitlist,
+    admin, bookings, categories, crew, events, favorites, loyalty, payments, price_options,
+    promo_codes, reviews, sandbox, waitlist,
 };
 use crate::{actuator, dto, problem};
 
@@ -46,6 +46,7 @@ impl Modify for Security {
     paths(
         events::list_events, events::get_event, events::create_event, events::update_event,
         events::publish_event, events::cancel_event, events::event_stats,
+        crew::assign_crew,
         categories::list_categories, categories::create_category, categories::update_category,
         bookings::create_booking, bookings::get_booking, bookings::list_bookings, bookings::cancel_booking,
         payments::initiate_payment, payments::confirm_payment, payments::payment_webhook,

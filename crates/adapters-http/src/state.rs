@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use application::ports::HealthIndicator;
 use application::services::{
-    AdminService, BookingService, CategoryService, EventService, FavoriteService,
+    AdminService, BookingService, CategoryService, CrewService, EventService, FavoriteService,
     IdempotencyService, LoyaltyService, PaymentService, PromoCodeService, ReviewService,
     WaitlistService,
 };
@@ -15,6 +15,7 @@ use crate::actuator::InfoResponse;
 pub struct ApiState {
     pub events: EventService,
     pub categories: CategoryService,
+    pub crew: CrewService,
     pub bookings: BookingService,
     pub payments: PaymentService,
     pub favorites: FavoriteService,

@@ -18,8 +18,8 @@ use reqwest::{RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::circuit_breaker::CircuitBreaker;
 use crate::webhook_signature;
+use application::circuit_breaker::CircuitBreaker;
 
 /// The header carrying backend-payment's webhook signature (`sha256=<hex hmac>`).
 pub const PAYMENT_SIGNATURE_HEADER: &str = "X-Payment-Signature";
@@ -172,7 +172,11 @@ impl HttpPaymentGateway {
         Ok(Self {
             client,
             base_url,
-            breaker: CircuitBreaker::new(config.breaker_threshold, config.breaker_cooldown),
+            breaker: CircuitBreaker::new(
+                "payment gateway",
+                config.breaker_threshold,
+                config.breaker_cooldown,
+            ),
             config,
         })
     }

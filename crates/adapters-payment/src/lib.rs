@@ -4,7 +4,6 @@
 //! registers them in the `PaymentGateways` registry by name. `docs/payment-gateways.md` says how
 //! to add another one.
 
-mod circuit_breaker;
 pub mod http;
 pub mod sandbox;
 mod webhook_signature;

@@ -69,9 +69,10 @@ impl SeaTx {
 mod ports {
     use application::AppError;
     use application::ports::{
-        AuditLog, BookingRepository, CategoryRepository, EventRepository, FavoriteRepository,
-        IdempotencyStore, JobRunStore, LoyaltyLedger, OutboxStore, PaymentRepository,
-        PromoCodeRepository, ReviewRepository, Tx, UnitOfWork, WaitlistRepository,
+        AuditLog, BookingRepository, CategoryRepository, CrewAssignmentRepository, EventRepository,
+        FavoriteRepository, IdempotencyStore, JobRunStore, LoyaltyLedger, OutboxStore,
+        PaymentRepository, PromoCodeRepository, ReviewRepository, Tx, UnitOfWork,
+        WaitlistRepository,
     };
     use async_trait::async_trait;
 
@@ -124,6 +125,9 @@ mod ports {
             self
         }
         fn job_runs(&self) -> &dyn JobRunStore {
+            self
+        }
+        fn crew_assignments(&self) -> &dyn CrewAssignmentRepository {
             self
         }
 

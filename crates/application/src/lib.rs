@@ -35,6 +35,7 @@ macro_rules! text_types {
 }
 
 pub mod actor;
+pub mod circuit_breaker;
 pub mod clock;
 pub mod error;
 pub mod outbox;

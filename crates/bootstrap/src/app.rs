@@ -6,21 +6,24 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, middleware, web};
+use adapters_crew::{HttpCrewConfig, HttpCrewDirectory, UnconfiguredCrewDirectory};
 use adapters_http::{ApiState, AuthConfig, Authenticator, HttpSettings, JwtConfig};
 use adapters_payment::{HttpGatewayConfig, HttpPaymentGateway, SandboxConfig, SandboxGateway};
 use adapters_postgres::{DatabaseConfig, DatabaseHealth, SeaUnitOfWork};
 use anyhow::Context;
 use application::clock::{Clock, SystemClock};
 use application::ports::{
-    HealthIndicator, PaymentGateway, PaymentGateways, TicketCodeGenerator, UnitOfWork,
+    CrewDirectory, HealthIndicator, PaymentGateway, PaymentGateways, TicketCodeGenerator,
+    UnitOfWork,
 };
 use application::services::{
-    AdminService, BookingService, CategoryService, EventService, FavoriteService,
+    AdminService, BookingService, CategoryService, CrewService, EventService, FavoriteService,
     IdempotencyService, LoyaltyService, PaymentService, PromoCodeService, ReviewService,
     WaitlistService, WaitlistSettings,
 };
 use domain::Money;
 use domain::booking_rules::BookingSettings;
+use domain::crew::CrewRetryPolicy;
 use domain::loyalty::LoyaltyProgram;
 use domain::percent::Percent;
 use sea_orm::DatabaseConnection;
@@ -50,6 +53,7 @@ pub struct Services {
     pub uow: Arc<dyn UnitOfWork>,
     pub events: EventService,
     pub categories: CategoryService,
+    pub crew: CrewService,
     pub bookings: BookingService,
     pub payments: PaymentService,
     pub favorites: FavoriteService,
@@ -153,6 +157,34 @@ fn gateways(config: &Config) -> anyhow::Result<PaymentGateways> {
     })
 }
 
+/// backend-crew over HTTP when `services.crew.url` is set; otherwise a directory that is
+/// always unavailable, so crew requests wait PENDING_RETRY.
+fn crew_directory(config: &Config) -> anyhow::Result<Arc<dyn CrewDirectory>> {
+    let c = &config.services.crew;
+    if c.url.trim().is_empty() {
+        return Ok(Arc::new(UnconfiguredCrewDirectory));
+    }
+    let directory = HttpCrewDirectory::new(HttpCrewConfig {
+        base_url: c.url.clone(),
+        timeout: Duration::from_millis(c.timeout_ms),
+        max_retries: c.max_retries,
+        breaker_threshold: c.breaker_threshold,
+        breaker_cooldown: Duration::from_secs(c.breaker_cooldown_seconds),
+    })
+    .map_err(|e| anyhow::anyhow!("services.crew.url: {e}"))?;
+    Ok(Arc::new(directory))
+}
+
+fn crew_retry_policy(config: &Config) -> CrewRetryPolicy {
+    let c = &config.services.crew;
+    let seconds = |s: u64| chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
+    CrewRetryPolicy {
+        max_attempts: c.max_attempts,
+        first_delay: seconds(c.retry_delay_seconds),
+        max_delay: seconds(c.retry_max_delay_seconds),
+    }
+}
+
 /// Builds every use case over an open database.
 pub fn services(
     config: &Config,
@@ -190,6 +222,12 @@ pub fn services(
     )
     .with_waitlist(waitlist);
     Ok(Services {
+        crew: CrewService::new(
+            Arc::clone(&uow),
+            Arc::clone(&clock),
+            crew_directory(config)?,
+            crew_retry_policy(config),
+        ),
         admin: AdminService::new(
             Arc::clone(&uow),
             Arc::clone(&clock),
@@ -294,6 +332,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
     let state = ApiState {
         events: services.events.clone(),
         categories: services.categories.clone(),
+        crew: services.crew.clone(),
         bookings: services.bookings.clone(),
         payments: services.payments.clone(),
         favorites: services.favorites.clone(),

@@ -191,7 +191,28 @@ pub struct ServicesSection {
     pub payment: ServiceEndpoint,
     pub notification: ServiceEndpoint,
     pub user: ServiceEndpoint,
-    pub crew: ServiceEndpoint,
+    pub crew: CrewEndpoint,
+}
+
+/// backend-crew (PRODUCT.md §9). An empty `url` means no crew service: crew requests wait
+/// PENDING_RETRY until one is configured.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrewEndpoint {
+    pub url: String,
+    /// Per call attempt.
+    pub timeout_ms: u64,
+    /// Immediate retries of a call that failed in transport.
+    pub max_retries: u32,
+    /// Attempts in all (the first included) before a crew request FAILS with an admin alert.
+    pub max_attempts: u32,
+    /// The wait after the first failed attempt; doubled per further failure.
+    pub retry_delay_seconds: u64,
+    /// The longest wait between two attempts.
+    pub retry_max_delay_seconds: u64,
+    /// Consecutive unavailable calls that open the circuit (0 disables the breaker).
+    pub breaker_threshold: u32,
+    pub breaker_cooldown_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -449,6 +470,25 @@ impl Config {
         }
         if self.services.payment.timeout_ms == 0 {
             return fail("services.payment.timeout_ms", "must be ≥ 1");
+        }
+        let crew = &self.services.crew;
+        if crew.timeout_ms == 0 {
+            return fail("services.crew.timeout_ms", "must be ≥ 1");
+        }
+        if crew.max_attempts == 0 {
+            return fail("services.crew.max_attempts", "must be ≥ 1");
+        }
+        if crew.retry_delay_seconds == 0 || crew.retry_max_delay_seconds < crew.retry_delay_seconds
+        {
+            return fail(
+                "services.crew.retry_delay_seconds",
+                "must be ≥ 1 and not above services.crew.retry_max_delay_seconds",
+            );
+        }
+        if crew.url.trim().is_empty() && self.profile == "prod" {
+            tracing::warn!(
+                "services.crew.url is empty: crew requests stay PENDING_RETRY (set CREW_SERVICE_URL)"
+            );
         }
         if let Some(jwt) = &self.auth.jwt {
             if !jwt.issuer.starts_with("http://") && !jwt.issuer.starts_with("https://") {

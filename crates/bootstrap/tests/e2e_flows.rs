@@ -499,7 +499,12 @@ on_both!(expiry_refunds_partial_payments, |app| {
     let event_id = app.published_event(organizer(1), 10, "1000.00", 10).await;
     let booking_id = book(&app, alice, event_id, 1).await["id"].as_i64().unwrap();
     let first = pay(&app, alice, booking_id, Some("400.00")).await;
-    let done = sandbox(&app, first["gateway_reference"].as_str().unwrap(), "success").await;
+    let done = sandbox(
+        &app,
+        first["gateway_reference"].as_str().unwrap(),
+        "success",
+    )
+    .await;
     assert_eq!(done["booking_status"], "PENDING_PAYMENT", "{done}");
 
     // Past the deadline (test profile: ttl) and the grace period.

@@ -557,12 +557,14 @@ impl Event {
         Ok(Transition::new(from, to))
     }
 
-    /// A crew was asked for (by skills) and the answer is pending.
+    /// A crew was asked for and the answer is pending. A new request may replace an assigned
+    /// crew (reassignment) or a request still waiting for its retry; only a request already in
+    /// flight is refused.
     pub fn request_crew(&mut self, now: Timestamp) -> Result<Transition<CrewStatus>, DomainError> {
         use CrewStatus as C;
         self.crew_move(
             C::Requested,
-            &[C::None, C::Failed],
+            &[C::None, C::Failed, C::Assigned, C::PendingRetry],
             "request a crew for",
             now,
         )
@@ -921,6 +923,13 @@ pub(crate) mod tests {
             (CrewStatus::Assigned, Some(CrewId(4)))
         );
         assert!(e.crew_failed(now()).is_err());
+        let _ = e.request_crew(now()).unwrap();
+        assert_eq!(
+            (e.crew_status, e.crew_id),
+            (CrewStatus::Requested, Some(CrewId(4))),
+            "a reassignment keeps the crew until the new one is assigned"
+        );
+        let _ = e.assign_crew(CrewId(4), now()).unwrap();
         let _ = e.cancel("storm", now()).unwrap();
         assert_eq!(e.release_crew(now()), Some(CrewId(4)));
         assert_eq!(e.crew_status, CrewStatus::None);

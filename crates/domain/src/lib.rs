@@ -11,6 +11,7 @@ mod macros;
 pub mod booking;
 pub mod booking_rules;
 pub mod category;
+pub mod crew;
 pub mod error;
 pub mod event;
 pub mod favorite;

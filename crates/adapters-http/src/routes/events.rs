@@ -25,6 +25,7 @@ use crate::auth::Caller;
 use crate::dto::{MoneyInput, PageInfo, PageParams, parse_list};
 use crate::idempotency::{self, JsonReply};
 use crate::problem::{ApiError, Problem};
+use crate::routes::crew::CrewInfo;
 use crate::state::ApiState;
 
 /// Coordinates of the meeting point.
@@ -254,6 +255,8 @@ pub struct EventResponse {
     pub canceled_reason: Option<String>,
     pub crew_status: String,
     pub crew_id: Option<i64>,
+    /// The current crew request (details only; null while the event has no crew).
+    pub crew: Option<CrewInfo>,
     /// The per-event refund tiers, or null for the standard policy.
     pub refund_policy: Option<Vec<RefundTierDto>>,
     #[schema(value_type = Object)]
@@ -295,6 +298,7 @@ impl EventResponse {
             canceled_reason: event.canceled_reason.clone(),
             crew_status: event.crew_status.as_str().to_owned(),
             crew_id: event.crew_id.map(|c| c.value()),
+            crew: None,
             refund_policy: event.refund_policy.as_ref().map(tiers_out),
             pricing_rules: event.pricing_rules.clone(),
             avg_rating: None,
@@ -546,14 +550,18 @@ pub async fn get_event(
         event,
         price_options,
         rating,
+        crew,
     } = state
         .events
         .get(&caller.0, EventId(id.into_inner()))
         .await?;
     Ok(HttpResponse::Ok().insert_header(etag(event.version)).json(
-        EventResponse::of(&event)
-            .with_rating(&rating)
-            .with_options(&price_options),
+        EventResponse {
+            crew: crew.as_ref().map(CrewInfo::from),
+            ..EventResponse::of(&event)
+        }
+        .with_rating(&rating)
+        .with_options(&price_options),
     ))
 }
 

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod bookings;
 pub mod categories;
+pub mod crew;
 pub mod events;
 pub mod favorites;
 pub mod loyalty;

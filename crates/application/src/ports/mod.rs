@@ -24,7 +24,10 @@ pub use bookings::{
     RefundRecord, ReminderKind,
 };
 pub use cache::{Cache, RateDecision, RateLimiter, RateRule};
-pub use crew::{CrewAssignment, CrewDirectory, CrewRequest};
+pub use crew::{
+    CrewAssignment, CrewAssignmentRecord, CrewAssignmentRepository, CrewDirectory, CrewRequest,
+    NewCrewAssignment,
+};
 pub use documents::{DocumentRenderer, EventDocument, TicketDocument};
 pub use engagement::{
     FavoriteRepository, LoyaltyLedger, PromoCodeQuery, PromoCodeRepository, ReviewQuery,

@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 
 use super::{
-    AuditLog, BookingRepository, CategoryRepository, EventRepository, FavoriteRepository,
-    IdempotencyStore, JobRunStore, LoyaltyLedger, OutboxStore, PaymentRepository,
-    PromoCodeRepository, ReviewRepository, WaitlistRepository,
+    AuditLog, BookingRepository, CategoryRepository, CrewAssignmentRepository, EventRepository,
+    FavoriteRepository, IdempotencyStore, JobRunStore, LoyaltyLedger, OutboxStore,
+    PaymentRepository, PromoCodeRepository, ReviewRepository, WaitlistRepository,
 };
 use crate::AppError;
 
@@ -34,6 +34,7 @@ pub trait Tx: Send + Sync {
     fn outbox(&self) -> &dyn OutboxStore;
     fn idempotency(&self) -> &dyn IdempotencyStore;
     fn job_runs(&self) -> &dyn JobRunStore;
+    fn crew_assignments(&self) -> &dyn CrewAssignmentRepository;
 
     /// Makes everything done through this transaction durable.
     async fn commit(self: Box<Self>) -> Result<(), AppError>;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use domain::event::{
-    Event, EventDetails as DescriptiveFields, EventDetailsInput, EventStatus, NewEvent,
+    CrewStatus, Event, EventDetails as DescriptiveFields, EventDetailsInput, EventStatus, NewEvent,
     NewEventInput,
 };
 use domain::price_option::{NewPriceOption, PriceOption, PriceOptionInput};
@@ -19,7 +19,10 @@ use serde_json::{Value, json};
 use crate::actor::{RequestContext, Role};
 use crate::clock::Clock;
 use crate::outbox::{DomainEventType, OutboxMessage};
-use crate::ports::{AuditEntry, EventListing, EventQuery, EventSort, EventStats, Tx, UnitOfWork};
+use crate::ports::{
+    AuditEntry, CrewAssignmentRecord, EventListing, EventQuery, EventSort, EventStats, Tx,
+    UnitOfWork,
+};
 use crate::services::waitlist::{WaitlistSettings, offer_freed_seats};
 use crate::{AppError, Page, PageRequest};
 
@@ -47,6 +50,9 @@ pub struct EventDetails {
     pub event: Event,
     pub price_options: Vec<PriceOption>,
     pub rating: RatingSummary,
+    /// The current crew request (assigned crew, or where its retries stand); `None` while the
+    /// event has no crew (`crew_status` NONE).
+    pub crew: Option<CrewAssignmentRecord>,
 }
 
 /// `ListEventsRequest`, as it arrives from an adapter (not scoped yet).
@@ -419,11 +425,21 @@ impl EventService {
         if event.status == EventStatus::Published && !manager {
             tx.events().record_view(id).await?;
         }
+        let crew = if event.crew_status == CrewStatus::None {
+            None
+        } else {
+            tx.crew_assignments()
+                .active_for_event(id)
+                .await?
+                .into_iter()
+                .next()
+        };
         tx.commit().await?;
         Ok(EventDetails {
             event,
             price_options,
             rating,
+            crew,
         })
     }
 

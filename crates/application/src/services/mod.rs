@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod bookings;
 pub mod categories;
+pub mod crew;
 pub mod events;
 pub mod favorites;
 pub mod idempotency;
@@ -22,6 +23,7 @@ pub use bookings::{
     CreateBookingCommand, EventCancellation,
 };
 pub use categories::CategoryService;
+pub use crew::{AssignCrewCommand, CrewOutcome, CrewService};
 pub use events::{
     CreateEventCommand, EventDetails, EventService, EventWithOptions, ListEventsQuery,
     PublishEventCommand, RescheduleTo, UpdateEventCommand,

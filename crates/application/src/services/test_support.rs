@@ -7,6 +7,7 @@ use async_trait::async_trait;
 
 use crate::AppError;
 use crate::ports::bookings::{MockBookingRepository, MockPaymentRepository};
+use crate::ports::crew::MockCrewAssignmentRepository;
 use crate::ports::engagement::{
     MockFavoriteRepository, MockLoyaltyLedger, MockPromoCodeRepository, MockReviewRepository,
     MockWaitlistRepository,
@@ -15,9 +16,9 @@ use crate::ports::events::{MockCategoryRepository, MockEventRepository};
 use crate::ports::records::{MockAuditLog, MockIdempotencyStore, MockJobRunStore, MockOutboxStore};
 use crate::ports::unit_of_work::MockUnitOfWork;
 use crate::ports::{
-    AuditLog, BookingRepository, CategoryRepository, EventRepository, FavoriteRepository,
-    IdempotencyStore, JobRunStore, LoyaltyLedger, OutboxStore, PaymentRepository,
-    PromoCodeRepository, ReviewRepository, Tx, WaitlistRepository,
+    AuditLog, BookingRepository, CategoryRepository, CrewAssignmentRepository, EventRepository,
+    FavoriteRepository, IdempotencyStore, JobRunStore, LoyaltyLedger, OutboxStore,
+    PaymentRepository, PromoCodeRepository, ReviewRepository, Tx, WaitlistRepository,
 };
 
 /// A transaction made of mocks: any repository a test did not set up panics when touched.
@@ -35,6 +36,7 @@ pub struct FakeTx {
     pub outbox: MockOutboxStore,
     pub idempotency: MockIdempotencyStore,
     pub job_runs: MockJobRunStore,
+    pub crew_assignments: MockCrewAssignmentRepository,
     pub committed: Arc<AtomicBool>,
 }
 
@@ -54,6 +56,7 @@ impl FakeTx {
             outbox: MockOutboxStore::new(),
             idempotency: MockIdempotencyStore::new(),
             job_runs: MockJobRunStore::new(),
+            crew_assignments: MockCrewAssignmentRepository::new(),
             committed,
         }
     }
@@ -99,6 +102,9 @@ impl Tx for FakeTx {
     }
     fn job_runs(&self) -> &dyn JobRunStore {
         &self.job_runs
+    }
+    fn crew_assignments(&self) -> &dyn CrewAssignmentRepository {
+        &self.crew_assignments
     }
 
     async fn commit(self: Box<Self>) -> Result<(), AppError> {

@@ -1,4 +1,6 @@
-//! A small consecutive-failure circuit breaker for outbound calls.
+//! A small consecutive-failure circuit breaker for outbound calls (payment gateway, crew
+//! service). It lives here, pure and I/O-free, so that every outbound adapter shares one
+//! implementation without adapters depending on each other.
 //!
 //! Closed: calls pass; `threshold` failures in a row open it. Open: calls fail fast until the
 //! cooldown has passed. Then one probe passes (half-open) while others still fail fast; the
@@ -9,7 +11,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
-pub(crate) struct CircuitBreaker {
+pub struct CircuitBreaker {
+    /// What is called, for the log lines ("payment gateway", "crew service").
+    name: &'static str,
     /// 0 disables the breaker.
     threshold: u32,
     cooldown: Duration,
@@ -26,15 +30,17 @@ struct State {
 /// Leave to make one call; report its outcome with [`Permit::succeeded`] or [`Permit::failed`].
 /// A permit dropped without an outcome (the call was cancelled) frees the probe slot.
 #[derive(Debug)]
-pub(crate) struct Permit<'a> {
+pub struct Permit<'a> {
     breaker: &'a CircuitBreaker,
     probe: bool,
     reported: bool,
 }
 
 impl CircuitBreaker {
-    pub(crate) fn new(threshold: u32, cooldown: Duration) -> Self {
+    #[must_use]
+    pub fn new(name: &'static str, threshold: u32, cooldown: Duration) -> Self {
         Self {
+            name,
             threshold,
             cooldown,
             state: Mutex::new(State::default()),
@@ -47,7 +53,7 @@ impl CircuitBreaker {
     }
 
     /// A permit to call now, or `None` to fail fast.
-    pub(crate) fn admit(&self, now: Instant) -> Option<Permit<'_>> {
+    pub fn admit(&self, now: Instant) -> Option<Permit<'_>> {
         let mut state = self.lock();
         let probe = match state.open_until {
             None => false,
@@ -65,25 +71,26 @@ impl CircuitBreaker {
         })
     }
 
-    #[cfg(test)]
-    fn is_open(&self) -> bool {
+    /// Whether calls currently fail fast (or wait for a probe's outcome).
+    #[must_use]
+    pub fn is_open(&self) -> bool {
         self.lock().open_until.is_some()
     }
 }
 
 impl Permit<'_> {
     /// The dependency answered (whatever it answered): the breaker closes.
-    pub(crate) fn succeeded(mut self) {
+    pub fn succeeded(mut self) {
         self.reported = true;
         let mut state = self.breaker.lock();
         if state.open_until.is_some() {
-            tracing::info!("payment gateway circuit closed");
+            tracing::info!(dependency = self.breaker.name, "circuit closed");
         }
         *state = State::default();
     }
 
     /// The dependency was unavailable.
-    pub(crate) fn failed(mut self, now: Instant) {
+    pub fn failed(mut self, now: Instant) {
         self.reported = true;
         let breaker = self.breaker;
         let mut state = breaker.lock();
@@ -96,9 +103,10 @@ impl Permit<'_> {
         if trips {
             state.open_until = Some(now + breaker.cooldown);
             tracing::warn!(
+                dependency = breaker.name,
                 failures = state.consecutive_failures,
                 cooldown_ms = u64::try_from(breaker.cooldown.as_millis()).unwrap_or(u64::MAX),
-                "payment gateway circuit open"
+                "circuit open"
             );
         }
     }
@@ -124,7 +132,7 @@ mod tests {
 
     #[test]
     fn opens_after_threshold_consecutive_failures() {
-        let breaker = CircuitBreaker::new(3, COOLDOWN);
+        let breaker = CircuitBreaker::new("test", 3, COOLDOWN);
         let t0 = Instant::now();
         fail(&breaker, t0);
         fail(&breaker, t0);
@@ -142,7 +150,7 @@ mod tests {
 
     #[test]
     fn a_success_resets_the_count() {
-        let breaker = CircuitBreaker::new(3, COOLDOWN);
+        let breaker = CircuitBreaker::new("test", 3, COOLDOWN);
         let t0 = Instant::now();
         fail(&breaker, t0);
         fail(&breaker, t0);
@@ -154,7 +162,7 @@ mod tests {
 
     #[test]
     fn after_the_cooldown_one_probe_passes_and_its_success_closes() {
-        let breaker = CircuitBreaker::new(1, COOLDOWN);
+        let breaker = CircuitBreaker::new("test", 1, COOLDOWN);
         let t0 = Instant::now();
         fail(&breaker, t0);
         let later = t0 + COOLDOWN;
@@ -168,7 +176,7 @@ mod tests {
 
     #[test]
     fn a_failed_probe_opens_for_another_cooldown() {
-        let breaker = CircuitBreaker::new(2, COOLDOWN);
+        let breaker = CircuitBreaker::new("test", 2, COOLDOWN);
         let t0 = Instant::now();
         fail(&breaker, t0);
         fail(&breaker, t0);
@@ -180,7 +188,7 @@ mod tests {
 
     #[test]
     fn a_cancelled_probe_frees_the_probe_slot() {
-        let breaker = CircuitBreaker::new(1, COOLDOWN);
+        let breaker = CircuitBreaker::new("test", 1, COOLDOWN);
         let t0 = Instant::now();
         fail(&breaker, t0);
         let later = t0 + COOLDOWN;
@@ -190,7 +198,7 @@ mod tests {
 
     #[test]
     fn threshold_zero_never_opens() {
-        let breaker = CircuitBreaker::new(0, COOLDOWN);
+        let breaker = CircuitBreaker::new("test", 0, COOLDOWN);
         let t0 = Instant::now();
         for _ in 0..10 {
             fail(&breaker, t0);
