@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{bookings, categories, events, payments, sandbox};
+use crate::routes::{bookings, categories, events, jobs, payments, sandbox};
 use crate::{actuator, dto, problem};
 
 struct Security;
@@ -49,6 +49,7 @@ impl Modify for Security {
         payments::get_payment, payments::refund_payment,
         sandbox::sandbox_page, sandbox::sandbox_pay,
         actuator::health, actuator::info,
+        jobs::run_job, jobs::scheduled_tasks,
     ),
     components(schemas(problem::Problem, problem::ProblemField, dto::PageInfo)),
     modifiers(&Security),
@@ -59,6 +60,7 @@ impl Modify for Security {
         (name = "payments"),
         (name = "sandbox", description = "The test gateway's payment page (dev and test profiles)"),
         (name = "actuator", description = "Health and information"),
+        (name = "jobs", description = "Scheduled jobs: run one now, list schedules and last runs (ADMIN)"),
     )
 )]
 pub struct ApiDoc;

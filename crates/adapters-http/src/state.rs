@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use application::ports::HealthIndicator;
 use application::services::{
-    BookingService, CategoryService, EventService, IdempotencyService, PaymentService,
+    BookingService, CategoryService, EventService, IdempotencyService, JobService, PaymentService,
 };
 
 use crate::actuator::InfoResponse;
@@ -16,6 +16,7 @@ pub struct ApiState {
     pub bookings: BookingService,
     pub payments: PaymentService,
     pub idempotency: IdempotencyService,
+    pub jobs: JobService,
     pub health: Vec<Arc<dyn HealthIndicator>>,
     pub info: InfoResponse,
     pub settings: HttpSettings,

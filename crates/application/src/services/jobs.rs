@@ -48,6 +48,8 @@ pub enum JobSchedule {
     Every(Duration),
     /// A six-field cron expression (`sec min hour day month weekday`), UTC.
     Cron(String),
+    /// Not scheduled (turned off by configuration); runs only when triggered.
+    Manual,
 }
 
 impl std::fmt::Display for JobSchedule {
@@ -55,6 +57,7 @@ impl std::fmt::Display for JobSchedule {
         match self {
             Self::Every(d) => write!(f, "every {}ms", d.as_millis()),
             Self::Cron(expr) => write!(f, "cron {expr}"),
+            Self::Manual => f.write_str("manual"),
         }
     }
 }

@@ -89,6 +89,16 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 
 /// Starts the app with extra `APP__…` settings.
 pub async fn spawn_app_with(backend: Backend, env: &[(&str, &str)]) -> Option<TestApp> {
+    spawn_app_publishing(backend, env, None).await
+}
+
+/// Starts the app with extra settings and, when given, this broker publisher instead of the
+/// one `broker.url` selects.
+pub async fn spawn_app_publishing(
+    backend: Backend,
+    env: &[(&str, &str)],
+    publisher: Option<Arc<dyn application::ports::MessagePublisher>>,
+) -> Option<TestApp> {
     let name = format!("e2e_{}", uuid::Uuid::new_v4().simple());
     let mut vars: Vec<(String, String)> = vec![("APP_PROFILE".into(), "test".into())];
     let cleanup = match backend {
@@ -127,6 +137,7 @@ pub async fn spawn_app_with(backend: Backend, env: &[(&str, &str)]) -> Option<Te
         &config,
         Overrides {
             clock: Some(clock.clone()),
+            publisher,
         },
     )
     .await

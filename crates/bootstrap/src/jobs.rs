@@ -1,0 +1,163 @@
+//! The scheduled jobs of PRODUCT.md §11 / seed 002: one registration per job (name, schedule
+//! from configuration, the use case it calls). Every job is multi-instance safe through the
+//! runner (`application::services::jobs`) and triggerable by ADMIN at `POST
+//! /internal/jobs/{name}` and from the command line (`backend-event jobs run <name>`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use application::services::{
+    EventService, JobLocking, JobSchedule, JobService, ReminderService, RetentionService,
+};
+use application::{AppError, clock::Clock, ports::UnitOfWork};
+
+use crate::config::Config;
+
+pub const EXPIRE_BOOKINGS: &str = "expire-bookings";
+pub const PROCESS_WAITLIST: &str = "process-waitlist";
+pub const CLEANUP_EXPIRED_WAITLIST: &str = "cleanup-expired-waitlist";
+pub const COMPLETE_EVENTS: &str = "complete-events";
+pub const PUBLISH_SCHEDULED_EVENTS: &str = "publish-scheduled-events";
+pub const SEND_REMINDERS: &str = "send-reminders";
+pub const CREW_RETRY: &str = "crew-retry";
+pub const RETENTION: &str = "retention";
+
+/// Every job, in the order `/actuator/scheduledtasks` lists them.
+pub const ALL: [&str; 8] = [
+    EXPIRE_BOOKINGS,
+    PROCESS_WAITLIST,
+    CLEANUP_EXPIRED_WAITLIST,
+    COMPLETE_EVENTS,
+    PUBLISH_SCHEDULED_EVENTS,
+    SEND_REMINDERS,
+    CREW_RETRY,
+    RETENTION,
+];
+
+/// The name this instance records its runs under.
+#[must_use]
+pub fn instance_name(config: &Config) -> String {
+    if !config.jobs.instance.is_empty() {
+        return config.jobs.instance.clone();
+    }
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| format!("backend-event-{}", std::process::id()))
+}
+
+/// What the jobs call.
+pub struct JobDeps {
+    pub uow: Arc<dyn UnitOfWork>,
+    pub clock: Arc<dyn Clock>,
+    pub events: EventService,
+    pub reminders: ReminderService,
+    pub retention: RetentionService,
+}
+
+impl std::fmt::Debug for JobDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobDeps").finish_non_exhaustive()
+    }
+}
+
+/// A job whose use case lives in another part of the service and is connected at merge.
+fn not_wired(job: &'static str) -> Result<u64, AppError> {
+    Err(AppError::internal(format!(
+        "{job} is not connected to its use case in this build"
+    )))
+}
+
+/// Registers every job with its schedule.
+#[must_use]
+pub fn job_service(config: &Config, deps: JobDeps, sqlite: bool) -> JobService {
+    let locking = if sqlite {
+        JobLocking::InProcess
+    } else {
+        JobLocking::Database
+    };
+    let batch = config.jobs.batch_size;
+    let app = &config.app;
+    let every = Duration::from_secs;
+    let waitlist_interval = if app.waitlist.auto_process {
+        JobSchedule::Every(every(u64::from(app.waitlist.cleanup_interval_minutes) * 60))
+    } else {
+        JobSchedule::Manual
+    };
+    let completion = if app.completion.auto_complete {
+        JobSchedule::Cron(app.completion.check_interval_cron.clone())
+    } else {
+        JobSchedule::Manual
+    };
+    let JobDeps {
+        uow,
+        clock,
+        events,
+        reminders,
+        retention,
+    } = deps;
+    JobService::registry(uow, clock, instance_name(config), locking)
+        // WIRING POINT (waitlist): `bookings.expire_due(batch)` — PENDING_PAYMENT past deadline
+        // + grace → EXPIRED, seats freed, waitlist advanced. Pass a `BookingService` clone in
+        // `JobDeps` and call it here.
+        .register(
+            EXPIRE_BOOKINGS,
+            JobSchedule::Every(Duration::from_millis(
+                app.booking.expiration_check_interval_ms,
+            )),
+            move |_| async move { not_wired(EXPIRE_BOOKINGS) },
+        )
+        // WIRING POINT (waitlist): `waitlist.process(&args.ctx, args.event_id, batch)`.
+        .register(
+            PROCESS_WAITLIST,
+            waitlist_interval.clone(),
+            move |_args| async move { not_wired(PROCESS_WAITLIST) },
+        )
+        // WIRING POINT (waitlist): the same call as process-waitlist over every event
+        // (`waitlist.process(&args.ctx, None, batch)`): expired offers are closed and their
+        // seats offered to the next in line.
+        .register(
+            CLEANUP_EXPIRED_WAITLIST,
+            waitlist_interval,
+            move |_args| async move { not_wired(CLEANUP_EXPIRED_WAITLIST) },
+        )
+        .register(COMPLETE_EVENTS, completion, {
+            let events = events.clone();
+            move |_| {
+                let events = events.clone();
+                async move { events.complete_due(batch).await }
+            }
+        })
+        .register(
+            PUBLISH_SCHEDULED_EVENTS,
+            JobSchedule::Every(every(config.jobs.publish_scheduled_interval_seconds)),
+            move |_| {
+                let events = events.clone();
+                async move { events.publish_due(batch).await }
+            },
+        )
+        .register(
+            SEND_REMINDERS,
+            JobSchedule::Every(every(config.jobs.reminders_interval_seconds)),
+            move |_| {
+                let reminders = reminders.clone();
+                async move { reminders.send_due(batch).await }
+            },
+        )
+        // WIRING POINT (crew): `events.retry_crew(batch)` — events whose crew assignment
+        // waits for a retry (`claim_crew_retries`).
+        .register(
+            CREW_RETRY,
+            JobSchedule::Every(every(config.jobs.crew_retry_interval_seconds)),
+            move |_| async move { not_wired(CREW_RETRY) },
+        )
+        .register(
+            RETENTION,
+            JobSchedule::Every(every(config.jobs.retention_interval_minutes * 60)),
+            move |_| {
+                let retention = retention.clone();
+                async move { retention.run().await.map(|r| r.total()) }
+            },
+        )
+        .build()
+}
