@@ -18,7 +18,7 @@ pub struct RelayLoop {
     pub max_backoff: Duration,
 }
 
-/// Handles of the running background tasks.
+/// Handles of the running background tasks. Dropping it stops them too (without waiting).
 #[derive(Debug)]
 pub struct Background {
     stop: watch::Sender<bool>,

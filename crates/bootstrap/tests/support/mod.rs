@@ -51,6 +51,8 @@ pub struct TestApp {
     pub services: bootstrap::Services,
     pub backend: Backend,
     handle: actix_web::dev::ServerHandle,
+    /// The relay loop and the scheduler; they stop when this drops.
+    pub background: Option<bootstrap::background::Background>,
     cleanup: Cleanup,
 }
 
@@ -145,6 +147,7 @@ pub async fn spawn_app_publishing(
     let addr = running.http_addr;
     let handle = running.handle();
     let services = running.services.clone();
+    let background = Some(running.background);
     tokio::spawn(running.server);
     Some(TestApp {
         addr,
@@ -157,6 +160,7 @@ pub async fn spawn_app_publishing(
         services,
         backend,
         handle,
+        background,
         cleanup,
     })
 }
