@@ -165,6 +165,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::JobsRun(name) => {
             let db = app::open_database(&config).await?;
+            if config.database.run_migrations {
+                adapters_postgres::migrate_up(&db)
+                    .await
+                    .context("migrate up")?;
+            }
             let services = app::services(&config, db, &Overrides::default())?;
             if !services.jobs.names().contains(&name.as_str()) {
                 anyhow::bail!(
