@@ -24,13 +24,15 @@ const METHODS: [(&str, Method); 5] = [
     ("delete", Method::DELETE),
 ];
 
-/// `/api/v1/events/{id}` → `/api/v1/events/1`, `{gateway}` → `sandbox`, `{reference}` → `x`.
+/// `/api/v1/events/{id}` → `/api/v1/events/1`, `{gateway}` → `sandbox`, `{reference}` → `x`,
+/// `{name}` (a job) → `publish-scheduled-events`.
 fn concrete(path: &str) -> String {
     path.split('/')
         .map(|segment| match segment {
             "{id}" => "1",
             "{gateway}" => "sandbox",
             "{reference}" => "x",
+            "{name}" => "publish-scheduled-events",
             s if s.starts_with('{') => panic!("no value for the path parameter {s} of {path}"),
             s => s,
         })
