@@ -108,3 +108,92 @@ on_both_backends!(two_concurrent_runs_of_one_job_give_one_skipped, |db| {
     };
     assert_eq!(last.instance, expected_instance);
 });
+
+on_both_backends!(retention_removes_only_what_is_past_its_date, |db| {
+    use application::clock::Clock;
+    use application::ports::{AuditEntry, AuditQuery, IdempotencyRecord};
+    use application::services::{RetentionService, RetentionSettings};
+
+    let uow: Arc<dyn UnitOfWork> = Arc::new(db.uow.clone());
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2030, 6, 1, 0, 0, 0).unwrap(),
+    ));
+    let now = clock.now();
+    let system = RequestContext::system("test");
+    let tx = uow.begin().await.unwrap();
+    for (id, age_days) in [(1, 120), (2, 91), (3, 89), (4, 1)] {
+        tx.audit()
+            .record(AuditEntry::by(
+                &system,
+                "x.test",
+                "thing",
+                id,
+                now - chrono::Duration::days(age_days),
+            ))
+            .await
+            .unwrap();
+    }
+    for (key, expires_in_hours) in [("old", -1), ("live", 1)] {
+        tx.idempotency()
+            .save(IdempotencyRecord {
+                key: key.to_owned(),
+                user_id: None,
+                operation: "POST /test".to_owned(),
+                request_hash: "h".to_owned(),
+                response_status: 200,
+                response_body: b"{}".to_vec(),
+                created_at: now - chrono::Duration::days(1),
+                expires_at: now + chrono::Duration::hours(expires_in_hours),
+            })
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let retention = RetentionService::new(
+        Arc::clone(&uow),
+        clock.clone(),
+        RetentionSettings {
+            audit: chrono::Duration::days(90),
+            bookings: chrono::Duration::days(365),
+            sent_outbox: chrono::Duration::days(7),
+            // one row per batch: the loop over batches is exercised too
+            batch: 1,
+            max_batches: 10,
+        },
+    );
+    let report = retention.run().await.unwrap();
+    assert_eq!(report.audit_purged, 2, "{report:?}");
+    assert_eq!(report.idempotency_keys_purged, 1, "{report:?}");
+    assert_eq!(report.total(), 3, "{report:?}");
+
+    let tx = uow.begin().await.unwrap();
+    let left = tx.audit().search(&AuditQuery::default()).await.unwrap();
+    let mut ids: Vec<String> = left
+        .items
+        .iter()
+        .map(|r| r.entry.entity_id.clone())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["3", "4"]);
+    assert!(
+        tx.idempotency()
+            .find("live", None, "POST /test")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        tx.idempotency()
+            .find("old", None, "POST /test")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    drop(tx);
+    assert_eq!(
+        retention.run().await.unwrap().total(),
+        0,
+        "nothing left to remove"
+    );
+});
