@@ -32,7 +32,8 @@ pub fn configure(
         for prefix in ["/api/v1", "/api"] {
             cfg.service(web::scope(prefix).configure(api));
         }
-        cfg.configure(actuator::configure);
+        cfg.configure(actuator::configure)
+            .configure(routes::jobs::configure);
         if settings.sandbox_enabled {
             cfg.configure(routes::sandbox::configure);
         }

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    admin, bookings, categories, crew, events, favorites, loyalty, payments, price_options,
+    admin, bookings, categories, crew, events, favorites, jobs, loyalty, payments, price_options,
     promo_codes, reviews, sandbox, waitlist,
 };
 use crate::{actuator, dto, problem};
@@ -68,6 +68,7 @@ impl Modify for Security {
         reviews::moderation_queue,
         sandbox::sandbox_page, sandbox::sandbox_pay,
         actuator::health, actuator::info,
+        jobs::run_job, jobs::scheduled_tasks,
     ),
     components(schemas(problem::Problem, problem::ProblemField, dto::PageInfo)),
     modifiers(&Security),
@@ -84,6 +85,7 @@ impl Modify for Security {
         (name = "reviews", description = "Reviews of attended events, replies, helpful votes, moderation"),
         (name = "sandbox", description = "The test gateway's payment page (dev and test profiles)"),
         (name = "actuator", description = "Health and information"),
+        (name = "jobs", description = "Scheduled jobs: run one now, list schedules and last runs (ADMIN)"),
     )
 )]
 pub struct ApiDoc;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use application::ports::HealthIndicator;
 use application::services::{
     AdminService, BookingService, CategoryService, CrewService, EventService, FavoriteService,
-    IdempotencyService, LoyaltyService, PaymentService, PromoCodeService, ReviewService,
-    WaitlistService,
+    IdempotencyService, JobService, LoyaltyService, PaymentService, PromoCodeService,
+    ReviewService, WaitlistService,
 };
 
 use crate::actuator::InfoResponse;
@@ -25,6 +25,7 @@ pub struct ApiState {
     pub loyalty: LoyaltyService,
     pub admin: AdminService,
     pub waitlist: WaitlistService,
+    pub jobs: JobService,
     pub health: Vec<Arc<dyn HealthIndicator>>,
     pub info: InfoResponse,
     pub settings: HttpSettings,

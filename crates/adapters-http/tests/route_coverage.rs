@@ -72,8 +72,12 @@ fn source_routes(unannotated: &mut Vec<String>) -> Vec<Route> {
         .collect();
     files.sort();
     for file in files {
-        // lib.rs `configure`: the resources under /api/v1; the sandbox page at the root.
-        let prefix = if file.file_name().is_some_and(|n| n == "sandbox.rs") {
+        // lib.rs `configure`: the resources under /api/v1; the sandbox page and the jobs'
+        // routes at the root.
+        let prefix = if file
+            .file_name()
+            .is_some_and(|n| n == "sandbox.rs" || n == "jobs.rs")
+        {
             ""
         } else {
             "/api/v1"

@@ -8,18 +8,20 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, middleware, web};
 use adapters_crew::{HttpCrewConfig, HttpCrewDirectory, UnconfiguredCrewDirectory};
 use adapters_http::{ApiState, AuthConfig, Authenticator, HttpSettings, JwtConfig};
+use adapters_messaging::{AmqpConfig, AmqpPublisher, LoggingPublisher};
 use adapters_payment::{HttpGatewayConfig, HttpPaymentGateway, SandboxConfig, SandboxGateway};
 use adapters_postgres::{DatabaseConfig, DatabaseHealth, SeaUnitOfWork};
 use anyhow::Context;
 use application::clock::{Clock, SystemClock};
 use application::ports::{
-    CrewDirectory, HealthIndicator, PaymentGateway, PaymentGateways, TicketCodeGenerator,
-    UnitOfWork,
+    CrewDirectory, HealthIndicator, MessagePublisher, PaymentGateway, PaymentGateways,
+    TicketCodeGenerator, UnitOfWork,
 };
 use application::services::{
-    AdminService, BookingService, CategoryService, CrewService, EventService, FavoriteService,
-    IdempotencyService, LoyaltyService, PaymentService, PromoCodeService, ReviewService,
-    WaitlistService, WaitlistSettings,
+    AdminService, BookingService, BrokerHealth, CategoryService, CrewService, EventService,
+    FavoriteService, IdempotencyService, JobService, LoyaltyService, OutboxHealth, OutboxRelay,
+    PaymentService, PromoCodeService, ReminderService, RetentionService, RetentionSettings,
+    RetryPolicy, ReviewService, WaitlistService, WaitlistSettings,
 };
 use domain::Money;
 use domain::booking_rules::BookingSettings;
@@ -28,19 +30,24 @@ use domain::loyalty::LoyaltyProgram;
 use domain::percent::Percent;
 use sea_orm::DatabaseConnection;
 
+use crate::background::{Background, RelayLoop};
 use crate::config::Config;
+use crate::jobs::{JobDeps, job_service};
 use crate::tickets::RandomTicketCodes;
 
 /// What tests (and only tests) replace.
 #[derive(Default, Clone)]
 pub struct Overrides {
     pub clock: Option<Arc<dyn Clock>>,
+    /// Replaces the broker publisher chosen by `broker.url` (outage tests switch it).
+    pub publisher: Option<Arc<dyn MessagePublisher>>,
 }
 
 impl std::fmt::Debug for Overrides {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Overrides")
             .field("clock", &self.clock.is_some())
+            .field("publisher", &self.publisher.is_some())
             .finish()
     }
 }
@@ -64,6 +71,13 @@ pub struct Services {
     pub admin: AdminService,
     pub waitlist: WaitlistService,
     pub gateways: PaymentGateways,
+    pub reminders: ReminderService,
+    pub retention: RetentionService,
+    pub jobs: JobService,
+    pub publisher: Arc<dyn MessagePublisher>,
+    /// The AMQP publisher when `broker.url` is set (connected at start).
+    pub amqp: Option<Arc<AmqpPublisher>>,
+    pub relay: OutboxRelay,
 }
 
 impl std::fmt::Debug for Services {
@@ -185,6 +199,34 @@ fn crew_retry_policy(config: &Config) -> CrewRetryPolicy {
     }
 }
 
+/// The broker sink: RabbitMQ when `broker.url` is set, the log otherwise.
+fn publisher(
+    config: &Config,
+    overrides: &Overrides,
+) -> (Arc<dyn MessagePublisher>, Option<Arc<AmqpPublisher>>) {
+    if let Some(p) = &overrides.publisher {
+        return (Arc::clone(p), None);
+    }
+    if config.broker.url.is_empty() {
+        return (Arc::new(LoggingPublisher), None);
+    }
+    let amqp = Arc::new(AmqpPublisher::new(AmqpConfig::new(
+        config.broker.url.clone(),
+        config.broker.exchange.clone(),
+    )));
+    (Arc::clone(&amqp) as Arc<dyn MessagePublisher>, Some(amqp))
+}
+
+fn retention_settings(config: &Config) -> RetentionSettings {
+    RetentionSettings {
+        audit: chrono::Duration::days(i64::from(config.app.audit.retain_days)),
+        bookings: chrono::Duration::days(365),
+        sent_outbox: chrono::Duration::days(i64::from(config.broker.retain_sent_days)),
+        batch: config.jobs.batch_size,
+        max_batches: 100,
+    }
+}
+
 /// Builds every use case over an open database.
 pub fn services(
     config: &Config,
@@ -221,13 +263,44 @@ pub fn services(
         loyalty,
     )
     .with_waitlist(waitlist);
+    let waitlist_service = WaitlistService::new(Arc::clone(&uow), Arc::clone(&clock), waitlist);
+    let crew = CrewService::new(
+        Arc::clone(&uow),
+        Arc::clone(&clock),
+        crew_directory(config)?,
+        crew_retry_policy(config),
+    );
+    let reminders = ReminderService::new(Arc::clone(&uow), Arc::clone(&clock));
+    let retention = RetentionService::new(
+        Arc::clone(&uow),
+        Arc::clone(&clock),
+        retention_settings(config),
+    );
+    let jobs = job_service(
+        config,
+        JobDeps {
+            uow: Arc::clone(&uow),
+            clock: Arc::clone(&clock),
+            events: events.clone(),
+            bookings: bookings.clone(),
+            waitlist: waitlist_service.clone(),
+            crew: crew.clone(),
+            reminders: reminders.clone(),
+            retention: retention.clone(),
+        },
+        db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite,
+    );
+    let (publisher, amqp) = publisher(config, overrides);
+    let relay = OutboxRelay::new(
+        Arc::clone(&uow),
+        Arc::clone(&publisher),
+        Arc::clone(&clock),
+        RetryPolicy {
+            base: Duration::from_millis(config.broker.retry_base_ms),
+            max: Duration::from_millis(config.broker.retry_max_ms),
+        },
+    );
     Ok(Services {
-        crew: CrewService::new(
-            Arc::clone(&uow),
-            Arc::clone(&clock),
-            crew_directory(config)?,
-            crew_retry_policy(config),
-        ),
         admin: AdminService::new(
             Arc::clone(&uow),
             Arc::clone(&clock),
@@ -242,6 +315,7 @@ pub fn services(
         loyalty: LoyaltyService::new(Arc::clone(&uow), loyalty),
         events,
         categories: CategoryService::new(Arc::clone(&uow), Arc::clone(&clock)),
+        crew,
         bookings,
         payments: PaymentService::new(
             Arc::clone(&uow),
@@ -252,7 +326,7 @@ pub fn services(
             loyalty,
         )
         .with_waitlist(waitlist),
-        waitlist: WaitlistService::new(Arc::clone(&uow), Arc::clone(&clock), waitlist),
+        waitlist: waitlist_service,
         favorites: FavoriteService::new(Arc::clone(&uow), Arc::clone(&clock)),
         reviews: ReviewService::new(Arc::clone(&uow), Arc::clone(&clock), loyalty),
         idempotency: IdempotencyService::new(
@@ -260,6 +334,12 @@ pub fn services(
             Arc::clone(&clock),
             chrono::Duration::hours(i64::from(config.app.idempotency.ttl_hours)),
         ),
+        reminders,
+        retention,
+        jobs,
+        publisher,
+        amqp,
+        relay,
         gateways,
         db,
         clock,
@@ -293,11 +373,13 @@ fn auth_config(config: &Config) -> anyhow::Result<AuthConfig> {
     })
 }
 
-/// A started HTTP server.
+/// A started HTTP server and its background tasks (outbox relay, job scheduler).
 pub struct Running {
     pub http_addr: SocketAddr,
     pub server: Server,
     pub services: Services,
+    /// Stop with `background.shutdown()` after the server stopped.
+    pub background: Background,
 }
 
 impl std::fmt::Debug for Running {
@@ -325,10 +407,20 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
             .context("cannot apply the database migrations")?;
     }
     let services = services(config, db.clone(), &overrides)?;
-    let health: Vec<Arc<dyn HealthIndicator>> = vec![Arc::new(DatabaseHealth::new(
-        db.clone(),
-        Duration::from_secs(2),
-    ))];
+    if let Some(amqp) = &services.amqp {
+        // declares the exchange now; when the broker is down the relay connects later
+        match amqp.connect().await {
+            Ok(()) => tracing::info!(exchange = %config.broker.exchange, "connected to the broker"),
+            Err(e) => {
+                tracing::warn!(error = %e, "broker unavailable at start: events wait in the outbox")
+            }
+        }
+    }
+    let health: Vec<Arc<dyn HealthIndicator>> = vec![
+        Arc::new(DatabaseHealth::new(db.clone(), Duration::from_secs(2))),
+        Arc::new(BrokerHealth(Arc::clone(&services.publisher))),
+        Arc::new(OutboxHealth(services.relay.clone())),
+    ];
     let state = ApiState {
         events: services.events.clone(),
         categories: services.categories.clone(),
@@ -342,6 +434,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         loyalty: services.loyalty.clone(),
         admin: services.admin.clone(),
         waitlist: services.waitlist.clone(),
+        jobs: services.jobs.clone(),
         health,
         info: adapters_http::actuator::InfoResponse {
             name: "backend-event".to_owned(),
@@ -386,9 +479,24 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         server = server.workers(config.server.workers);
     }
     let server = server.listen(listener)?.run();
+    let mut background = Background::default();
+    if config.broker.relay_enabled {
+        background.spawn_relay(
+            services.relay.clone(),
+            RelayLoop {
+                poll_interval: Duration::from_millis(config.broker.relay_poll_interval_ms),
+                batch_size: config.broker.relay_batch_size,
+                max_backoff: Duration::from_millis(config.broker.relay_max_backoff_ms),
+            },
+        );
+    }
+    if config.jobs.scheduler_enabled {
+        background.spawn_scheduler(&services.jobs)?;
+    }
     Ok(Running {
         http_addr,
         server,
         services,
+        background,
     })
 }

@@ -1,4 +1,5 @@
-//! The command line: `serve` (default), `migrate up|down [n]|status`, `seed-demo`.
+//! The command line: `serve` (default), `migrate up|down [n]|status`, `seed-demo`, `jobs run
+//! <name>`, `jobs list`.
 
 use std::process::ExitCode;
 
@@ -20,6 +21,8 @@ COMMANDS:
     migrate down [N]      roll back the last N migrations (default 1)
     migrate status        list migrations and whether they are applied
     seed-demo             add a few categories and published events
+    jobs run NAME         run one scheduled job now (expire-bookings, complete-events, …)
+    jobs list             list the jobs and their schedules
     help                  print this text
     version               print the version
 
@@ -37,6 +40,8 @@ pub enum Command {
     MigrateDown(u32),
     MigrateStatus,
     SeedDemo,
+    JobsRun(String),
+    JobsList,
     Help,
     Version,
 }
@@ -57,6 +62,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         ["migrate", "status"] => Ok(Command::MigrateStatus),
         ["migrate", ..] => Err("migrate: expected `up`, `down [N]` or `status`".to_owned()),
         ["seed-demo"] => Ok(Command::SeedDemo),
+        ["jobs", "run", name] => Ok(Command::JobsRun((*name).to_owned())),
+        ["jobs", "list"] => Ok(Command::JobsList),
+        ["jobs", ..] => Err("jobs: expected `run NAME` or `list`".to_owned()),
         ["help" | "--help" | "-h"] => Ok(Command::Help),
         ["version" | "--version" | "-V"] => Ok(Command::Version),
         [other, ..] => Err(format!("unknown command `{other}`")),
@@ -155,12 +163,52 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("{report}");
             Ok(())
         }
+        Command::JobsRun(name) => {
+            let db = app::open_database(&config).await?;
+            if config.database.run_migrations {
+                adapters_postgres::migrate_up(&db)
+                    .await
+                    .context("migrate up")?;
+            }
+            let services = app::services(&config, db, &Overrides::default())?;
+            if !services.jobs.names().contains(&name.as_str()) {
+                anyhow::bail!(
+                    "unknown job `{name}`; the jobs are: {}",
+                    services.jobs.names().join(", ")
+                );
+            }
+            let report = services.jobs.run_scheduled(&name).await?;
+            println!(
+                "{} {} processed={} duration_ms={}{}",
+                report.job,
+                report.outcome_text(),
+                report.processed(),
+                report.duration.as_millis(),
+                report
+                    .error()
+                    .map(|e| format!(" error={e}"))
+                    .unwrap_or_default()
+            );
+            if report.error().is_some() {
+                anyhow::bail!("job {name} failed");
+            }
+            Ok(())
+        }
+        Command::JobsList => {
+            let db = app::open_database(&config).await?;
+            let services = app::services(&config, db, &Overrides::default())?;
+            for (name, schedule) in services.jobs.schedules() {
+                println!("{name}\t{schedule}");
+            }
+            Ok(())
+        }
         Command::Help | Command::Version => Ok(()),
     }
 }
 
 /// Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish
-/// (up to `server.shutdown_timeout_seconds`) and exits.
+/// (up to `server.shutdown_timeout_seconds`), stops the scheduler and the outbox relay (which
+/// makes one last pass) and exits.
 async fn serve(config: Config) -> anyhow::Result<()> {
     let running = app::start(&config, Overrides::default()).await?;
     tracing::info!(
@@ -170,11 +218,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "backend-event listening"
     );
     let handle = running.handle();
+    let background = running.background;
     let server = tokio::spawn(running.server);
     shutdown_signal().await;
     tracing::info!("shutdown requested: finishing in-flight requests");
     handle.stop(true).await;
-    server.await.context("server task")?.context("server")?;
+    let served = server.await.context("server task");
+    background.shutdown().await;
+    served?.context("server")?;
     tracing::info!("backend-event stopped");
     Ok(())
 }
@@ -227,6 +278,11 @@ mod tests {
             Ok(Command::MigrateStatus)
         );
         assert_eq!(parse(&args(&["seed-demo"])), Ok(Command::SeedDemo));
+        assert_eq!(
+            parse(&args(&["jobs", "run", "complete-events"])),
+            Ok(Command::JobsRun("complete-events".to_owned()))
+        );
+        assert_eq!(parse(&args(&["jobs", "list"])), Ok(Command::JobsList));
     }
 
     #[test]
@@ -235,5 +291,7 @@ mod tests {
         assert!(parse(&args(&["migrate", "down", "x"])).is_err());
         assert!(parse(&args(&["migrate", "sideways"])).is_err());
         assert!(parse(&args(&["launch"])).is_err());
+        assert!(parse(&args(&["jobs", "run"])).is_err());
+        assert!(parse(&args(&["jobs", "stop", "x"])).is_err());
     }
 }

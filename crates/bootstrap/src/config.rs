@@ -36,6 +36,7 @@ pub struct Config {
     pub payments: PaymentsSection,
     pub services: ServicesSection,
     pub broker: BrokerSection,
+    pub jobs: JobsSection,
     pub redis: RedisSection,
     pub logging: LoggingSection,
 }
@@ -227,6 +228,33 @@ pub struct ServiceEndpoint {
 pub struct BrokerSection {
     pub url: String,
     pub exchange: String,
+    /// Run the outbox relay in this instance.
+    pub relay_enabled: bool,
+    pub relay_poll_interval_ms: u64,
+    pub relay_batch_size: u32,
+    /// While the broker is down the relay waits longer between passes, up to this.
+    pub relay_max_backoff_ms: u64,
+    /// A row's retry delay: `retry_base_ms · 2^attempts` (half of it jitter), at most
+    /// `retry_max_ms`.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// Sent outbox rows are deleted by the retention job after this many days.
+    pub retain_sent_days: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsSection {
+    /// Run the scheduler in this instance (jobs can still be triggered over HTTP and the CLI).
+    pub scheduler_enabled: bool,
+    /// This instance's name in `job_runs`; empty = `HOSTNAME`, else `backend-event-<pid>`.
+    pub instance: String,
+    /// Items one run handles at most (the next run goes on).
+    pub batch_size: u32,
+    pub publish_scheduled_interval_seconds: u64,
+    pub reminders_interval_seconds: u64,
+    pub crew_retry_interval_seconds: u64,
+    pub retention_interval_minutes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -423,6 +451,44 @@ impl Config {
                 "app.completion.check_interval_cron",
                 "must have 6 fields (sec min hour day month weekday)",
             );
+        }
+        if let Err(e) = self
+            .app
+            .completion
+            .check_interval_cron
+            .parse::<croner::Cron>()
+        {
+            return fail("app.completion.check_interval_cron", &e.to_string());
+        }
+        let broker = &self.broker;
+        if broker.relay_batch_size == 0 || broker.relay_batch_size > 1000 {
+            return fail("broker.relay_batch_size", "must be between 1 and 1000");
+        }
+        if broker.relay_poll_interval_ms == 0 || broker.relay_max_backoff_ms == 0 {
+            return fail(
+                "broker.relay_poll_interval_ms",
+                "and broker.relay_max_backoff_ms must be ≥ 1",
+            );
+        }
+        if broker.retry_base_ms == 0 || broker.retry_max_ms < broker.retry_base_ms {
+            return fail(
+                "broker.retry_base_ms",
+                "must be ≥ 1 and ≤ broker.retry_max_ms",
+            );
+        }
+        if broker.retain_sent_days == 0 {
+            return fail("broker.retain_sent_days", "must be ≥ 1");
+        }
+        let jobs = &self.jobs;
+        if jobs.batch_size == 0 {
+            return fail("jobs.batch_size", "must be ≥ 1");
+        }
+        if jobs.publish_scheduled_interval_seconds == 0
+            || jobs.reminders_interval_seconds == 0
+            || jobs.crew_retry_interval_seconds == 0
+            || jobs.retention_interval_minutes == 0
+        {
+            return fail("jobs", "every interval must be ≥ 1");
         }
         if self.app.audit.retain_days == 0 {
             return fail("app.audit.retain_days", "must be ≥ 1");

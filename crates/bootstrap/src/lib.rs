@@ -3,8 +3,10 @@
 //! application on a random port.
 
 pub mod app;
+pub mod background;
 pub mod cli;
 pub mod config;
+pub mod jobs;
 pub mod seed;
 pub mod telemetry;
 pub mod tickets;

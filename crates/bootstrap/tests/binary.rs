@@ -127,3 +127,44 @@ fn migrate_status_lists_the_migrations_and_bad_commands_exit_2() {
     assert_eq!(bad.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn jobs_run_runs_one_job_and_refuses_unknown_ones() {
+    let dir = temp_dir();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .current_dir(&dir)
+            .env_remove("DATABASE_URL")
+            .env_remove("APP_PROFILE")
+            .env_remove("SPRING_PROFILES_ACTIVE")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["jobs", "run", "publish-scheduled-events"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("publish-scheduled-events SUCCEEDED processed=0"),
+        "{stdout}"
+    );
+
+    let out = run(&["jobs", "run", "launch-rockets"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown job `launch-rockets`"), "{stderr}");
+    assert!(stderr.contains("complete-events"), "{stderr}");
+
+    let out = run(&["jobs", "list"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        stdout.contains("complete-events\tcron 0 0 * * * *"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().count(), 8, "{stdout}");
+}

@@ -26,6 +26,7 @@ const METHODS: [(&str, Method); 5] = [
 
 /// `/api/v1/events/{id}` → `/api/v1/events/1`, `{gateway}` → `sandbox`, `{reference}` → `x`,
 /// `{code}` (a promo code) → `SOME-CODE`.
+/// `{name}` (a job) → `publish-scheduled-events`.
 fn concrete(path: &str) -> String {
     path.split('/')
         .map(|segment| match segment {
@@ -33,6 +34,7 @@ fn concrete(path: &str) -> String {
             "{code}" => "SOME-CODE",
             "{gateway}" => "sandbox",
             "{reference}" => "x",
+            "{name}" => "publish-scheduled-events",
             s if s.starts_with('{') => panic!("no value for the path parameter {s} of {path}"),
             s => s,
         })

@@ -1,5 +1,6 @@
 //! The REST resources. Everything here is mounted under `/api/v1` and, as the seed's alias,
-//! under `/api`; the sandbox page is mounted at the root when the sandbox is enabled.
+//! under `/api`; the sandbox page is mounted at the root when the sandbox is enabled, and
+//! the jobs' internal and actuator routes (`jobs.rs`) at the root too.
 
 pub mod admin;
 pub mod bookings;
@@ -7,6 +8,7 @@ pub mod categories;
 pub mod crew;
 pub mod events;
 pub mod favorites;
+pub mod jobs;
 pub mod loyalty;
 pub mod payments;
 pub mod price_options;

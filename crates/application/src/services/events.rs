@@ -159,8 +159,8 @@ pub enum RescheduleTo {
 /// The event use cases.
 #[derive(Clone)]
 pub struct EventService {
-    uow: Arc<dyn UnitOfWork>,
-    clock: Arc<dyn Clock>,
+    pub(super) uow: Arc<dyn UnitOfWork>,
+    pub(super) clock: Arc<dyn Clock>,
     waitlist: WaitlistSettings,
 }
 
@@ -883,7 +883,7 @@ async fn emit(tx: &dyn Tx, event: &Event, kind: DomainEventType) -> Result<(), A
     emit_with(tx, event, kind, event_summary(event)).await
 }
 
-async fn emit_with(
+pub(super) async fn emit_with(
     tx: &dyn Tx,
     event: &Event,
     kind: DomainEventType,

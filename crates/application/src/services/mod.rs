@@ -4,13 +4,18 @@ pub mod admin;
 pub mod bookings;
 pub mod categories;
 pub mod crew;
+mod event_completion;
 pub mod events;
 pub mod favorites;
 pub mod idempotency;
+pub mod jobs;
 pub mod loyalty;
+pub mod outbox_relay;
 pub mod payments;
 pub mod promo_codes;
 pub mod refunds;
+pub mod reminders;
+pub mod retention;
 pub mod reviews;
 pub mod waitlist;
 
@@ -30,13 +35,21 @@ pub use events::{
 };
 pub use favorites::{AddedFavorite, FavoriteService, FavoriteView};
 pub use idempotency::{IdempotencyService, IdempotencyStart, Reservation};
+pub use jobs::{
+    JobArgs, JobLocking, JobRegistry, JobRunReport, JobSchedule, JobService, ScheduledTask,
+};
 pub use loyalty::{LoyaltyAccount, LoyaltyService};
+pub use outbox_relay::{
+    BrokerHealth, OutboxHealth, OutboxRelay, RelayMetrics, RelayReport, RelayStatus, RetryPolicy,
+};
 pub use payments::{InitiatePaymentCommand, PaymentService, PaymentView, RefundCommand};
 pub use promo_codes::{
     CreatePromoCodeCommand, PromoCodeFilter, PromoCodeService, PromoTermsInput, PromoValidation,
     UpdatePromoCodeCommand, ValidatePromoCodeCommand,
 };
 pub use refunds::{booking_summary, payment_summary};
+pub use reminders::ReminderService;
+pub use retention::{RetentionReport, RetentionService, RetentionSettings};
 pub use reviews::{
     CreateReviewCommand, HelpfulVote, ListReviewsQuery, ModerateReviewCommand, ModeratedReview,
     ReviewList, ReviewService, ReviewView, UpdateReviewCommand, review_summary,

@@ -51,6 +51,8 @@ pub struct TestApp {
     pub services: bootstrap::Services,
     pub backend: Backend,
     handle: actix_web::dev::ServerHandle,
+    /// The relay loop and the scheduler; they stop when this drops.
+    pub background: Option<bootstrap::background::Background>,
     cleanup: Cleanup,
 }
 
@@ -89,6 +91,16 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 
 /// Starts the app with extra `APP__…` settings.
 pub async fn spawn_app_with(backend: Backend, env: &[(&str, &str)]) -> Option<TestApp> {
+    spawn_app_publishing(backend, env, None).await
+}
+
+/// Starts the app with extra settings and, when given, this broker publisher instead of the
+/// one `broker.url` selects.
+pub async fn spawn_app_publishing(
+    backend: Backend,
+    env: &[(&str, &str)],
+    publisher: Option<Arc<dyn application::ports::MessagePublisher>>,
+) -> Option<TestApp> {
     let name = format!("e2e_{}", uuid::Uuid::new_v4().simple());
     let mut vars: Vec<(String, String)> = vec![("APP_PROFILE".into(), "test".into())];
     let cleanup = match backend {
@@ -127,6 +139,7 @@ pub async fn spawn_app_with(backend: Backend, env: &[(&str, &str)]) -> Option<Te
         &config,
         Overrides {
             clock: Some(clock.clone()),
+            publisher,
         },
     )
     .await
@@ -134,6 +147,7 @@ pub async fn spawn_app_with(backend: Backend, env: &[(&str, &str)]) -> Option<Te
     let addr = running.http_addr;
     let handle = running.handle();
     let services = running.services.clone();
+    let background = Some(running.background);
     tokio::spawn(running.server);
     Some(TestApp {
         addr,
@@ -146,6 +160,7 @@ pub async fn spawn_app_with(backend: Backend, env: &[(&str, &str)]) -> Option<Te
         services,
         backend,
         handle,
+        background,
         cleanup,
     })
 }
