@@ -24,6 +24,7 @@ use domain::percent::Percent;
 use sea_orm::DatabaseConnection;
 
 use crate::config::Config;
+use crate::grpc::GrpcServer;
 use crate::tickets::RandomTicketCodes;
 
 /// What tests (and only tests) replace.
@@ -221,10 +222,12 @@ fn auth_config(config: &Config) -> anyhow::Result<AuthConfig> {
     })
 }
 
-/// A started HTTP server.
+/// A started HTTP server and the gRPC server beside it.
 pub struct Running {
     pub http_addr: SocketAddr,
     pub server: Server,
+    /// Already serving (at `grpc.addr`); stops when dropped.
+    pub grpc: GrpcServer,
     pub services: Services,
 }
 
@@ -232,6 +235,7 @@ impl std::fmt::Debug for Running {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Running")
             .field("http_addr", &self.http_addr)
+            .field("grpc_addr", &self.grpc.addr)
             .finish_non_exhaustive()
     }
 }
@@ -243,8 +247,9 @@ impl Running {
     }
 }
 
-/// Opens the database, migrates when configured, wires everything and binds the HTTP port
-/// (port 0 picks a free one). The returned server must be awaited or spawned.
+/// Opens the database, migrates when configured, wires everything, binds the HTTP port
+/// (port 0 picks a free one) and starts the gRPC server. The returned HTTP server must be
+/// awaited or spawned.
 pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Running> {
     let db = open_database(config).await?;
     if config.database.run_migrations {
@@ -257,6 +262,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         db.clone(),
         Duration::from_secs(2),
     ))];
+    let grpc_health = health.clone();
     let state = ApiState {
         events: services.events.clone(),
         categories: services.categories.clone(),
@@ -286,6 +292,13 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         },
     };
     let authenticator = Authenticator::new(auth_config(config)?);
+    let grpc = crate::grpc::start(
+        config,
+        &services,
+        Arc::new(authenticator.clone()),
+        grpc_health,
+    )
+    .await?;
     let listener = TcpListener::bind((config.server.host.as_str(), config.server.port))
         .with_context(|| {
             format!(
@@ -310,6 +323,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
     Ok(Running {
         http_addr,
         server,
+        grpc,
         services,
     })
 }

@@ -5,9 +5,11 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod grpc;
 pub mod seed;
 pub mod telemetry;
 pub mod tickets;
 
 pub use app::{Overrides, Running, Services, start};
 pub use config::Config;
+pub use grpc::GrpcServer;

@@ -50,7 +50,11 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub services: bootstrap::Services,
     pub backend: Backend,
+    /// Where the gRPC server of the same app listens.
+    pub grpc_addr: SocketAddr,
     handle: actix_web::dev::ServerHandle,
+    /// Keeps the gRPC server running: it stops when the app is dropped.
+    _grpc: bootstrap::GrpcServer,
     cleanup: Cleanup,
 }
 
@@ -121,6 +125,7 @@ pub async fn spawn_app_with(backend: Backend, env: &[(&str, &str)]) -> Option<Te
     let mut config = Config::load_from(&MapEnv(vars), None).expect("test configuration");
     config.server.host = "127.0.0.1".to_owned();
     config.server.port = 0;
+    config.grpc.port = 0;
     config.server.workers = 2;
     let clock = Arc::new(ManualClock::new(start_time()));
     let running = bootstrap::start(
@@ -134,6 +139,8 @@ pub async fn spawn_app_with(backend: Backend, env: &[(&str, &str)]) -> Option<Te
     let addr = running.http_addr;
     let handle = running.handle();
     let services = running.services.clone();
+    let grpc_addr = running.grpc.addr;
+    let grpc = running.grpc;
     tokio::spawn(running.server);
     Some(TestApp {
         addr,
@@ -145,7 +152,9 @@ pub async fn spawn_app_with(backend: Backend, env: &[(&str, &str)]) -> Option<Te
         clock,
         services,
         backend,
+        grpc_addr,
         handle,
+        _grpc: grpc,
         cleanup,
     })
 }
