@@ -290,6 +290,77 @@ mod tests {
         assert_eq!(ok("Token a.b.c"), None);
     }
 
+    fn gateway(id: &str, role: &str) -> Credentials {
+        Credentials {
+            user_id: vec![Some(id.to_owned())],
+            user_role: vec![Some(role.to_owned())],
+            ..Credentials::default()
+        }
+    }
+
+    const ID: &str = "11111111-1111-4111-8111-111111111111";
+
+    #[tokio::test]
+    async fn the_port_applies_the_rules_of_the_headers() {
+        let trusting = Authenticator::new(AuthConfig {
+            jwt: None,
+            gateway_headers: true,
+        });
+        let port: &dyn Authenticate = &trusting;
+        let actor = port
+            .authenticate(&gateway(ID, "organizer"), false)
+            .await
+            .unwrap();
+        assert_eq!(actor.user_id().map(|u| u.to_string()).as_deref(), Some(ID));
+        assert_eq!(actor.role(), application::Role::Organizer);
+        let guest = port
+            .authenticate(&Credentials::default(), false)
+            .await
+            .unwrap();
+        assert_eq!(guest, Actor::guest());
+
+        let refused = [
+            gateway("not-a-uuid", "USER"),
+            gateway(ID, "EMPEROR"),
+            Credentials {
+                user_id: vec![None],
+                ..Credentials::default()
+            },
+            Credentials {
+                user_id: vec![Some(ID.to_owned()), Some(ID.to_owned())],
+                ..Credentials::default()
+            },
+            Credentials {
+                authorization: vec![Some("Bearer a.b.c".to_owned())],
+                ..gateway(ID, "ADMIN")
+            },
+            Credentials {
+                authorization: vec![Some("Bearer a".to_owned()), Some("Bearer b".to_owned())],
+                ..Credentials::default()
+            },
+            Credentials {
+                authorization: vec![None],
+                ..Credentials::default()
+            },
+        ];
+        for credentials in refused {
+            let result = port.authenticate(&credentials, true).await;
+            assert!(
+                matches!(result, Err(AppError::Unauthenticated)),
+                "{credentials:?} → {result:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn gateway_headers_are_ignored_unless_trusted() {
+        let closed = Authenticator::new(AuthConfig::default());
+        let actor = Authenticate::authenticate(&closed, &gateway(ID, "ADMIN"), false)
+            .await
+            .unwrap();
+        assert_eq!(actor, Actor::guest());
+    }
+
     #[test]
     fn hmac_algorithms_are_never_accepted() {
         let mut config = JwtConfig::new("https://issuer");
