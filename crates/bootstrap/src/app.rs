@@ -32,6 +32,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::background::{Background, RelayLoop};
 use crate::config::Config;
+use crate::grpc::GrpcServer;
 use crate::jobs::{JobDeps, job_service};
 use crate::tickets::RandomTicketCodes;
 
@@ -373,10 +374,13 @@ fn auth_config(config: &Config) -> anyhow::Result<AuthConfig> {
     })
 }
 
-/// A started HTTP server and its background tasks (outbox relay, job scheduler).
+/// A started HTTP server, the gRPC server beside it and the background tasks (outbox relay,
+/// job scheduler).
 pub struct Running {
     pub http_addr: SocketAddr,
     pub server: Server,
+    /// Already serving (at `grpc.addr`); stops when dropped.
+    pub grpc: GrpcServer,
     pub services: Services,
     /// Stop with `background.shutdown()` after the server stopped.
     pub background: Background,
@@ -386,6 +390,7 @@ impl std::fmt::Debug for Running {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Running")
             .field("http_addr", &self.http_addr)
+            .field("grpc_addr", &self.grpc.addr)
             .finish_non_exhaustive()
     }
 }
@@ -397,8 +402,9 @@ impl Running {
     }
 }
 
-/// Opens the database, migrates when configured, wires everything and binds the HTTP port
-/// (port 0 picks a free one). The returned server must be awaited or spawned.
+/// Opens the database, migrates when configured, wires everything, binds the HTTP port
+/// (port 0 picks a free one) and starts the gRPC server. The returned HTTP server must be
+/// awaited or spawned.
 pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Running> {
     let db = open_database(config).await?;
     if config.database.run_migrations {
@@ -421,6 +427,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         Arc::new(BrokerHealth(Arc::clone(&services.publisher))),
         Arc::new(OutboxHealth(services.relay.clone())),
     ];
+    let grpc_health = health.clone();
     let state = ApiState {
         events: services.events.clone(),
         categories: services.categories.clone(),
@@ -458,6 +465,13 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         },
     };
     let authenticator = Authenticator::new(auth_config(config)?);
+    let grpc = crate::grpc::start(
+        config,
+        &services,
+        Arc::new(authenticator.clone()),
+        grpc_health,
+    )
+    .await?;
     let listener = TcpListener::bind((config.server.host.as_str(), config.server.port))
         .with_context(|| {
             format!(
@@ -496,6 +510,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
     Ok(Running {
         http_addr,
         server,
+        grpc,
         services,
         background,
     })

@@ -16,7 +16,7 @@ USAGE:
     backend-event [COMMAND]
 
 COMMANDS:
-    serve                 run the HTTP API (default)
+    serve                 run the HTTP API and the gRPC service (default)
     migrate up            apply pending database migrations
     migrate down [N]      roll back the last N migrations (default 1)
     migrate status        list migrations and whether they are applied
@@ -213,6 +213,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let running = app::start(&config, Overrides::default()).await?;
     tracing::info!(
         address = %running.http_addr,
+        grpc_address = %running.grpc.addr,
         profile = %config.profile,
         database = %app::redact(&config.database_url()),
         "backend-event listening"
@@ -222,10 +223,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let server = tokio::spawn(running.server);
     shutdown_signal().await;
     tracing::info!("shutdown requested: finishing in-flight requests");
-    handle.stop(true).await;
+    let grace = std::time::Duration::from_secs(config.server.shutdown_timeout_seconds);
+    let (_, grpc) = tokio::join!(handle.stop(true), running.grpc.stop(grace));
     let served = server.await.context("server task");
     background.shutdown().await;
     served?.context("server")?;
+    grpc?;
     tracing::info!("backend-event stopped");
     Ok(())
 }

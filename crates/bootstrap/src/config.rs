@@ -56,6 +56,7 @@ pub struct ServerConfig {
 #[serde(deny_unknown_fields)]
 pub struct GrpcConfig {
     pub port: u16,
+    pub health_interval_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -395,6 +396,9 @@ impl Config {
         }
         if self.grpc.port == 0 {
             return fail("grpc.port", "must be between 1 and 65535");
+        }
+        if !(1..=3600).contains(&self.grpc.health_interval_seconds) {
+            return fail("grpc.health_interval_seconds", "must be between 1 and 3600");
         }
         if !self.server.public_base_url.starts_with("http://")
             && !self.server.public_base_url.starts_with("https://")

@@ -6,6 +6,7 @@ pub mod app;
 pub mod background;
 pub mod cli;
 pub mod config;
+pub mod grpc;
 pub mod jobs;
 pub mod seed;
 pub mod telemetry;
@@ -13,3 +14,4 @@ pub mod tickets;
 
 pub use app::{Overrides, Running, Services, start};
 pub use config::Config;
+pub use grpc::GrpcServer;

@@ -1,5 +1,6 @@
 //! The binary as a newcomer runs it: no configuration at all in an empty directory → the
-//! embedded SQLite default under ./data/, the service answers, SIGTERM stops it cleanly.
+//! embedded SQLite default under ./data/, the service answers (REST and gRPC), SIGTERM stops
+//! both cleanly.
 //! Also: bad configuration fails at start naming the key.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -27,12 +28,14 @@ fn temp_dir() -> std::path::PathBuf {
 async fn runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
     let dir = temp_dir();
     let port = free_port();
+    let grpc_port = free_port();
     let mut child = Command::new(BIN)
         .current_dir(&dir)
         .env_remove("DATABASE_URL")
         .env_remove("APP_PROFILE")
         .env_remove("SPRING_PROFILES_ACTIVE")
         .env("APP__SERVER__PORT", port.to_string())
+        .env("APP__GRPC__PORT", grpc_port.to_string())
         .env("APP__SERVER__HOST", "127.0.0.1")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -70,6 +73,22 @@ async fn runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
         .unwrap();
     assert_eq!(info["profile"], "dev");
     assert_eq!(info["database"], "sqlite");
+
+    // The same process serves gRPC beside REST.
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc_port}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("gRPC port open");
+    let health = tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .expect("gRPC health answered")
+        .into_inner();
+    assert_eq!(
+        health.status(),
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -2,8 +2,8 @@
 //! `X-User-Role: USER|ORGANIZER|ADMIN` (a comma-separated list is allowed, names are
 //! case-insensitive, the highest wins). Read only when enabled in the configuration.
 
-use actix_web::http::header::HeaderMap;
 use application::Actor;
+use application::ports::Credentials;
 use domain::UserId;
 use uuid::Uuid;
 
@@ -17,9 +17,9 @@ pub const USER_ROLE_HEADER: &str = "x-user-role";
 /// The actor the headers name: `Ok(None)` when neither is present; an id without a role is
 /// a USER. `Err(reason)` for anything malformed: several values, a bad UUID, an unknown
 /// role, a role without an id.
-pub(crate) fn actor_from_headers(headers: &HeaderMap) -> Result<Option<Actor>, String> {
-    let id = single(headers, USER_ID_HEADER)?;
-    let role = single(headers, USER_ROLE_HEADER)?;
+pub(crate) fn actor_from_headers(credentials: &Credentials) -> Result<Option<Actor>, String> {
+    let id = single(&credentials.user_id, USER_ID_HEADER)?;
+    let role = single(&credentials.user_role, USER_ROLE_HEADER)?;
     let Some(id) = id else {
         return match role {
             Some(_) => Err(format!("{USER_ROLE_HEADER} without {USER_ID_HEADER}")),
@@ -41,14 +41,11 @@ pub(crate) fn actor_from_headers(headers: &HeaderMap) -> Result<Option<Actor>, S
     Ok(Some(Actor::authenticated(user_id, roles)))
 }
 
-fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, String> {
-    let mut values = headers.get_all(name);
-    match (values.next(), values.next()) {
-        (None, _) => Ok(None),
-        (Some(_), Some(_)) => Err(format!("several {name} headers")),
-        (Some(value), None) => value
-            .to_str()
-            .map(Some)
-            .map_err(|_| format!("{name} is not visible ASCII")),
+fn single<'a>(values: &'a [Option<String>], name: &str) -> Result<Option<&'a str>, String> {
+    match values {
+        [] => Ok(None),
+        [Some(value)] => Ok(Some(value)),
+        [None] => Err(format!("{name} is not visible ASCII")),
+        _ => Err(format!("several {name} headers")),
     }
 }

@@ -24,8 +24,10 @@ mod jwt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use actix_web::http::header::{AUTHORIZATION, HeaderMap};
+use application::ports::{Authenticate, Credentials};
 use application::{Actor, AppError};
+use async_trait::async_trait;
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
 pub use extractor::Caller;
@@ -165,14 +167,20 @@ impl Authenticator {
         headers: &HeaderMap,
         safe_method: bool,
     ) -> Result<Actor, AppError> {
-        let mut authorization = headers.get_all(AUTHORIZATION);
-        match (authorization.next(), authorization.next()) {
-            (Some(_), Some(_)) => return Err(reject("several Authorization headers")),
-            (Some(value), None) => return self.bearer(value, safe_method).await,
-            (None, _) => {}
+        self.resolve(&credentials(headers), safe_method).await
+    }
+
+    /// The rules of the module documentation, on transport-neutral credentials (the gRPC
+    /// adapter reaches them through [`Authenticate`]).
+    async fn resolve(&self, credentials: &Credentials, safe: bool) -> Result<Actor, AppError> {
+        match credentials.authorization.as_slice() {
+            [] => {}
+            [Some(value)] => return self.bearer(value, safe).await,
+            [None] => return Err(reject("Authorization is not visible ASCII")),
+            _ => return Err(reject("several Authorization headers")),
         }
         if self.inner.gateway_headers {
-            match gateway::actor_from_headers(headers) {
+            match gateway::actor_from_headers(credentials) {
                 Ok(Some(actor)) => return Ok(actor),
                 Ok(None) => {}
                 Err(reason) => return Err(reject(&reason)),
@@ -181,7 +189,7 @@ impl Authenticator {
         Ok(Actor::guest())
     }
 
-    async fn bearer(&self, value: &HeaderValue, safe_method: bool) -> Result<Actor, AppError> {
+    async fn bearer(&self, value: &str, safe_method: bool) -> Result<Actor, AppError> {
         let token =
             bearer_token(value).ok_or_else(|| reject("Authorization is not `Bearer <token>`"))?;
         let Some(jwt) = &self.inner.jwt else {
@@ -225,6 +233,32 @@ impl Authenticator {
     }
 }
 
+#[async_trait]
+impl Authenticate for Authenticator {
+    async fn authenticate(
+        &self,
+        credentials: &Credentials,
+        read_only: bool,
+    ) -> Result<Actor, AppError> {
+        self.resolve(credentials, read_only).await
+    }
+}
+
+/// The credential headers of an HTTP request.
+fn credentials(headers: &HeaderMap) -> Credentials {
+    let values = |name| {
+        headers
+            .get_all(name)
+            .map(|v| v.to_str().ok().map(str::to_owned))
+            .collect()
+    };
+    Credentials {
+        authorization: values(AUTHORIZATION.as_str()),
+        user_id: values(USER_ID_HEADER),
+        user_role: values(USER_ROLE_HEADER),
+    }
+}
+
 fn reject(reason: &str) -> AppError {
     tracing::debug!(reason, "credentials rejected");
     AppError::Unauthenticated
@@ -232,8 +266,7 @@ fn reject(reason: &str) -> AppError {
 
 /// The token of `Bearer <token>`: scheme case-insensitive (RFC 7235), one space, a non-empty
 /// b64token (RFC 6750).
-fn bearer_token(value: &HeaderValue) -> Option<&str> {
-    let value = value.to_str().ok()?;
+fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     let b64token = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.chars().all(b64token))
@@ -246,7 +279,7 @@ mod tests {
 
     #[test]
     fn bearer_header_must_be_exactly_scheme_space_token() {
-        let ok = |s: &'static str| bearer_token(&HeaderValue::from_static(s)).map(str::to_owned);
+        let ok = |s: &'static str| bearer_token(s).map(str::to_owned);
         assert_eq!(ok("Bearer a.b.c"), Some("a.b.c".to_owned()));
         assert_eq!(ok("bearer a.b-_c"), Some("a.b-_c".to_owned()));
         assert_eq!(ok("Bearer"), None);
@@ -255,6 +288,77 @@ mod tests {
         assert_eq!(ok("Bearer a.b.c extra"), None);
         assert_eq!(ok("Basic dXNlcjpwYXNz"), None);
         assert_eq!(ok("Token a.b.c"), None);
+    }
+
+    fn gateway(id: &str, role: &str) -> Credentials {
+        Credentials {
+            user_id: vec![Some(id.to_owned())],
+            user_role: vec![Some(role.to_owned())],
+            ..Credentials::default()
+        }
+    }
+
+    const ID: &str = "11111111-1111-4111-8111-111111111111";
+
+    #[tokio::test]
+    async fn the_port_applies_the_rules_of_the_headers() {
+        let trusting = Authenticator::new(AuthConfig {
+            jwt: None,
+            gateway_headers: true,
+        });
+        let port: &dyn Authenticate = &trusting;
+        let actor = port
+            .authenticate(&gateway(ID, "organizer"), false)
+            .await
+            .unwrap();
+        assert_eq!(actor.user_id().map(|u| u.to_string()).as_deref(), Some(ID));
+        assert_eq!(actor.role(), application::Role::Organizer);
+        let guest = port
+            .authenticate(&Credentials::default(), false)
+            .await
+            .unwrap();
+        assert_eq!(guest, Actor::guest());
+
+        let refused = [
+            gateway("not-a-uuid", "USER"),
+            gateway(ID, "EMPEROR"),
+            Credentials {
+                user_id: vec![None],
+                ..Credentials::default()
+            },
+            Credentials {
+                user_id: vec![Some(ID.to_owned()), Some(ID.to_owned())],
+                ..Credentials::default()
+            },
+            Credentials {
+                authorization: vec![Some("Bearer a.b.c".to_owned())],
+                ..gateway(ID, "ADMIN")
+            },
+            Credentials {
+                authorization: vec![Some("Bearer a".to_owned()), Some("Bearer b".to_owned())],
+                ..Credentials::default()
+            },
+            Credentials {
+                authorization: vec![None],
+                ..Credentials::default()
+            },
+        ];
+        for credentials in refused {
+            let result = port.authenticate(&credentials, true).await;
+            assert!(
+                matches!(result, Err(AppError::Unauthenticated)),
+                "{credentials:?} → {result:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn gateway_headers_are_ignored_unless_trusted() {
+        let closed = Authenticator::new(AuthConfig::default());
+        let actor = Authenticate::authenticate(&closed, &gateway(ID, "ADMIN"), false)
+            .await
+            .unwrap();
+        assert_eq!(actor, Actor::guest());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! that exposes every repository on the same connection; `Tx::commit` makes the change,
 //! its audit row and its outbox row durable together; dropping a `Tx` rolls it back.
 
+pub mod authentication;
 pub mod bookings;
 pub mod cache;
 pub mod crew;
@@ -19,6 +20,7 @@ pub mod records;
 pub mod tickets;
 pub mod unit_of_work;
 
+pub use authentication::{Authenticate, Credentials};
 pub use bookings::{
     BookingLog, BookingQuery, BookingRepository, NewRefund, PaymentRepository, PlacementRejection,
     RefundRecord, ReminderKind,

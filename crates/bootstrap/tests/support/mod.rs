@@ -50,9 +50,13 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub services: bootstrap::Services,
     pub backend: Backend,
+    /// Where the gRPC server of the same app listens.
+    pub grpc_addr: SocketAddr,
     handle: actix_web::dev::ServerHandle,
     /// The relay loop and the scheduler; they stop when this drops.
     pub background: Option<bootstrap::background::Background>,
+    /// Keeps the gRPC server running: it stops when the app is dropped.
+    _grpc: bootstrap::GrpcServer,
     cleanup: Cleanup,
 }
 
@@ -133,6 +137,7 @@ pub async fn spawn_app_publishing(
     let mut config = Config::load_from(&MapEnv(vars), None).expect("test configuration");
     config.server.host = "127.0.0.1".to_owned();
     config.server.port = 0;
+    config.grpc.port = 0;
     config.server.workers = 2;
     let clock = Arc::new(ManualClock::new(start_time()));
     let running = bootstrap::start(
@@ -148,6 +153,8 @@ pub async fn spawn_app_publishing(
     let handle = running.handle();
     let services = running.services.clone();
     let background = Some(running.background);
+    let grpc_addr = running.grpc.addr;
+    let grpc = running.grpc;
     tokio::spawn(running.server);
     Some(TestApp {
         addr,
@@ -159,8 +166,10 @@ pub async fn spawn_app_publishing(
         clock,
         services,
         backend,
+        grpc_addr,
         handle,
         background,
+        _grpc: grpc,
         cleanup,
     })
 }

@@ -1,0 +1,115 @@
+//! The caller of an rpc: the same [`Authenticate`] implementation as REST (bearer JWT, or the
+//! trusted gateway headers when enabled), fed from the request metadata.
+
+use std::sync::Arc;
+
+use application::ports::{Authenticate, Credentials};
+use application::{AppError, RequestContext};
+use tonic::Request;
+use tonic::metadata::MetadataMap;
+
+/// Metadata keys read for authentication (gRPC metadata keys are lower-case).
+const AUTHORIZATION: &str = "authorization";
+const USER_ID: &str = "x-user-id";
+const USER_ROLE: &str = "x-user-role";
+/// A caller-supplied correlation id, echoed in the logs and the audit trail.
+const REQUEST_ID: &str = "x-request-id";
+const REQUEST_ID_MAX: usize = 128;
+
+/// Whether an rpc changes state: reads may go on as a guest while the issuer is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    Write,
+}
+
+/// Resolves callers for the service.
+#[derive(Clone)]
+pub(crate) struct Callers {
+    authenticator: Arc<dyn Authenticate>,
+}
+
+impl Callers {
+    pub(crate) fn new(authenticator: Arc<dyn Authenticate>) -> Self {
+        Self { authenticator }
+    }
+
+    /// The context of `request` (actor, request id, client IP).
+    pub(crate) async fn context<T>(
+        &self,
+        request: &Request<T>,
+        access: Access,
+    ) -> Result<RequestContext, AppError> {
+        let actor = self
+            .authenticator
+            .authenticate(&credentials(request.metadata()), access == Access::Read)
+            .await?;
+        Ok(RequestContext {
+            actor,
+            request_id: Some(request_id(request.metadata())),
+            client_ip: request.remote_addr().map(|a| a.ip().to_string()),
+        })
+    }
+}
+
+fn credentials(metadata: &MetadataMap) -> Credentials {
+    let values = |key| {
+        metadata
+            .get_all(key)
+            .iter()
+            .map(|v| v.to_str().ok().map(str::to_owned))
+            .collect()
+    };
+    Credentials {
+        authorization: values(AUTHORIZATION),
+        user_id: values(USER_ID),
+        user_role: values(USER_ROLE),
+    }
+}
+
+/// The caller's `x-request-id` when it is a sane token, else a new one.
+fn request_id(metadata: &MetadataMap) -> String {
+    metadata
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= REQUEST_ID_MAX
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::metadata::MetadataValue;
+
+    use super::*;
+
+    #[test]
+    fn every_value_of_each_credential_is_passed_on() {
+        let mut metadata = MetadataMap::new();
+        metadata.append(AUTHORIZATION, MetadataValue::from_static("Bearer a"));
+        metadata.append(AUTHORIZATION, MetadataValue::from_static("Bearer b"));
+        metadata.insert(USER_ID, MetadataValue::from_static("u-1"));
+        let c = credentials(&metadata);
+        assert_eq!(
+            c.authorization,
+            vec![Some("Bearer a".to_owned()), Some("Bearer b".to_owned())]
+        );
+        assert_eq!(c.user_id, vec![Some("u-1".to_owned())]);
+        assert!(c.user_role.is_empty());
+    }
+
+    #[test]
+    fn request_ids_are_kept_only_when_sane() {
+        let mut metadata = MetadataMap::new();
+        metadata.insert(REQUEST_ID, MetadataValue::from_static("abc-123"));
+        assert_eq!(request_id(&metadata), "abc-123");
+        metadata.insert(REQUEST_ID, MetadataValue::from_static("has space"));
+        assert_ne!(request_id(&metadata), "has space");
+        assert_eq!(request_id(&MetadataMap::new()).len(), 36);
+    }
+}

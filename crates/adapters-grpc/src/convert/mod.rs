@@ -1,0 +1,26 @@
+//! Conversions between proto3 values and application types: money as doubles, timestamps,
+//! and proto3's "empty means absent" for scalar fields.
+
+pub mod money;
+pub mod time;
+
+/// proto3 cannot tell an empty string from an absent one: both mean "not given".
+pub(crate) fn text(value: String) -> Option<String> {
+    (!value.is_empty()).then_some(value)
+}
+
+/// proto3 scalars default to 0, which every id and count here uses for "not given".
+pub(crate) fn nonzero<T: Default + PartialEq>(value: T) -> Option<T> {
+    (value != T::default()).then_some(value)
+}
+
+/// A count for an `int32` field; counts here never come near `i32::MAX`, the conversion
+/// saturates rather than wraps if one ever did.
+pub(crate) fn int32<T: TryInto<i32>>(value: T) -> i32 {
+    value.try_into().unwrap_or(i32::MAX)
+}
+
+/// A count for an `int64` field, saturating like [`int32`].
+pub(crate) fn int64<T: TryInto<i64>>(value: T) -> i64 {
+    value.try_into().unwrap_or(i64::MAX)
+}
