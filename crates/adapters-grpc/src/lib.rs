@@ -17,7 +17,7 @@ pub mod status;
 
 pub use health::HealthSettings;
 pub use server::{GrpcError, serve};
-pub use service::{EventGrpc, UseCases};
+pub use service::{CREW_MESSAGE_METADATA, CREW_STATUS_METADATA, EventGrpc, UseCases};
 
 /// The code generated from `proto/event.proto` (messages, server and client).
 #[allow(

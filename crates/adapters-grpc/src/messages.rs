@@ -2,14 +2,14 @@
 //! (proto3 has no null for scalars); money as the nearest double.
 
 use application::ports::{EventListing, EventStats};
-use application::services::PaymentView;
 use application::services::events::{EventDetails, EventWithOptions};
+use application::services::{FavoriteView, PaymentView, ReviewView};
 use application::{Page, PageRequest};
 use domain::booking::Booking;
 use domain::event::Event;
 use domain::payment::Payment;
 use domain::price_option::PriceOption;
-use domain::review::RatingSummary;
+use domain::review::{RatingSummary, ReviewReply};
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::convert::money::money_out;
@@ -51,7 +51,7 @@ pub(crate) fn event(event: &Event) -> pb::EventResponse {
 }
 
 fn with_rating(mut response: pb::EventResponse, rating: &RatingSummary) -> pb::EventResponse {
-    response.avg_rating = rating.average().to_f64().unwrap_or_default();
+    response.avg_rating = average(rating);
     response.review_count = int32(rating.count);
     response
 }
@@ -159,4 +159,51 @@ pub(crate) fn stats(event_id: i64, s: &EventStats) -> pb::EventStatsResponse {
             .map(|(day, count)| (day.format("%Y-%m-%d").to_string(), int32(*count)))
             .collect(),
     }
+}
+
+pub(crate) fn favorite(v: &FavoriteView) -> pb::FavoriteResponse {
+    let f = &v.favorite;
+    pb::FavoriteResponse {
+        id: f.id.value(),
+        event_id: f.event_id.value(),
+        user_id: f.user_id.to_string(),
+        created_at: Some(time_out(f.created_at)),
+        event: v.event.as_ref().map(event_listing),
+    }
+}
+
+/// A review with its replies; `user` is left out (profiles live in the user service).
+pub(crate) fn review(v: &ReviewView) -> pb::ReviewResponse {
+    let r = &v.review;
+    pb::ReviewResponse {
+        id: r.id.value(),
+        event_id: r.event_id.value(),
+        user_id: r.user_id.to_string(),
+        rating: i32::from(r.rating.get()),
+        content: r.content.clone().unwrap_or_default(),
+        status: r.status.as_str().to_owned(),
+        created_at: Some(time_out(r.created_at)),
+        updated_at: Some(time_out(r.updated_at)),
+        helpful_count: int32(r.helpful_count),
+        replies: v.replies.iter().map(review_reply).collect(),
+        user: None,
+    }
+}
+
+/// A reply; `author` is left out like `ReviewResponse.user`.
+pub(crate) fn review_reply(r: &ReviewReply) -> pb::ReviewReplyResponse {
+    pb::ReviewReplyResponse {
+        id: r.id.value(),
+        review_id: r.review_id.value(),
+        author_id: r.author_id.to_string(),
+        content: r.content.clone(),
+        created_at: Some(time_out(r.created_at)),
+        updated_at: Some(time_out(r.updated_at)),
+        author: None,
+    }
+}
+
+/// The average rating of a list answer (0 when nothing is rated).
+pub(crate) fn average(rating: &RatingSummary) -> f64 {
+    rating.average().to_f64().unwrap_or_default()
 }

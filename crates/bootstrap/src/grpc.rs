@@ -51,6 +51,9 @@ pub(crate) async fn start(
             events: services.events.clone(),
             bookings: services.bookings.clone(),
             payments: services.payments.clone(),
+            favorites: services.favorites.clone(),
+            reviews: services.reviews.clone(),
+            crew: services.crew.clone(),
         },
         authenticator,
     );

@@ -1,7 +1,7 @@
 //! The gRPC `EventService` end to end: the binary's wiring on a random port, driven by the
 //! generated tonic client with the trusted gateway metadata of the test profile, on SQLite and
-//! PostgreSQL. Happy path, permission failures, invalid arguments, a concurrent sale, health
-//! and reflection.
+//! PostgreSQL. Happy path, permission failures, invalid arguments, a concurrent sale,
+//! favorites, reviews, crew assignment, health and reflection.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -372,18 +372,17 @@ on_both!(permission_failures, |app| {
         .unwrap_err();
     assert_eq!(someone_elses_event.code(), Code::NotFound);
 
-    let crew = grpc
+    let crew_of_other = grpc
         .assign_crew(call(
             pb::AssignCrewRequest {
                 event_id: id,
                 crew_id: 1,
             },
-            Some(admin()),
+            Some(organizer(2)),
         ))
         .await
         .unwrap_err();
-    assert_eq!(crew.code(), Code::Unimplemented);
-    assert!(crew.message().contains("AssignCrew"), "{crew:?}");
+    assert_eq!(crew_of_other.code(), Code::NotFound, "{crew_of_other:?}");
 });
 
 on_both!(invalid_arguments_write_nothing, |app| {
@@ -652,4 +651,278 @@ on_both!(health_and_reflection, |app| {
         format!("{answer:?}").contains("org.aquastream.event.EventService"),
         "{answer:?}"
     );
+});
+
+on_both!(favorites_are_kept_once_and_removed, |app| {
+    let mut grpc = client(&app).await;
+    let event_id = published_event(&app, &mut grpc, 10).await;
+    let fan = Some(user(1));
+
+    let first = grpc
+        .add_favorite(call(pb::AddFavoriteRequest { event_id }, fan))
+        .await
+        .expect("added")
+        .into_inner();
+    assert_eq!(first.event_id, event_id);
+    assert_eq!(first.user_id, user(1).id.to_string());
+    assert_eq!(first.event.as_ref().map(|e| e.id), Some(event_id));
+    let again = grpc
+        .add_favorite(call(pb::AddFavoriteRequest { event_id }, fan))
+        .await
+        .expect("added again: a success")
+        .into_inner();
+    assert_eq!(again.id, first.id, "the same favorite");
+
+    let list = grpc
+        .list_favorites(call(pb::ListFavoritesRequest::default(), fan))
+        .await
+        .expect("listed")
+        .into_inner();
+    assert_eq!(list.total_elements, 1, "{list:?}");
+    assert_eq!(list.favorites[0].id, first.id);
+    assert_eq!(
+        list.favorites[0].event.as_ref().map(|e| e.name.as_str()),
+        Some("gRPC event")
+    );
+    let others = grpc
+        .list_favorites(call(pb::ListFavoritesRequest::default(), Some(user(2))))
+        .await
+        .expect("listed")
+        .into_inner();
+    assert_eq!(others.total_elements, 0, "favorites are private");
+
+    let anonymous = grpc
+        .add_favorite(call(pb::AddFavoriteRequest { event_id }, None))
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+    let no_event = grpc
+        .add_favorite(call(pb::AddFavoriteRequest { event_id: 0 }, fan))
+        .await
+        .unwrap_err();
+    assert_eq!(no_event.code(), Code::InvalidArgument);
+    assert_eq!(violations(&no_event), ["event_id"]);
+    let too_big = grpc
+        .list_favorites(call(pb::ListFavoritesRequest { page: 0, size: 101 }, fan))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&too_big), ["size"]);
+
+    for _ in 0..2 {
+        grpc.remove_favorite(call(pb::RemoveFavoriteRequest { event_id }, fan))
+            .await
+            .expect("removed, and removing again is a success");
+    }
+    let list = grpc
+        .list_favorites(call(pb::ListFavoritesRequest::default(), fan))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.total_elements, 0);
+    assert!(list.favorites.is_empty());
+});
+
+fn new_review(event_id: i64, rating: i32) -> pb::CreateReviewRequest {
+    pb::CreateReviewRequest {
+        event_id,
+        rating,
+        content: "Great <b>river</b>".to_owned(),
+    }
+}
+
+async fn event_reviews(grpc: &mut Client, event_id: i64) -> pb::ListReviewsResponse {
+    grpc.list_reviews(call(
+        pb::ListReviewsRequest {
+            event_id,
+            ..Default::default()
+        },
+        None,
+    ))
+    .await
+    .expect("reviews listed")
+    .into_inner()
+}
+
+on_both!(reviews_need_attendance_and_moderation, |app| {
+    let mut grpc = client(&app).await;
+    let org = organizer(1);
+    let event_id = app.published_event(org, 10, "1000.00", 1).await;
+    let (guest, stranger) = (user(1), user(2));
+    let _ = app.confirmed_booking(guest, event_id, 1).await;
+
+    let early = grpc
+        .create_review(call(new_review(event_id, 4), Some(guest)))
+        .await
+        .unwrap_err();
+    assert_eq!(early.code(), Code::FailedPrecondition, "{early:?}");
+    assert_eq!(error_code(&early), "REVIEW_NOT_ALLOWED");
+
+    app.clock.advance(chrono::Duration::days(2));
+    let absent = grpc
+        .create_review(call(new_review(event_id, 4), Some(stranger)))
+        .await
+        .unwrap_err();
+    assert_eq!(absent.code(), Code::FailedPrecondition);
+    assert_eq!(error_code(&absent), "REVIEW_NOT_ALLOWED");
+    let zero = grpc
+        .create_review(call(new_review(event_id, 0), Some(guest)))
+        .await
+        .unwrap_err();
+    assert_eq!(zero.code(), Code::InvalidArgument, "{zero:?}");
+    assert_eq!(violations(&zero), ["rating"]);
+
+    let review = grpc
+        .create_review(call(new_review(event_id, 4), Some(guest)))
+        .await
+        .expect("an attendee reviews")
+        .into_inner();
+    assert_eq!(review.status, "PENDING");
+    assert_eq!(review.rating, 4);
+    assert_eq!(review.content, "Great river", "markup removed");
+    assert_eq!(review.user_id, guest.id.to_string());
+    let twice = grpc
+        .create_review(call(new_review(event_id, 5), Some(guest)))
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&twice), "ALREADY_REVIEWED");
+
+    let before = event_reviews(&mut grpc, event_id).await;
+    assert_eq!(before.total_elements, 0, "not public before moderation");
+    assert_eq!(before.avg_rating, 0.0);
+
+    let (status, approved) = app
+        .post(
+            &format!("/api/v1/reviews/{}/moderate", review.id),
+            Some(admin()),
+            serde_json::json!({"status": "ACTIVE"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{approved}");
+    let listed = event_reviews(&mut grpc, event_id).await;
+    assert_eq!(listed.total_elements, 1, "{listed:?}");
+    assert_eq!(listed.reviews[0].id, review.id);
+    assert_eq!(listed.reviews[0].status, "ACTIVE");
+    assert_eq!(listed.avg_rating, 4.0);
+
+    let not_theirs = grpc
+        .update_review(call(
+            pb::UpdateReviewRequest {
+                id: review.id,
+                rating: 1,
+                content: String::new(),
+            },
+            Some(stranger),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(not_theirs.code(), Code::NotFound, "{not_theirs:?}");
+
+    let reply = |who| {
+        call(
+            pb::ReplyToReviewRequest {
+                review_id: review.id,
+                content: "Thank you, see you next summer".to_owned(),
+            },
+            Some(who),
+        )
+    };
+    let by_user = grpc.reply_to_review(reply(guest)).await.unwrap_err();
+    assert_eq!(by_user.code(), Code::PermissionDenied);
+    let by_other_org = grpc.reply_to_review(reply(organizer(2))).await.unwrap_err();
+    assert_eq!(by_other_org.code(), Code::NotFound);
+    let answered = grpc
+        .reply_to_review(reply(org))
+        .await
+        .expect("the organizer replies")
+        .into_inner();
+    assert_eq!(answered.review_id, review.id);
+    assert_eq!(answered.author_id, org.id.to_string());
+    let listed = event_reviews(&mut grpc, event_id).await;
+    assert_eq!(
+        listed.reviews[0]
+            .replies
+            .iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>(),
+        [answered.id]
+    );
+
+    // The author's edit keeps the content and goes back to moderation.
+    let edited = grpc
+        .update_review(call(
+            pb::UpdateReviewRequest {
+                id: review.id,
+                rating: 5,
+                content: String::new(),
+            },
+            Some(guest),
+        ))
+        .await
+        .expect("the author edits")
+        .into_inner();
+    assert_eq!((edited.rating, edited.status.as_str()), (5, "PENDING"));
+    assert_eq!(edited.content, "Great river");
+    let own = grpc
+        .list_reviews(call(
+            pb::ListReviewsRequest {
+                user_id: guest.id.to_string(),
+                status: "PENDING".to_owned(),
+                ..Default::default()
+            },
+            Some(guest),
+        ))
+        .await
+        .expect("authors list their own pending reviews")
+        .into_inner();
+    assert_eq!(own.total_elements, 1);
+    let hidden = grpc
+        .list_reviews(call(
+            pb::ListReviewsRequest {
+                status: "PENDING".to_owned(),
+                ..Default::default()
+            },
+            Some(stranger),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.code(), Code::PermissionDenied);
+    assert_eq!(event_reviews(&mut grpc, event_id).await.total_elements, 0);
+});
+
+on_both!(assign_crew_without_a_crew_service_waits, |app| {
+    let mut grpc = client(&app).await;
+    let event_id = published_event(&app, &mut grpc, 10).await;
+    let assign = |crew_id, who| call(pb::AssignCrewRequest { event_id, crew_id }, Some(who));
+
+    let by_user = grpc.assign_crew(assign(3, user(1))).await.unwrap_err();
+    assert_eq!(by_user.code(), Code::PermissionDenied, "{by_user:?}");
+    let no_crew = grpc.assign_crew(assign(0, organizer(1))).await.unwrap_err();
+    assert_eq!(no_crew.code(), Code::InvalidArgument);
+    assert_eq!(violations(&no_crew), ["crew_id"]);
+
+    // The test profile has no crew service URL: the request waits for a retry.
+    let answer = grpc
+        .assign_crew(assign(3, organizer(1)))
+        .await
+        .expect("a pending assignment is a success");
+    let header = |key| {
+        answer
+            .metadata()
+            .get(key)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(header(adapters_grpc::CREW_STATUS_METADATA), "PENDING_RETRY");
+    assert!(
+        header(adapters_grpc::CREW_MESSAGE_METADATA).starts_with("crew will be assigned later"),
+        "{:?}",
+        answer.metadata()
+    );
+    assert_eq!(answer.into_inner().id, event_id);
+    let (status, details) = app
+        .get(&format!("/api/v1/events/{event_id}"), Some(organizer(1)))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(details["crew_status"], "PENDING_RETRY", "{details}");
 });

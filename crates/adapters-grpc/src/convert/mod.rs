@@ -14,6 +14,19 @@ pub(crate) fn nonzero<T: Default + PartialEq>(value: T) -> Option<T> {
     (value != T::default()).then_some(value)
 }
 
+/// An id the request must carry: proto3's 0 (not given) and negatives are refused on `field`
+/// before any use case runs, so a typo never turns into a lookup of id 0.
+pub(crate) fn id(field: &'static str, value: i64) -> Result<i64, application::AppError> {
+    if value > 0 {
+        Ok(value)
+    } else {
+        Err(application::AppError::invalid(
+            field,
+            "must be a positive id",
+        ))
+    }
+}
+
 /// A count for an `int32` field; counts here never come near `i32::MAX`, the conversion
 /// saturates rather than wraps if one ever did.
 pub(crate) fn int32<T: TryInto<i32>>(value: T) -> i32 {

@@ -3,14 +3,20 @@
 //! impl below only dispatches, one line per rpc, to the module of its resource.
 
 mod bookings;
+mod crew;
 mod events;
-mod not_yet;
+mod favorites;
 mod payments;
+mod reviews;
+
+pub use crew::{CREW_MESSAGE_METADATA, CREW_STATUS_METADATA};
 
 use std::sync::Arc;
 
 use application::ports::Authenticate;
-use application::services::{BookingService, EventService, PaymentService};
+use application::services::{
+    BookingService, CrewService, EventService, FavoriteService, PaymentService, ReviewService,
+};
 use tonic::{Request, Response, Status};
 
 use crate::auth::Callers;
@@ -23,6 +29,9 @@ pub struct UseCases {
     pub events: EventService,
     pub bookings: BookingService,
     pub payments: PaymentService,
+    pub favorites: FavoriteService,
+    pub reviews: ReviewService,
+    pub crew: CrewService,
 }
 
 impl std::fmt::Debug for UseCases {
@@ -85,8 +94,8 @@ impl EventRpc for EventGrpc {
         events::cancel(self, r).await
     }
 
-    async fn assign_crew(&self, _: Request<pb::AssignCrewRequest>) -> Reply<pb::EventResponse> {
-        Err(not_yet::rpc("AssignCrew"))
+    async fn assign_crew(&self, r: Request<pb::AssignCrewRequest>) -> Reply<pb::EventResponse> {
+        crew::assign(self, r).await
     }
 
     async fn create_booking(
@@ -137,48 +146,48 @@ impl EventRpc for EventGrpc {
 
     async fn add_favorite(
         &self,
-        _: Request<pb::AddFavoriteRequest>,
+        r: Request<pb::AddFavoriteRequest>,
     ) -> Reply<pb::FavoriteResponse> {
-        Err(not_yet::rpc("AddFavorite"))
+        favorites::add(self, r).await
     }
 
-    async fn remove_favorite(&self, _: Request<pb::RemoveFavoriteRequest>) -> Reply<()> {
-        Err(not_yet::rpc("RemoveFavorite"))
+    async fn remove_favorite(&self, r: Request<pb::RemoveFavoriteRequest>) -> Reply<()> {
+        favorites::remove(self, r).await
     }
 
     async fn list_favorites(
         &self,
-        _: Request<pb::ListFavoritesRequest>,
+        r: Request<pb::ListFavoritesRequest>,
     ) -> Reply<pb::ListFavoritesResponse> {
-        Err(not_yet::rpc("ListFavorites"))
+        favorites::list(self, r).await
     }
 
     async fn create_review(
         &self,
-        _: Request<pb::CreateReviewRequest>,
+        r: Request<pb::CreateReviewRequest>,
     ) -> Reply<pb::ReviewResponse> {
-        Err(not_yet::rpc("CreateReview"))
+        reviews::create(self, r).await
     }
 
     async fn update_review(
         &self,
-        _: Request<pb::UpdateReviewRequest>,
+        r: Request<pb::UpdateReviewRequest>,
     ) -> Reply<pb::ReviewResponse> {
-        Err(not_yet::rpc("UpdateReview"))
+        reviews::update(self, r).await
     }
 
     async fn list_reviews(
         &self,
-        _: Request<pb::ListReviewsRequest>,
+        r: Request<pb::ListReviewsRequest>,
     ) -> Reply<pb::ListReviewsResponse> {
-        Err(not_yet::rpc("ListReviews"))
+        reviews::list(self, r).await
     }
 
     async fn reply_to_review(
         &self,
-        _: Request<pb::ReplyToReviewRequest>,
+        r: Request<pb::ReplyToReviewRequest>,
     ) -> Reply<pb::ReviewReplyResponse> {
-        Err(not_yet::rpc("ReplyToReview"))
+        reviews::reply(self, r).await
     }
 
     async fn get_event_stats(
