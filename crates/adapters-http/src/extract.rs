@@ -135,3 +135,82 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     }
     response
 }
+
+/// An optional JSON body: no body (or only whitespace) is `T::default()`, anything else must be
+/// a valid request. `Option<web::Json<T>>` would quietly drop a malformed body, and with it
+/// what the caller meant.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OptionalJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Default + 'static> actix_web::FromRequest
+    for OptionalJson<T>
+{
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes = bytes.await?;
+            parse_optional_json(&bytes)
+                .map(OptionalJson)
+                .map_err(|app| {
+                    actix_web::error::InternalError::from_response(
+                        app.to_string(),
+                        problem_response(&app),
+                    )
+                    .into()
+                })
+        })
+    }
+}
+
+fn parse_optional_json<T: serde::de::DeserializeOwned + Default>(
+    bytes: &[u8],
+) -> Result<T, AppError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        if e.is_data() {
+            AppError::invalid("body", e.to_string())
+        } else {
+            AppError::conflict("MALFORMED_JSON", format!("the body is not valid JSON: {e}"))
+        }
+    })
+}
+
+#[cfg(test)]
+mod optional_json_tests {
+    use super::*;
+
+    #[derive(Debug, Default, PartialEq, Eq, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        reason: Option<String>,
+    }
+
+    #[test]
+    fn empty_is_default_and_bad_json_is_refused() {
+        assert_eq!(parse_optional_json::<Body>(b"").unwrap(), Body::default());
+        assert_eq!(
+            parse_optional_json::<Body>(b" \n").unwrap(),
+            Body::default()
+        );
+        assert_eq!(
+            parse_optional_json::<Body>(br#"{"reason":"x"}"#).unwrap(),
+            Body {
+                reason: Some("x".into())
+            }
+        );
+        assert_eq!(
+            parse_optional_json::<Body>(b"{oops").unwrap_err().code(),
+            "MALFORMED_JSON"
+        );
+        let unknown = parse_optional_json::<Body>(br#"{"reasn":"x"}"#).unwrap_err();
+        assert!(
+            matches!(unknown, AppError::Validation { .. }),
+            "{unknown:?}"
+        );
+    }
+}

@@ -48,6 +48,12 @@ impl SeaTx {
         self.tx.commit().await.map_err(db_err)
     }
 
+    /// Rolls back now. Dropping a `SeaTx` rolls back too, but only once the connection goes
+    /// back to the pool, a moment later; until then its row and advisory locks are held.
+    pub async fn rollback_tx(self) -> Result<(), AppError> {
+        self.tx.rollback().await.map_err(db_err)
+    }
+
     /// The backend this transaction runs on (some statements differ).
     #[must_use]
     pub const fn backend(&self) -> DatabaseBackend {

@@ -136,7 +136,7 @@ async fn try_lock_is_exclusive_between_transactions_on_postgres() {
         second.try_lock(&job).await.unwrap(),
         "free again after commit"
     );
-    drop(second); // rollback releases too
+    second.rollback_tx().await.unwrap(); // rollback releases too
     let third = uow.begin_tx().await.unwrap();
     assert!(third.try_lock(&job).await.unwrap());
     assert!(third.try_lock(&other_job).await.unwrap());

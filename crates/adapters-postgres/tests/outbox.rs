@@ -242,8 +242,8 @@ async fn concurrent_relays_claim_disjoint_rows_in_aggregate_order_on_postgres() 
         relay2.claim_batch(at(7), 10).await.unwrap().is_empty(),
         "a2 is locked by relay 1, b2 waits for b1"
     );
-    drop(relay2);
-    drop(relay1);
+    relay2.rollback_tx().await.unwrap();
+    relay1.rollback_tx().await.unwrap();
 
     let relay = uow.begin_tx().await.unwrap();
     assert_eq!(

@@ -263,6 +263,12 @@ on_both!(
             .expect(400, "MALFORMED_JSON"),
         raw("trailing garbage", Method::POST, "/api/v1/bookings", Some(probe), Some("application/json"), br#"{"event_id": 1, "quantity": 1} xx"#)
             .expect(400, "MALFORMED_JSON"),
+        raw("malformed optional body on event cancel", Method::POST, &format!("/api/v1/events/{event_a}/cancel"), Some(org), Some("application/json"), br#"{"reason": "x","#)
+            .expect(400, "MALFORMED_JSON"),
+        post("unknown field on booking cancel", "/api/v1/bookings/1/cancel", Some(probe), json!({"reasn": "typo"}))
+            .expect(400, v),
+        raw("malformed optional body on publish", Method::POST, &format!("/api/v1/events/{event_a}/publish"), Some(org), Some("application/json"), b"{oops")
+            .expect(400, "MALFORMED_JSON"),
         post("JSON array instead of object", "/api/v1/bookings", Some(probe), json!([{"event_id": event_a, "quantity": 1}]))
             .expect(400, v),
         post("quantity is a string", "/api/v1/bookings", Some(probe), book(json!("x"))).expect(400, v),

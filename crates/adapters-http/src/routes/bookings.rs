@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::dto::{PageInfo, PageParams};
+use crate::extract::OptionalJson;
 use crate::idempotency::{self, JsonReply};
 use crate::problem::{ApiError, Problem};
 use crate::routes::payments::PaymentResponse;
@@ -308,9 +309,8 @@ pub async fn cancel_booking(
     caller: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
-    body: Option<web::Json<CancelBookingRequest>>,
+    OptionalJson(b): OptionalJson<CancelBookingRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.map(web::Json::into_inner).unwrap_or_default();
     let id = BookingId(id.into_inner());
     idempotency::run(&state, &req, &caller.0, &b, || async {
         let done = state

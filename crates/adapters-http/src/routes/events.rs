@@ -23,6 +23,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::dto::{MoneyInput, PageInfo, PageParams, parse_list};
+use crate::extract::OptionalJson;
 use crate::idempotency::{self, JsonReply};
 use crate::problem::{ApiError, Problem};
 use crate::routes::crew::CrewInfo;
@@ -192,7 +193,7 @@ pub struct PublishEventRequest {
 }
 
 /// `POST /events/{id}/cancel`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelEventRequest {
     pub reason: Option<String>,
@@ -202,6 +203,18 @@ pub struct CancelEventRequest {
     #[serde(default)]
     pub force_majeure: bool,
     pub version: Option<i64>,
+}
+
+/// No body: participants are notified, as with a body that does not say otherwise.
+impl Default for CancelEventRequest {
+    fn default() -> Self {
+        Self {
+            reason: None,
+            notify_participants: true,
+            force_majeure: false,
+            version: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -713,9 +726,8 @@ pub async fn publish_event(
     caller: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
-    body: Option<web::Json<PublishEventRequest>>,
+    OptionalJson(b): OptionalJson<PublishEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.map(web::Json::into_inner).unwrap_or_default();
     let cmd = PublishEventCommand {
         publish_at: b.publish_at,
         expected_version: expected_version(&req, b.version)?,
@@ -759,14 +771,8 @@ pub async fn cancel_event(
     caller: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
-    body: Option<web::Json<CancelEventRequest>>,
+    OptionalJson(b): OptionalJson<CancelEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body
-        .map(web::Json::into_inner)
-        .unwrap_or_else(|| CancelEventRequest {
-            notify_participants: true,
-            ..CancelEventRequest::default()
-        });
     let id = EventId(id.into_inner());
     idempotency::run(&state, &req, &caller.0, &b, || async {
         let cmd = CancelEventCommand {

@@ -2,7 +2,6 @@
 //! admins, the queue), and run the waitlist processing for one event.
 
 use actix_web::{HttpResponse, delete, get, post, web};
-use application::AppError;
 use application::services::{WaitlistPosition, WaitlistView};
 use chrono::{DateTime, Utc};
 use domain::EventId;
@@ -12,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::dto::{PageInfo, PageParams, parse_list};
+use crate::extract::OptionalJson;
 use crate::problem::{ApiError, Problem};
 use crate::state::ApiState;
 
@@ -105,21 +105,6 @@ pub struct WaitlistQueueParams {
     pub status: Option<String>,
 }
 
-/// The optional join body: empty means the defaults; anything else must be a valid request.
-/// (`Option<web::Json<_>>` would silently drop a malformed body.)
-fn join_body(bytes: &[u8]) -> Result<JoinWaitlistRequest, AppError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(JoinWaitlistRequest::default());
-    }
-    serde_json::from_slice(bytes).map_err(|e| {
-        if e.is_data() {
-            AppError::invalid("body", e.to_string())
-        } else {
-            AppError::conflict("MALFORMED_JSON", format!("the body is not valid JSON: {e}"))
-        }
-    })
-}
-
 /// Joins the waiting list of a full event (201 with the entry and its position). An event with
 /// enough free seats is 409 `SEATS_AVAILABLE`: book it directly.
 #[utoipa::path(
@@ -140,10 +125,9 @@ pub async fn join_waitlist(
     state: web::Data<ApiState>,
     caller: Caller,
     id: web::Path<i64>,
-    body: web::Bytes,
+    OptionalJson(b): OptionalJson<JoinWaitlistRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let event_id = EventId(id.into_inner());
-    let b = join_body(&body)?;
     let joined = state
         .waitlist
         .join(&caller.0, event_id, b.quantity.unwrap_or(1))
