@@ -43,6 +43,7 @@ fn broker_env(exchange: &str) -> Vec<(&'static str, String)> {
     vec![
         ("APP__BROKER__URL", amqp_url()),
         ("APP__BROKER__EXCHANGE", exchange.to_owned()),
+        ("APP__BROKER__RELAY_ENABLED", "true".to_owned()),
         ("APP__BROKER__RELAY_POLL_INTERVAL_MS", "20".to_owned()),
         ("APP__BROKER__RELAY_MAX_BACKOFF_MS", "100".to_owned()),
     ]
@@ -239,6 +240,7 @@ async fn a_broker_outage_loses_no_event() {
     )));
     let publisher = Arc::new(Switchable(RwLock::new(down)));
     let env = [
+        ("APP__BROKER__RELAY_ENABLED", "true"),
         ("APP__BROKER__RELAY_POLL_INTERVAL_MS", "20"),
         ("APP__BROKER__RELAY_MAX_BACKOFF_MS", "100"),
     ];
