@@ -11,19 +11,15 @@
 //! backoff and end as `AppError::Unavailable { dependency: "crew" }`. A circuit breaker stops
 //! calling a service that keeps failing.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use application::AppError;
-use application::circuit_breaker::CircuitBreaker;
 use application::ports::{CrewAssignment, CrewDirectory, CrewRequest};
 use async_trait::async_trait;
 use domain::{CrewId, EventId, Timestamp};
 use reqwest::{RequestBuilder, StatusCode, Url};
+use resilient_http::ResilientCaller;
 use serde::{Deserialize, Serialize};
-
-/// The first retry waits this long; each further one twice as long (capped at `MAX_BACKOFF`).
-const FIRST_BACKOFF: Duration = Duration::from_millis(50);
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 const UNAVAILABLE: AppError = AppError::Unavailable { dependency: "crew" };
 
@@ -73,8 +69,7 @@ impl std::error::Error for InvalidCrewConfig {}
 pub struct HttpCrewDirectory {
     client: reqwest::Client,
     base_url: Url,
-    max_retries: u32,
-    breaker: CircuitBreaker,
+    caller: ResilientCaller,
 }
 
 #[derive(Serialize)]
@@ -89,12 +84,6 @@ struct AssignBody<'a> {
 struct AssignAnswer {
     crew_id: i64,
     crew_name: Option<String>,
-}
-
-/// One attempt's result: final, or worth another try.
-enum Attempt<T> {
-    Done(Result<T, AppError>),
-    Transient(String),
 }
 
 impl HttpCrewDirectory {
@@ -116,9 +105,9 @@ impl HttpCrewDirectory {
         Ok(Self {
             client,
             base_url,
-            max_retries: config.max_retries,
-            breaker: CircuitBreaker::new(
+            caller: ResilientCaller::new(
                 "crew service",
+                config.max_retries,
                 config.breaker_threshold,
                 config.breaker_cooldown,
             ),
@@ -128,7 +117,7 @@ impl HttpCrewDirectory {
     /// Whether calls currently fail fast.
     #[must_use]
     pub fn circuit_open(&self) -> bool {
-        self.breaker.is_open()
+        self.caller.circuit_open()
     }
 
     /// `{base}/api/v1/events/{event_id}/crew[/{segment}…]`.
@@ -143,75 +132,23 @@ impl HttpCrewDirectory {
         url
     }
 
-    /// Runs one logical call through the breaker, retrying transient failures.
+    /// Runs one logical call through the breaker, retrying transient failures; a call that
+    /// gets no answer is `Unavailable { dependency: "crew" }`.
     async fn call<T>(
         &self,
         operation: &'static str,
         request: impl Fn() -> RequestBuilder + Send + Sync,
         answer: impl Fn(StatusCode, &[u8]) -> Result<T, AppError> + Send + Sync,
     ) -> Result<T, AppError> {
-        let Some(permit) = self.breaker.admit(Instant::now()) else {
-            tracing::debug!(operation, "crew service circuit open; failing fast");
-            return Err(UNAVAILABLE);
-        };
-        let mut attempt: u32 = 0;
-        let outcome = loop {
-            match Self::attempt(&request, &answer).await {
-                Attempt::Done(result) => break result,
-                Attempt::Transient(why) if attempt < self.max_retries => {
-                    let backoff = backoff(attempt);
-                    tracing::warn!(operation, attempt, error = %why, ?backoff, "crew service call failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    attempt += 1;
-                }
-                Attempt::Transient(why) => {
-                    tracing::warn!(operation, attempts = attempt + 1, error = %why, "crew service unavailable");
-                    break Err(UNAVAILABLE);
-                }
-            }
-        };
-        match &outcome {
-            Err(AppError::Unavailable { .. }) => permit.failed(Instant::now()),
-            _ => permit.succeeded(),
-        }
-        outcome
-    }
-
-    async fn attempt<T>(
-        request: &(impl Fn() -> RequestBuilder + Send + Sync),
-        answer: &(impl Fn(StatusCode, &[u8]) -> Result<T, AppError> + Send + Sync),
-    ) -> Attempt<T> {
-        let response = match request().send().await {
-            Ok(response) => response,
-            Err(e) => return Attempt::Transient(transport_error(&e)),
-        };
-        let status = response.status();
-        if status.is_server_error()
-            || status == StatusCode::REQUEST_TIMEOUT
-            || status == StatusCode::TOO_MANY_REQUESTS
-        {
-            return Attempt::Transient(format!("HTTP {status}"));
-        }
-        match response.bytes().await {
-            Ok(body) => Attempt::Done(answer(status, &body)),
-            Err(e) => Attempt::Transient(transport_error(&e)),
-        }
-    }
-}
-
-fn backoff(retry: u32) -> Duration {
-    FIRST_BACKOFF
-        .checked_mul(1 << retry.min(16))
-        .map_or(MAX_BACKOFF, |d| d.min(MAX_BACKOFF))
-}
-
-fn transport_error(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        "timed out".to_owned()
-    } else if error.is_connect() {
-        "connection failed".to_owned()
-    } else {
-        error.to_string()
+        self.caller
+            .call(
+                operation,
+                request,
+                answer,
+                |_| UNAVAILABLE,
+                |e| matches!(e, AppError::Unavailable { .. }),
+            )
+            .await
     }
 }
 
@@ -296,14 +233,6 @@ impl CrewDirectory for HttpCrewDirectory {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        assert_eq!(backoff(0), Duration::from_millis(50));
-        assert_eq!(backoff(1), Duration::from_millis(100));
-        assert_eq!(backoff(10), MAX_BACKOFF);
-        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
-    }
 
     #[test]
     fn urls_keep_a_base_path() {

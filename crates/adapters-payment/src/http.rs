@@ -6,7 +6,7 @@
 //! `Unavailable`; any other 4xx is the gateway's answer and is not retried. A circuit breaker
 //! stops calling a gateway that keeps failing.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use application::ports::payment_gateway::{
     GatewayError, GatewayPaymentStatus, GatewaySession, PaymentGateway, PaymentSessionRequest,
@@ -15,21 +15,17 @@ use application::ports::payment_gateway::{
 use async_trait::async_trait;
 use domain::{BookingId, Money, PaymentId};
 use reqwest::{RequestBuilder, StatusCode, Url};
+use resilient_http::{ResilientCaller, Unanswered};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::webhook_signature;
-use application::circuit_breaker::CircuitBreaker;
 
 /// The header carrying backend-payment's webhook signature (`sha256=<hex hmac>`).
 pub const PAYMENT_SIGNATURE_HEADER: &str = "X-Payment-Signature";
 
 /// The header making a write safe to retry.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
-
-/// The first retry waits this long; each further one twice as long (capped at `MAX_BACKOFF`).
-const FIRST_BACKOFF: Duration = Duration::from_millis(50);
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Settings of the backend-payment client.
 #[derive(Clone, PartialEq, Eq)]
@@ -104,7 +100,7 @@ pub struct HttpPaymentGateway {
     client: reqwest::Client,
     base_url: Url,
     config: HttpGatewayConfig,
-    breaker: CircuitBreaker,
+    caller: ResilientCaller,
 }
 
 #[derive(Serialize)]
@@ -147,12 +143,6 @@ struct RefundAnswer {
     refund_reference: String,
 }
 
-/// One attempt's result: final, or worth another try.
-enum Attempt<T> {
-    Done(Result<T, GatewayError>),
-    Transient(String),
-}
-
 impl HttpPaymentGateway {
     /// Builds the client; fails on a base URL that is not an absolute http(s) URL.
     pub fn new(config: HttpGatewayConfig) -> Result<Self, InvalidGatewayConfig> {
@@ -172,8 +162,9 @@ impl HttpPaymentGateway {
         Ok(Self {
             client,
             base_url,
-            breaker: CircuitBreaker::new(
+            caller: ResilientCaller::new(
                 "payment gateway",
+                config.max_retries,
                 config.breaker_threshold,
                 config.breaker_cooldown,
             ),
@@ -192,80 +183,30 @@ impl HttpPaymentGateway {
         url
     }
 
-    /// Runs one logical call through the breaker, retrying transient failures.
+    /// Runs one logical call through the breaker, retrying transient failures; a call that
+    /// gets no answer is `GatewayError::Unavailable`.
     async fn call<T>(
         &self,
         operation: &'static str,
         request: impl Fn() -> RequestBuilder + Send + Sync,
         answer: impl Fn(StatusCode, &[u8]) -> Result<T, GatewayError> + Send + Sync,
     ) -> Result<T, GatewayError> {
-        let Some(permit) = self.breaker.admit(Instant::now()) else {
-            return Err(GatewayError::Unavailable(
-                "backend-payment circuit is open".to_owned(),
-            ));
-        };
-        let mut attempt: u32 = 0;
-        let outcome = loop {
-            match self.attempt(&request, &answer).await {
-                Attempt::Done(result) => break result,
-                Attempt::Transient(why) if attempt < self.config.max_retries => {
-                    let backoff = backoff(attempt);
-                    tracing::warn!(operation, attempt, error = %why, ?backoff, "backend-payment call failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    attempt += 1;
-                }
-                Attempt::Transient(why) => {
-                    tracing::warn!(operation, attempts = attempt + 1, error = %why, "backend-payment unavailable");
-                    break Err(GatewayError::Unavailable(format!(
-                        "backend-payment {operation}: {why} (after {} attempts)",
-                        attempt + 1
-                    )));
-                }
-            }
-        };
-        match &outcome {
-            Err(GatewayError::Unavailable(_)) => permit.failed(Instant::now()),
-            _ => permit.succeeded(),
-        }
-        outcome
-    }
-
-    async fn attempt<T>(
-        &self,
-        request: &(impl Fn() -> RequestBuilder + Send + Sync),
-        answer: &(impl Fn(StatusCode, &[u8]) -> Result<T, GatewayError> + Send + Sync),
-    ) -> Attempt<T> {
-        let response = match request().send().await {
-            Ok(response) => response,
-            Err(e) => return Attempt::Transient(transport_error(&e)),
-        };
-        let status = response.status();
-        if status.is_server_error()
-            || status == StatusCode::REQUEST_TIMEOUT
-            || status == StatusCode::TOO_MANY_REQUESTS
-        {
-            return Attempt::Transient(format!("HTTP {status}"));
-        }
-        match response.bytes().await {
-            Ok(body) => Attempt::Done(answer(status, &body)),
-            Err(e) => Attempt::Transient(transport_error(&e)),
-        }
-    }
-}
-
-fn backoff(retry: u32) -> Duration {
-    FIRST_BACKOFF
-        .checked_mul(1 << retry.min(16))
-        .map_or(MAX_BACKOFF, |d| d.min(MAX_BACKOFF))
-}
-
-fn transport_error(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        "timed out".to_owned()
-    } else if error.is_connect() {
-        "connection failed".to_owned()
-    } else {
-        error.to_string()
+        self.caller
+            .call(
+                operation,
+                request,
+                answer,
+                |why| match why {
+                    Unanswered::CircuitOpen => {
+                        GatewayError::Unavailable("backend-payment circuit is open".to_owned())
+                    }
+                    Unanswered::Failed { attempts, reason } => GatewayError::Unavailable(format!(
+                        "backend-payment {operation}: {reason} (after {attempts} attempts)"
+                    )),
+                },
+                |e| matches!(e, GatewayError::Unavailable(_)),
+            )
+            .await
     }
 }
 
@@ -418,15 +359,6 @@ impl PaymentGateway for HttpPaymentGateway {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        assert_eq!(backoff(0), Duration::from_millis(50));
-        assert_eq!(backoff(1), Duration::from_millis(100));
-        assert_eq!(backoff(2), Duration::from_millis(200));
-        assert_eq!(backoff(10), MAX_BACKOFF);
-        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
-    }
 
     #[test]
     fn urls_keep_a_base_path_and_encode_the_reference() {

@@ -1,0 +1,154 @@
+//! Outbound HTTP calls to other platform services (backend-payment, backend-crew), shared by
+//! the adapters that make them: one logical call goes through a circuit breaker, and transient
+//! failures (transport errors, 5xx, 408, 429, an unreadable body) are retried with exponential
+//! backoff. Any other answer is the service's word and goes to the caller's `answer` as is.
+//!
+//! Not an adapter: it implements no port, so adapters may share it without depending on each
+//! other.
+
+use std::time::{Duration, Instant};
+
+use application::circuit_breaker::CircuitBreaker;
+use reqwest::{RequestBuilder, StatusCode};
+
+/// The first retry waits this long; each further one twice as long (capped at `MAX_BACKOFF`).
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Why a call got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unanswered {
+    /// The breaker is open: the call was not tried.
+    CircuitOpen,
+    /// Every attempt failed transiently; `reason` is the last failure.
+    Failed { attempts: u32, reason: String },
+}
+
+/// Calls one service: its breaker and its retry budget.
+#[derive(Debug)]
+pub struct ResilientCaller {
+    service: &'static str,
+    breaker: CircuitBreaker,
+    max_retries: u32,
+}
+
+enum Attempt<T> {
+    Done(T),
+    Transient(String),
+}
+
+impl ResilientCaller {
+    /// `service` names the callee in logs; `breaker_threshold` 0 disables the breaker.
+    #[must_use]
+    pub fn new(
+        service: &'static str,
+        max_retries: u32,
+        breaker_threshold: u32,
+        breaker_cooldown: Duration,
+    ) -> Self {
+        Self {
+            service,
+            breaker: CircuitBreaker::new(service, breaker_threshold, breaker_cooldown),
+            max_retries,
+        }
+    }
+
+    /// Whether calls currently fail fast.
+    #[must_use]
+    pub fn circuit_open(&self) -> bool {
+        self.breaker.is_open()
+    }
+
+    /// Runs one logical call. `answer` turns the service's answer into the adapter's result;
+    /// `unanswered` turns a call that got none into the adapter's error; `is_unavailable`
+    /// tells which results count as failures for the breaker (an answer can say the service
+    /// is not working, e.g. a body that does not parse).
+    pub async fn call<T, E>(
+        &self,
+        operation: &'static str,
+        request: impl Fn() -> RequestBuilder + Send + Sync,
+        answer: impl Fn(StatusCode, &[u8]) -> Result<T, E> + Send + Sync,
+        unanswered: impl Fn(Unanswered) -> E + Send + Sync,
+        is_unavailable: impl Fn(&E) -> bool + Send + Sync,
+    ) -> Result<T, E> {
+        let service = self.service;
+        let Some(permit) = self.breaker.admit(Instant::now()) else {
+            tracing::debug!(service, operation, "circuit open; failing fast");
+            return Err(unanswered(Unanswered::CircuitOpen));
+        };
+        let mut retry: u32 = 0;
+        let outcome = loop {
+            match attempt(&request, &answer).await {
+                Attempt::Done(result) => break result,
+                Attempt::Transient(why) if retry < self.max_retries => {
+                    let backoff = backoff(retry);
+                    tracing::warn!(service, operation, attempt = retry, error = %why, ?backoff, "call failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    retry += 1;
+                }
+                Attempt::Transient(why) => {
+                    tracing::warn!(service, operation, attempts = retry + 1, error = %why, "service unavailable");
+                    break Err(unanswered(Unanswered::Failed {
+                        attempts: retry + 1,
+                        reason: why,
+                    }));
+                }
+            }
+        };
+        match &outcome {
+            Err(e) if is_unavailable(e) => permit.failed(Instant::now()),
+            _ => permit.succeeded(),
+        }
+        outcome
+    }
+}
+
+async fn attempt<T, E>(
+    request: &(impl Fn() -> RequestBuilder + Send + Sync),
+    answer: &(impl Fn(StatusCode, &[u8]) -> Result<T, E> + Send + Sync),
+) -> Attempt<Result<T, E>> {
+    let response = match request().send().await {
+        Ok(response) => response,
+        Err(e) => return Attempt::Transient(transport_error(&e)),
+    };
+    let status = response.status();
+    if status.is_server_error()
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+    {
+        return Attempt::Transient(format!("HTTP {status}"));
+    }
+    match response.bytes().await {
+        Ok(body) => Attempt::Done(answer(status, &body)),
+        Err(e) => Attempt::Transient(transport_error(&e)),
+    }
+}
+
+fn backoff(retry: u32) -> Duration {
+    FIRST_BACKOFF
+        .checked_mul(1 << retry.min(16))
+        .map_or(MAX_BACKOFF, |d| d.min(MAX_BACKOFF))
+}
+
+fn transport_error(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".to_owned()
+    } else if error.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        error.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(0), FIRST_BACKOFF);
+        assert_eq!(backoff(1), FIRST_BACKOFF * 2);
+        assert_eq!(backoff(10), MAX_BACKOFF);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+}
