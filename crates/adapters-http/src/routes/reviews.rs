@@ -336,21 +336,7 @@ pub async fn list_reviews(
     caller: Caller,
     params: web::Query<ListReviewsParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let p = params.into_inner();
-    let query = ListReviewsQuery {
-        event_id: p.event_id.map(EventId),
-        user_id: p.user_id.map(UserId),
-        statuses: statuses(p.status.as_deref())?,
-        min_rating: p.min_rating,
-        sort: sort(p.sort.as_deref())?,
-        page: PageParams {
-            page: p.page,
-            size: p.size,
-        }
-        .request()?,
-    };
-    let list = state.reviews.list(&caller.0, query).await?;
-    Ok(HttpResponse::Ok().json(ReviewListResponse::from(&list)))
+    list(&state, &caller, params.into_inner()).await
 }
 
 /// Lists this event's reviews; same as `GET /reviews?event_id=`.
@@ -373,9 +359,27 @@ pub async fn list_event_reviews(
     params: web::Query<EventReviewsParams>,
 ) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
-    let query = ListReviewsQuery {
-        event_id: Some(EventId(id.into_inner())),
+    let params = ListReviewsParams {
+        event_id: Some(id.into_inner()),
         user_id: None,
+        status: p.status,
+        min_rating: p.min_rating,
+        sort: p.sort,
+        page: p.page,
+        size: p.size,
+    };
+    list(&state, &caller, params).await
+}
+
+/// Both review lists: the filters as the use case takes them, then the page.
+async fn list(
+    state: &ApiState,
+    caller: &Caller,
+    p: ListReviewsParams,
+) -> Result<HttpResponse, ApiError> {
+    let query = ListReviewsQuery {
+        event_id: p.event_id.map(EventId),
+        user_id: p.user_id.map(UserId),
         statuses: statuses(p.status.as_deref())?,
         min_rating: p.min_rating,
         sort: sort(p.sort.as_deref())?,

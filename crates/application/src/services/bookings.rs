@@ -113,15 +113,7 @@ impl BookingService {
         loyalty: LoyaltyProgram,
     ) -> Self {
         Self {
-            deps: Commerce {
-                uow,
-                clock,
-                gateways,
-                tickets,
-                settings,
-                loyalty,
-                waitlist: WaitlistSettings::default(),
-            },
+            deps: Commerce::new(uow, clock, gateways, tickets, settings, loyalty),
         }
     }
 

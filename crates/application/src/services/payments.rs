@@ -90,15 +90,7 @@ impl PaymentService {
         loyalty: LoyaltyProgram,
     ) -> Self {
         Self {
-            deps: Commerce {
-                uow,
-                clock,
-                gateways,
-                tickets,
-                settings,
-                loyalty,
-                waitlist: WaitlistSettings::default(),
-            },
+            deps: Commerce::new(uow, clock, gateways, tickets, settings, loyalty),
         }
     }
 

@@ -104,6 +104,25 @@ pub(crate) struct Commerce {
 }
 
 impl Commerce {
+    pub(crate) fn new(
+        uow: Arc<dyn UnitOfWork>,
+        clock: Arc<dyn Clock>,
+        gateways: PaymentGateways,
+        tickets: Arc<dyn TicketCodeGenerator>,
+        settings: BookingSettings,
+        loyalty: LoyaltyProgram,
+    ) -> Self {
+        Self {
+            uow,
+            clock,
+            gateways,
+            tickets,
+            settings,
+            loyalty,
+            waitlist: WaitlistSettings::default(),
+        }
+    }
+
     /// The per-transaction view the shared steps (logs, refunds, outbox) work with.
     pub(crate) fn env<'a>(&'a self, tx: &'a dyn Tx, ctx: &'a RequestContext) -> Env<'a> {
         Env {
