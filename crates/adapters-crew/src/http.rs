@@ -13,10 +13,10 @@
 
 use std::time::Duration;
 
-use application::AppError;
-use application::ports::{CrewAssignment, CrewDirectory, CrewRequest};
 use async_trait::async_trait;
 use domain::{CrewId, EventId, Timestamp};
+use ports::AppError;
+use ports::{CrewAssignment, CrewDirectory, CrewRequest};
 use reqwest::{RequestBuilder, StatusCode, Url};
 use resilient_http::ResilientCaller;
 use serde::{Deserialize, Serialize};

@@ -2,10 +2,10 @@
 //! call answers "unavailable", so crew requests are kept PENDING_RETRY and assigned once a crew
 //! service is configured, instead of failing or being invented.
 
-use application::AppError;
-use application::ports::{CrewAssignment, CrewDirectory, CrewRequest};
 use async_trait::async_trait;
 use domain::{CrewId, EventId};
+use ports::AppError;
+use ports::{CrewAssignment, CrewDirectory, CrewRequest};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UnconfiguredCrewDirectory;

@@ -5,10 +5,10 @@
 use std::time::{Duration, Instant};
 
 use adapters_crew::{HttpCrewConfig, HttpCrewDirectory, UnconfiguredCrewDirectory};
-use application::AppError;
-use application::ports::{CrewAssignment, CrewDirectory, CrewRequest};
 use chrono::{TimeZone, Utc};
 use domain::{CrewId, EventId};
+use ports::AppError;
+use ports::{CrewAssignment, CrewDirectory, CrewRequest};
 use serde_json::json;
 use wiremock::matchers::{body_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

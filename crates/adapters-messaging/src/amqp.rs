@@ -11,13 +11,13 @@
 
 use std::time::Duration;
 
-use application::outbox::OutboxRecord;
-use application::ports::{MessagePublisher, PublishError};
 use async_trait::async_trait;
 use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use ports::outbox::OutboxRecord;
+use ports::{MessagePublisher, PublishError};
 use tokio::sync::Mutex;
 
 /// AMQP delivery mode of messages that survive a broker restart.

@@ -1,9 +1,9 @@
 //! The embedded default's broker: logs each envelope and reports it delivered, so the outbox
 //! drains and the service runs without RabbitMQ.
 
-use application::outbox::OutboxRecord;
-use application::ports::{MessagePublisher, PublishError};
 use async_trait::async_trait;
+use ports::outbox::OutboxRecord;
+use ports::{MessagePublisher, PublishError};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LoggingPublisher;

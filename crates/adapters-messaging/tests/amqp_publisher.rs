@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use adapters_messaging::testing::{TestConsumer, amqp_url, unique_name};
 use adapters_messaging::{AmqpConfig, AmqpPublisher};
-use application::outbox::{DomainEventType, OutboxMessage, OutboxRecord};
-use application::ports::{MessagePublisher, PublishError};
 use chrono::TimeZone;
+use ports::outbox::{DomainEventType, OutboxMessage, OutboxRecord};
+use ports::{MessagePublisher, PublishError};
 
 fn require_services() -> bool {
     std::env::var("EVENT_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")

@@ -8,12 +8,12 @@
 
 use std::time::Duration;
 
-use application::ports::payment_gateway::{
+use async_trait::async_trait;
+use domain::{BookingId, Money, PaymentId};
+use ports::payment_gateway::{
     GatewayError, GatewayPaymentStatus, GatewaySession, PaymentGateway, PaymentSessionRequest,
     SimulatedOutcome, WebhookNotice,
 };
-use async_trait::async_trait;
-use domain::{BookingId, Money, PaymentId};
 use reqwest::{RequestBuilder, StatusCode, Url};
 use resilient_http::{ResilientCaller, Unanswered};
 use serde::de::DeserializeOwned;

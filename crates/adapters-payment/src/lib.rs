@@ -1,6 +1,6 @@
 //! PaymentGateway implementations: the in-process sandbox and the HTTP client of backend-payment.
 //!
-//! Each adapter implements [`application::ports::payment_gateway::PaymentGateway`]; bootstrap
+//! Each adapter implements [`ports::payment_gateway::PaymentGateway`]; bootstrap
 //! registers them in the `PaymentGateways` registry by name. `docs/payment-gateways.md` says how
 //! to add another one.
 

@@ -10,12 +10,12 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use application::ports::payment_gateway::{
+use async_trait::async_trait;
+use domain::Money;
+use ports::payment_gateway::{
     GatewayError, GatewayPaymentStatus, GatewaySession, PaymentGateway, PaymentSessionRequest,
     SimulatedOutcome, WebhookNotice,
 };
-use async_trait::async_trait;
-use domain::Money;
 use sha2::{Digest, Sha256};
 
 use crate::webhook_signature;

@@ -1,8 +1,8 @@
 //! The webhook signature shared by the built-in gateways: `sha256=<hex HMAC-SHA256(secret, raw body)>`
 //! in a gateway-specific header, over a JSON body `{"reference": "..."}`.
 
-use application::ports::payment_gateway::{GatewayError, WebhookNotice};
 use hmac::{Hmac, Mac};
+use ports::payment_gateway::{GatewayError, WebhookNotice};
 use serde::Deserialize;
 use sha2::Sha256;
 

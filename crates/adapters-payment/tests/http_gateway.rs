@@ -5,12 +5,12 @@
 use std::time::{Duration, Instant};
 
 use adapters_payment::{HttpGatewayConfig, HttpPaymentGateway};
-use application::ports::payment_gateway::{
+use domain::{BookingId, Money, PaymentId};
+use hmac::{Hmac, Mac};
+use ports::payment_gateway::{
     GatewayError, GatewayPaymentStatus, GatewaySession, PaymentGateway, PaymentSessionRequest,
     SimulatedOutcome, WebhookNotice,
 };
-use domain::{BookingId, Money, PaymentId};
-use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
 use wiremock::matchers::{body_json, header, method, path};

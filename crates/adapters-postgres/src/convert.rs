@@ -2,8 +2,8 @@
 
 use std::str::FromStr;
 
-use application::AppError;
 use domain::{Money, UserId};
+use ports::AppError;
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
     DatabaseBackend, DatabaseTransaction, EntityTrait, PaginatorTrait, PrimaryKeyTrait, QuerySelect,

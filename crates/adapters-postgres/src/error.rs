@@ -2,7 +2,7 @@
 //! retry); constraint violations are recognised where a repository expects them; anything
 //! else is `Internal` with the detail kept for the log.
 
-use application::AppError;
+use ports::AppError;
 use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
 /// The general mapping.

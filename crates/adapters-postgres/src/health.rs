@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use application::ports::{ComponentHealth, HealthIndicator};
 use async_trait::async_trait;
+use ports::{ComponentHealth, HealthIndicator};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 /// Checks the database with `SELECT 1` (bounded by `timeout`).

@@ -1,12 +1,12 @@
 //! The unit of work over one sea-orm transaction.
 //!
-//! `SeaTx` implements every repository port of the application crate, each in its own module
+//! `SeaTx` implements every repository port of the ports crate, each in its own module
 //! (`repositories::*`), over the same `DatabaseTransaction`; dropping it without `commit`
 //! rolls back (sea-orm rolls back an uncommitted transaction on drop).
 
 use sea_orm::{DatabaseBackend, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 
-use application::AppError;
+use ::ports::AppError;
 
 use crate::error::db_err;
 
@@ -72,15 +72,15 @@ impl SeaTx {
     }
 }
 
-mod ports {
-    use application::AppError;
-    use application::ports::{
+mod port_impls {
+    use async_trait::async_trait;
+    use ports::AppError;
+    use ports::{
         AuditLog, BookingRepository, CategoryRepository, CrewAssignmentRepository, EventRepository,
         FavoriteRepository, IdempotencyStore, JobRunStore, LoyaltyLedger, OutboxStore,
         PaymentRepository, PromoCodeRepository, ReviewRepository, Tx, UnitOfWork,
         WaitlistRepository,
     };
-    use async_trait::async_trait;
 
     use super::{SeaTx, SeaUnitOfWork};
 

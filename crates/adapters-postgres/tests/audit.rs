@@ -6,10 +6,10 @@ mod common;
 
 use adapters_postgres::SeaUnitOfWork;
 use adapters_postgres::entities::audit_log;
-use application::ports::{AuditEntry, AuditLog, AuditQuery};
-use application::{PageRequest, Role};
 use chrono::{Duration, TimeZone, Utc};
 use domain::{Timestamp, UserId};
+use ports::{AuditEntry, AuditLog, AuditQuery};
+use ports::{PageRequest, Role};
 use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, QueryOrder, Set};
 
 fn at(minutes: i64) -> Timestamp {

@@ -14,16 +14,16 @@ use adapters_postgres::entities::{
     payment_refunds_archive, payments, payments_archive,
 };
 use adapters_postgres::{SeaTx, SeaUnitOfWork};
-use application::PageRequest;
-use application::ports::{
-    BookingLog, BookingQuery, BookingRepository, NewRefund, PaymentRepository, PlacementRejection,
-    ReminderKind,
-};
 use booking_fixtures::*;
 use domain::booking::{Booking, BookingStatus, NewBooking};
 use domain::payment::NewPayment;
 use domain::ticket::TicketCode;
 use domain::{BookingId, EventId, Money, UserId};
+use ports::PageRequest;
+use ports::{
+    BookingLog, BookingQuery, BookingRepository, NewRefund, PaymentRepository, PlacementRejection,
+    ReminderKind,
+};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, Set, SqlErr,
@@ -460,8 +460,7 @@ on_both_backends!(search_filters_orders_and_pages, |t| {
     }
     let canceled = move_to(&tx, all[1].clone(), BookingStatus::Canceled, at(10)).await;
     all[1] = canceled;
-    let ids =
-        |page: &application::Page<Booking>| page.items.iter().map(|b| b.id).collect::<Vec<_>>();
+    let ids = |page: &ports::Page<Booking>| page.items.iter().map(|b| b.id).collect::<Vec<_>>();
     let id = |i: usize| all[i].id;
 
     let everything = tx.search(&BookingQuery::default()).await.unwrap();
@@ -936,7 +935,7 @@ async fn two_hundred_concurrent_buyers_get_exactly_fifty_seats_on_postgres() {
                     .place(event, vec![new_booking(event, user(1_000 + n), 1)])
                     .await?;
                 tx.commit_tx().await?;
-                Ok::<_, application::AppError>(placed)
+                Ok::<_, ports::AppError>(placed)
             })
         })
         .collect();

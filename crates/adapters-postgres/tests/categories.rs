@@ -5,9 +5,9 @@
 mod common;
 
 use adapters_postgres::SeaUnitOfWork;
-use application::ports::CategoryRepository;
 use domain::CategoryId;
 use domain::category::{CategoryFields, CategoryInput};
+use ports::CategoryRepository;
 
 fn fields(name: &str, parent: Option<CategoryId>) -> CategoryFields {
     CategoryFields::new(&CategoryInput {

@@ -6,12 +6,12 @@
 mod common;
 
 use adapters_postgres::{SeaTx, SeaUnitOfWork};
-use application::ports::{CrewAssignmentRepository, EventRepository, NewCrewAssignment};
 use chrono::{Duration, TimeZone, Utc};
 use domain::crew::CrewAssignmentStatus;
 use domain::event::{Event, EventDetailsInput, EventStatus, NewEvent, NewEventInput};
 use domain::pricing::PricingRules;
 use domain::{CrewId, EventId, Money, Timestamp, UserId};
+use ports::{CrewAssignmentRepository, EventRepository, NewCrewAssignment};
 
 fn now() -> Timestamp {
     Utc.with_ymd_and_hms(2027, 5, 1, 9, 0, 0).unwrap()
@@ -174,9 +174,8 @@ on_both_backends!(due_retries_and_releases, |t| {
         .await
         .unwrap();
 
-    let ids = |rows: Vec<application::ports::CrewAssignmentRecord>| {
-        rows.iter().map(|r| r.id).collect::<Vec<_>>()
-    };
+    let ids =
+        |rows: Vec<ports::CrewAssignmentRecord>| rows.iter().map(|r| r.id).collect::<Vec<_>>();
     assert!(crews.claim_due_retries(now(), 10).await.unwrap().is_empty());
     assert_eq!(
         ids(crews.claim_due_retries(soon, 10).await.unwrap()),

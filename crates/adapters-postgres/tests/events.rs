@@ -7,14 +7,14 @@ mod common;
 
 use adapters_postgres::entities::{bookings, payments, reviews};
 use adapters_postgres::{SeaTx, SeaUnitOfWork};
-use application::PageRequest;
-use application::ports::{EventQuery, EventRepository, EventSort};
 use chrono::{Duration, TimeZone, Utc};
 use domain::event::{CrewStatus, Event, EventDetailsInput, EventStatus, NewEvent, NewEventInput};
 use domain::price_option::{NewPriceOption, PriceOptionInput};
 use domain::pricing::{DynamicPricingRule, PricingRules};
 use domain::refund_policy::{RefundPolicy, RefundTier};
 use domain::{EventId, Money, Percent, PriceOptionId, Timestamp, UserId};
+use ports::PageRequest;
+use ports::{EventQuery, EventRepository, EventSort};
 use sea_orm::{ActiveModelTrait, Set};
 
 fn now() -> Timestamp {

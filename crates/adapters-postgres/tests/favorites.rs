@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use adapters_postgres::SeaUnitOfWork;
 use adapters_postgres::entities::favorites;
-use application::PageRequest;
-use application::ports::FavoriteRepository;
 use domain::EventId;
 use domain::favorite::Favorite;
 use engagement_fixtures::{at, event, user};
+use ports::FavoriteRepository;
+use ports::PageRequest;
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, EntityTrait, PaginatorTrait, Set, SqlErr, Statement,
 };

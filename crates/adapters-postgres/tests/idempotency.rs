@@ -6,9 +6,9 @@ mod common;
 
 use adapters_postgres::SeaUnitOfWork;
 use adapters_postgres::entities::idempotency_keys;
-use application::ports::{IdempotencyRecord, IdempotencyStore};
 use chrono::{Duration, TimeZone, Utc};
 use domain::{Timestamp, UserId};
+use ports::{IdempotencyRecord, IdempotencyStore};
 use sea_orm::{EntityTrait, PaginatorTrait};
 
 const BOOKINGS: &str = "POST /api/v1/bookings";

@@ -5,9 +5,9 @@
 mod common;
 
 use adapters_postgres::SeaUnitOfWork;
-use application::ports::{JobOutcome, JobRunStore, JobRunSummary};
 use chrono::{Duration, TimeZone, Utc};
 use domain::Timestamp;
+use ports::{JobOutcome, JobRunStore, JobRunSummary};
 
 fn at(minutes: i64) -> Timestamp {
     Utc.with_ymd_and_hms(2027, 5, 1, 9, 0, 0).unwrap() + Duration::minutes(minutes)

@@ -7,11 +7,11 @@ mod common;
 use adapters_postgres::SeaUnitOfWork;
 use adapters_postgres::connection::connect;
 use adapters_postgres::entities::loyalty_ledger;
-use application::PageRequest;
-use application::ports::LoyaltyLedger;
 use chrono::{Duration, TimeZone, Utc};
 use domain::loyalty::{LoyaltyEntryKind, NewLoyaltyEntry};
 use domain::{BookingId, ReviewId, Timestamp, UserId};
+use ports::LoyaltyLedger;
+use ports::PageRequest;
 use sea_orm::{EntityTrait, PaginatorTrait};
 
 fn at(minutes: i64) -> Timestamp {

@@ -6,10 +6,10 @@ mod common;
 
 use adapters_postgres::SeaUnitOfWork;
 use adapters_postgres::entities::outbox;
-use application::outbox::{DomainEventType, OutboxMessage};
-use application::ports::{OutboxStats, OutboxStore};
 use chrono::{Duration, TimeZone, Utc};
 use domain::Timestamp;
+use ports::outbox::{DomainEventType, OutboxMessage};
+use ports::{OutboxStats, OutboxStore};
 use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
 
 fn at(minutes: i64) -> Timestamp {
@@ -32,7 +32,7 @@ fn message(aggregate: &'static str, id: i64, version: i64, minute: i64) -> Outbo
     )
 }
 
-fn ids(records: &[application::outbox::OutboxRecord]) -> Vec<i64> {
+fn ids(records: &[ports::outbox::OutboxRecord]) -> Vec<i64> {
     records.iter().map(|r| r.id).collect()
 }
 

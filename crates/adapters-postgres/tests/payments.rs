@@ -6,11 +6,11 @@ mod booking_fixtures;
 mod common;
 
 use adapters_postgres::{SeaTx, SeaUnitOfWork};
-use application::ports::{BookingRepository, NewRefund, PaymentRepository, RefundRecord};
 use booking_fixtures::*;
 use domain::booking::Booking;
 use domain::payment::{NewPayment, Payment, PaymentStatus};
 use domain::{BookingId, Money, PaymentId};
+use ports::{BookingRepository, NewRefund, PaymentRepository, RefundRecord};
 
 async fn booking(tx: &SeaTx, event: domain::EventId, who: u128) -> Booking {
     let mut placed = tx

@@ -6,12 +6,12 @@ mod common;
 
 use adapters_postgres::SeaUnitOfWork;
 use adapters_postgres::entities::{bookings, events, promo_code_redemptions, promo_codes};
-use application::PageRequest;
-use application::ports::{PromoCodeQuery, PromoCodeRepository};
 use chrono::{Duration, TimeZone, Utc};
 use domain::pricing::PromoDiscount;
 use domain::promo_code::{PromoCodeText, PromoTerms};
 use domain::{BookingId, EventId, Money, Percent, PromoCodeId, Timestamp, UserId};
+use ports::PageRequest;
+use ports::{PromoCodeQuery, PromoCodeRepository};
 use rust_decimal::Decimal;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
@@ -268,7 +268,7 @@ on_both_backends!(search_filters_orders_and_pages, |t| {
     tx.commit_tx().await.unwrap();
 
     let tx = uow.begin_tx().await.unwrap();
-    let ids = |page: &application::Page<domain::promo_code::PromoCode>| {
+    let ids = |page: &ports::Page<domain::promo_code::PromoCode>| {
         page.items.iter().map(|p| p.id).collect::<Vec<_>>()
     };
     let all = tx.search(&PromoCodeQuery::default()).await.unwrap();

@@ -9,13 +9,13 @@ mod common;
 use std::sync::Arc;
 
 use adapters_postgres::SeaUnitOfWork;
-use application::outbox::{DomainEventType, OutboxMessage};
-use application::ports::{AuditEntry, AuditQuery, UnitOfWork};
-use application::{Actor, PageRequest, RequestContext, Role};
 use chrono::{Duration, Utc};
 use domain::event::{EventDetailsInput, NewEvent, NewEventInput};
 use domain::pricing::PricingRules;
 use domain::{Money, UserId};
+use ports::outbox::{DomainEventType, OutboxMessage};
+use ports::{Actor, PageRequest, RequestContext, Role};
+use ports::{AuditEntry, AuditQuery, UnitOfWork};
 
 fn new_event(name: &str) -> NewEvent {
     let now = Utc::now();
@@ -93,7 +93,7 @@ on_both_backends!(change_audit_and_outbox_commit_or_roll_back_together, |t| {
     assert_eq!(audit.total_elements, 1);
     let names: Vec<String> = tx
         .events()
-        .search(&application::ports::EventQuery::default())
+        .search(&ports::EventQuery::default())
         .await
         .unwrap()
         .items

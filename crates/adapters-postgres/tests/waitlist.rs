@@ -7,12 +7,12 @@ mod engagement_fixtures;
 
 use adapters_postgres::SeaUnitOfWork;
 use adapters_postgres::entities::{waitlist, waitlist_audit};
-use application::PageRequest;
-use application::ports::WaitlistRepository;
 use chrono::Duration;
 use domain::waitlist::{WaitlistEntry, WaitlistStatus};
 use domain::{EventId, Quantity, UserId, WaitlistEntryId};
 use engagement_fixtures::{at, event, user};
+use ports::PageRequest;
+use ports::WaitlistRepository;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr};
 
 fn qty(n: i64) -> Quantity {

@@ -1,5 +1,7 @@
 //! The dependency rule of the workspace, checked against the real dependency graph:
-//! `domain` ← `application` ← `adapters-*` ← `bootstrap` (see docs/architecture.md).
+//! `domain` ← `ports` ← `application` ← inbound `adapters-*` ← `bootstrap`, and
+//! `ports` ← outbound `adapters-*` ← `bootstrap` (see docs/architecture.md). Only the inbound
+//! adapters and bootstrap may depend on the use cases, so editing one rebuilds nothing else.
 //!
 //! The graph is the `resolve` section of `cargo metadata`. Only normal dependencies count:
 //! dev- and build-dependencies never end up in the shipped code. Target-specific normal
@@ -33,7 +35,7 @@ const DOMAIN_FORBIDDEN: &[&str] = &[
     "futures",
 ];
 
-/// Infrastructure crates `application` must not reach, even transitively.
+/// Infrastructure crates `ports` and `application` must not reach, even transitively.
 const APPLICATION_FORBIDDEN: &[&str] = &[
     "sea-orm",
     "sqlx",
@@ -48,6 +50,10 @@ const APPLICATION_FORBIDDEN: &[&str] = &[
 
 const ADAPTER_PREFIX: &str = "adapters-";
 const BOOTSTRAP: &str = "bootstrap";
+const PORTS: &str = "ports";
+const APPLICATION: &str = "application";
+/// The adapters that drive the use cases; every other adapter implements ports only.
+const INBOUND_ADAPTERS: &[&str] = &["adapters-http", "adapters-grpc"];
 
 /// Every broken rule in a `cargo metadata --format-version 1` document, one readable line each.
 fn violations(metadata: &Value) -> Vec<String> {
@@ -57,7 +63,9 @@ fn violations(metadata: &Value) -> Vec<String> {
     };
     let mut found = Vec::new();
     check_domain(&graph, &mut found);
+    check_ports(&graph, &mut found);
     check_application(&graph, &mut found);
+    check_use_case_dependents(&graph, &mut found);
     check_adapters(&graph, &mut found);
     check_nothing_depends_on_bootstrap(&graph, &mut found);
     found
@@ -80,6 +88,47 @@ fn check_domain(graph: &Graph<'_>, found: &mut Vec<String>) {
     report_forbidden(graph, domain, DOMAIN_FORBIDDEN, found);
 }
 
+fn check_ports(graph: &Graph<'_>, found: &mut Vec<String>) {
+    let Some(ports) = graph.member(PORTS) else {
+        found.push(format!(
+            "workspace member `{PORTS}` not found in cargo metadata"
+        ));
+        return;
+    };
+    for dep in graph.direct_deps(ports) {
+        let name = graph.name(dep);
+        if graph.is_member(dep) && name != "domain" {
+            found.push(format!(
+                "{PORTS}: depends on `{name}`; ports may depend on domain only, everything \
+                 else depends on them"
+            ));
+        }
+    }
+    report_forbidden(graph, ports, APPLICATION_FORBIDDEN, found);
+}
+
+/// Only the inbound adapters and bootstrap may depend on the use cases (`application`).
+fn check_use_case_dependents(graph: &Graph<'_>, found: &mut Vec<String>) {
+    let Some(application) = graph.member(APPLICATION) else {
+        return;
+    };
+    let mut dependents: Vec<&str> = graph
+        .normal_deps
+        .iter()
+        .filter(|(_, deps)| deps.contains(&application))
+        .map(|(&package, _)| graph.name(package))
+        .filter(|name| *name != BOOTSTRAP && !INBOUND_ADAPTERS.contains(name))
+        .collect();
+    dependents.sort_unstable();
+    for dependent in dependents {
+        found.push(format!(
+            "{dependent}: depends on `{APPLICATION}` (the use cases); only the inbound adapters \
+             ({}) and {BOOTSTRAP} may, everything else depends on `{PORTS}`",
+            INBOUND_ADAPTERS.join(", ")
+        ));
+    }
+}
+
 fn check_application(graph: &Graph<'_>, found: &mut Vec<String>) {
     let Some(application) = graph.member("application") else {
         found.push("workspace member `application` not found in cargo metadata".to_owned());
@@ -89,8 +138,8 @@ fn check_application(graph: &Graph<'_>, found: &mut Vec<String>) {
         let name = graph.name(dep);
         if graph.is_member(dep) && (name.starts_with(ADAPTER_PREFIX) || name == BOOTSTRAP) {
             found.push(format!(
-                "application: depends on `{name}`; application may depend on domain only, \
-                 adapters and bootstrap depend on it"
+                "application: depends on `{name}`; application may depend on domain and ports \
+                 only, the inbound adapters and bootstrap depend on it"
             ));
         }
     }
@@ -313,6 +362,7 @@ mod checker {
 
     const MEMBERS: &[&str] = &[
         "domain",
+        "ports",
         "application",
         "adapters-http",
         "adapters-postgres",
@@ -336,17 +386,22 @@ mod checker {
                 .dep("domain", "serde")
                 .dep("chrono", "num-traits")
                 .dev_dep("domain", "proptest")
+                .dep("ports", "domain")
+                .dep("ports", "async-trait")
+                .dev_dep("ports", "mockall")
                 .dep("application", "domain")
+                .dep("application", "ports")
                 .dep("application", "async-trait")
                 .dep("application", "serde")
                 .dev_dep("application", "tokio")
                 .dev_dep("application", "mockall")
                 .dep("adapters-http", "domain")
+                .dep("adapters-http", "ports")
                 .dep("adapters-http", "application")
                 .dep("adapters-http", "actix-web")
                 .dep("actix-web", "tokio")
                 .dep("adapters-postgres", "domain")
-                .dep("adapters-postgres", "application")
+                .dep("adapters-postgres", "ports")
                 .dep("adapters-postgres", "sea-orm")
                 .dep("sea-orm", "sqlx")
                 .dep("sqlx", "tokio")
@@ -517,6 +572,38 @@ mod checker {
                 .metadata(),
         );
         assert_reported(&found, &["application", "adapters-postgres"]);
+    }
+
+    #[test]
+    fn an_outbound_adapter_depending_on_the_use_cases_is_reported() {
+        let found = violations(
+            &Fixture::clean()
+                .dep("adapters-postgres", "application")
+                .metadata(),
+        );
+        assert_reported(&found, &["adapters-postgres", "application", "ports"]);
+    }
+
+    #[test]
+    fn a_dev_dependency_of_an_outbound_adapter_on_the_use_cases_is_not_a_violation() {
+        let found = violations(
+            &Fixture::clean()
+                .dev_dep("adapters-postgres", "application")
+                .metadata(),
+        );
+        assert_eq!(found, Vec::<String>::new());
+    }
+
+    #[test]
+    fn ports_depending_on_the_use_cases_is_reported() {
+        let found = violations(&Fixture::clean().dep("ports", "application").metadata());
+        assert_reported(&found, &["ports", "application"]);
+    }
+
+    #[test]
+    fn ports_reaching_an_infrastructure_crate_is_reported() {
+        let found = violations(&Fixture::clean().dep("ports", "sea-orm").metadata());
+        assert_reported(&found, &["ports", "sea-orm"]);
     }
 
     #[test]

@@ -170,7 +170,9 @@ impl DomainError {
         }
     }
 
-    pub(crate) fn unknown_value(kind: &'static str, value: &str, expected: &[&str]) -> Self {
+    /// A text value that is not one of `expected` (the `FromStr` error of every text enum).
+    #[must_use]
+    pub fn unknown_value(kind: &'static str, value: &str, expected: &[&str]) -> Self {
         // Echo at most a short prefix of the rejected value: it is attacker-controlled.
         let shown: String = value.chars().take(40).collect();
         Self::Validation {

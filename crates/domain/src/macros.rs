@@ -1,5 +1,9 @@
 /// Declares a status-like enum that is written as SCREAMING_SNAKE_CASE text in JSON, in the
 /// database and in proto strings, with `as_str`, `Display`, `FromStr` and the list of values.
+///
+/// Exported so the outer layers declare their text enums (e.g. the outbox event types) the same
+/// way; the caller must depend on `serde`.
+#[macro_export]
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*

@@ -6,9 +6,11 @@
 //! Not an adapter: it implements no port, so adapters may share it without depending on each
 //! other.
 
+pub mod circuit_breaker;
+
 use std::time::{Duration, Instant};
 
-use application::circuit_breaker::CircuitBreaker;
+pub use circuit_breaker::CircuitBreaker;
 use reqwest::{RequestBuilder, StatusCode};
 
 /// The first retry waits this long; each further one twice as long (capped at `MAX_BACKOFF`).

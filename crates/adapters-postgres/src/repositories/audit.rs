@@ -5,10 +5,10 @@
 //! lines first, at most `limit` per call, with the portable
 //! `DELETE … WHERE id IN (SELECT id … ORDER BY … LIMIT n)`.
 
-use application::ports::{AuditEntry, AuditLog, AuditQuery, AuditRecord};
-use application::{AppError, Page, Role};
 use async_trait::async_trait;
 use domain::Timestamp;
+use ports::{AppError, Page, Role};
+use ports::{AuditEntry, AuditLog, AuditQuery, AuditRecord};
 use sea_orm::sea_query::{Order, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,

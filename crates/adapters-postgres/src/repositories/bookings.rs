@@ -6,11 +6,6 @@
 //! SAVEPOINT: on PostgreSQL a failed statement aborts the whole transaction unless it is rolled
 //! back to a savepoint, and one duplicate user must not sink the rest of a batch.
 
-use application::AppError;
-use application::ports::{
-    BookingLog, BookingQuery, BookingRepository, PlacementRejection, ReminderKind,
-};
-use application::{Page, PageRequest};
 use async_trait::async_trait;
 use domain::booking::{Booking, BookingStatus, NewBooking};
 use domain::event::EventStatus;
@@ -20,6 +15,9 @@ use domain::waitlist::WaitlistStatus;
 use domain::{
     BookingId, EventId, PriceOptionId, PromoCodeId, Quantity, Timestamp, UserId, WaitlistEntryId,
 };
+use ports::AppError;
+use ports::{BookingLog, BookingQuery, BookingRepository, PlacementRejection, ReminderKind};
+use ports::{Page, PageRequest};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,

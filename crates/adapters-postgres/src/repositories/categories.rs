@@ -1,10 +1,10 @@
 //! `CategoryRepository` on `categories`.
 
-use application::AppError;
-use application::ports::CategoryRepository;
 use async_trait::async_trait;
 use domain::CategoryId;
 use domain::category::{Category, CategoryFields};
+use ports::AppError;
+use ports::CategoryRepository;
 use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, Set};
 
 use crate::entities::categories as row;

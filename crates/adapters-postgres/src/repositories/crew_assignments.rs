@@ -1,12 +1,12 @@
 //! `CrewAssignmentRepository` on `crew_assignments`: one row per request to backend-crew,
 //! with its retry state. Due retries use the partial index `idx_crew_assignments_retry`.
 
-use application::AppError;
-use application::ports::{CrewAssignmentRecord, CrewAssignmentRepository, NewCrewAssignment};
 use async_trait::async_trait;
 use domain::crew::CrewAssignmentStatus;
 use domain::event::EventStatus;
 use domain::{CrewId, EventId, Timestamp};
+use ports::AppError;
+use ports::{CrewAssignmentRecord, CrewAssignmentRepository, NewCrewAssignment};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,

@@ -3,10 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use application::ports::{
-    EventListing, EventPopularity, EventQuery, EventRepository, EventSort, EventStats,
-};
-use application::{AppError, Page};
 use async_trait::async_trait;
 use domain::event::{CrewStatus, Event, EventDetails, EventStatus, GeoPoint, NewEvent, Schedule};
 use domain::price_option::{NewPriceOption, PriceOption};
@@ -15,6 +11,8 @@ use domain::refund_policy::RefundPolicy;
 use domain::review::RatingSummary;
 use domain::seats::Seats;
 use domain::{CrewId, EventId, Money, PriceOptionId, Timestamp};
+use ports::{AppError, Page};
+use ports::{EventListing, EventPopularity, EventQuery, EventRepository, EventSort, EventStats};
 use sea_orm::sea_query::{Expr, ExprTrait, Order};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseBackend, EntityTrait, FromQueryResult,

@@ -1,10 +1,10 @@
 //! `FavoriteRepository` on `favorites`.
 
-use application::ports::FavoriteRepository;
-use application::{AppError, Page, PageRequest};
 use async_trait::async_trait;
 use domain::favorite::Favorite;
 use domain::{EventId, FavoriteId, Timestamp, UserId};
+use ports::FavoriteRepository;
+use ports::{AppError, Page, PageRequest};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,

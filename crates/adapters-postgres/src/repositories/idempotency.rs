@@ -4,10 +4,10 @@
 //! `save` inserts inside a savepoint: a duplicate key rolls back to it, so on PostgreSQL the
 //! surrounding transaction stays usable after the `IDEMPOTENCY_KEY_IN_USE` conflict.
 
-use application::AppError;
-use application::ports::{IdempotencyRecord, IdempotencyStore};
 use async_trait::async_trait;
 use domain::{Timestamp, UserId};
+use ports::AppError;
+use ports::{IdempotencyRecord, IdempotencyStore};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 

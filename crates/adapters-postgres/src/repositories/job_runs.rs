@@ -4,10 +4,10 @@
 //! job name (see `advisory`), held until the transaction ends; SQLite runs one connection, so
 //! a single instance runs the jobs and the lock is always granted.
 
-use application::AppError;
-use application::ports::{JobOutcome, JobRunStore, JobRunSummary};
 use async_trait::async_trait;
 use domain::Timestamp;
+use ports::AppError;
+use ports::{JobOutcome, JobRunStore, JobRunSummary};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ActiveModelTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, Set};
 

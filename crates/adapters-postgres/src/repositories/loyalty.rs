@@ -6,11 +6,11 @@
 //! has appended its line and committed, then sums a ledger that includes it. SQLite runs one
 //! connection, so transactions are serialized already.
 
-use application::ports::LoyaltyLedger;
-use application::{AppError, Page, PageRequest};
 use async_trait::async_trait;
 use domain::loyalty::{LoyaltyEntry, LoyaltyEntryKind, NewLoyaltyEntry};
 use domain::{BookingId, LoyaltyEntryId, ReviewId, UserId};
+use ports::LoyaltyLedger;
+use ports::{AppError, Page, PageRequest};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter,

@@ -27,11 +27,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use application::AppError;
-use application::outbox::{DomainEventType, OutboxMessage, OutboxRecord};
-use application::ports::{OutboxStats, OutboxStore};
 use async_trait::async_trait;
 use domain::Timestamp;
+use ports::AppError;
+use ports::outbox::{DomainEventType, OutboxMessage, OutboxRecord};
+use ports::{OutboxStats, OutboxStore};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,

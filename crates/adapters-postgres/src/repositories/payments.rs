@@ -1,10 +1,10 @@
 //! `PaymentRepository` on `payments` and `payment_refunds`.
 
-use application::AppError;
-use application::ports::{NewRefund, PaymentRepository, RefundRecord};
 use async_trait::async_trait;
 use domain::payment::{NewPayment, Payment, PaymentStatus};
 use domain::{BookingId, PaymentId, RefundId};
+use ports::AppError;
+use ports::{NewRefund, PaymentRepository, RefundRecord};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 

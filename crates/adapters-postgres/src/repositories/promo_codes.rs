@@ -6,12 +6,12 @@
 //! answers the row as it is after the update. `search` with `active_only` keeps codes whose
 //! `is_active` flag is set (the validity window is checked by the domain when a code is used).
 
-use application::ports::{PromoCodeQuery, PromoCodeRepository};
-use application::{AppError, Page};
 use async_trait::async_trait;
 use domain::pricing::PromoDiscount;
 use domain::promo_code::{PromoCode, PromoCodeText, PromoTerms};
 use domain::{BookingId, EventId, Percent, PromoCodeId, Timestamp, UserId};
+use ports::{AppError, Page};
+use ports::{PromoCodeQuery, PromoCodeRepository};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use sea_orm::sea_query::{Expr, ExprTrait};

@@ -1,12 +1,12 @@
 //! `ReviewRepository` on `reviews`, `review_replies` and `review_helpful_votes`.
 
-use application::ports::{ReviewQuery, ReviewRepository, ReviewSort};
-use application::{AppError, Page};
 use async_trait::async_trait;
 use domain::review::{
     NewReview, NewReviewReply, Rating, RatingSummary, Review, ReviewReply, ReviewStatus,
 };
 use domain::{EventId, ReviewId, ReviewReplyId, Timestamp, UserId};
+use ports::{AppError, Page};
+use ports::{ReviewQuery, ReviewRepository, ReviewSort};
 use sea_orm::sea_query::{Asterisk, Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,

@@ -1,10 +1,10 @@
 //! `WaitlistRepository` on `waitlist` and `waitlist_audit`.
 
-use application::ports::WaitlistRepository;
-use application::{AppError, Page, PageRequest};
 use async_trait::async_trait;
 use domain::waitlist::{WaitlistEntry, WaitlistStatus};
 use domain::{EventId, Quantity, Timestamp, UserId, WaitlistEntryId};
+use ports::WaitlistRepository;
+use ports::{AppError, Page, PageRequest};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,

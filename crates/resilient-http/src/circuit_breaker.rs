@@ -1,6 +1,6 @@
 //! A small consecutive-failure circuit breaker for outbound calls (payment gateway, crew
-//! service). It lives here, pure and I/O-free, so that every outbound adapter shares one
-//! implementation without adapters depending on each other.
+//! service). It lives beside the retrying call that uses it, pure and I/O-free, so that every
+//! outbound adapter shares one implementation without adapters depending on each other.
 //!
 //! Closed: calls pass; `threshold` failures in a row open it. Open: calls fail fast until the
 //! cooldown has passed. Then one probe passes (half-open) while others still fail fast; the

@@ -5,7 +5,7 @@
 use domain::Timestamp;
 use serde::Serialize;
 
-text_types! {
+domain::text_enum! {
     /// Every domain event this service publishes; the text is the AMQP routing key.
     DomainEventType {
         EventCreated => "event.created",
