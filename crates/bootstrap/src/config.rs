@@ -7,7 +7,6 @@
 //! start with the key named.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
@@ -146,7 +145,6 @@ pub struct CompletionSection {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditSection {
-    pub enabled: bool,
     pub retain_days: u32,
 }
 
@@ -191,8 +189,6 @@ pub struct HttpGatewaySection {
 #[serde(deny_unknown_fields)]
 pub struct ServicesSection {
     pub payment: ServiceEndpoint,
-    pub notification: ServiceEndpoint,
-    pub user: ServiceEndpoint,
     pub crew: CrewEndpoint,
 }
 
@@ -597,11 +593,6 @@ impl Config {
             url.to_owned()
         }
     }
-
-    #[must_use]
-    pub fn booking_ttl(&self) -> Duration {
-        Duration::from_secs(u64::from(self.app.booking.ttl_minutes) * 60)
-    }
 }
 
 /// Turns an environment string into the TOML value it spells, so `APP__SERVER__PORT=8080`
@@ -639,8 +630,6 @@ fn seed_variables(env: &dyn EnvSource) -> Vec<(String, String)> {
     }
     for (var, key) in [
         ("PAYMENT_SERVICE_URL", "services.payment.url"),
-        ("NOTIFICATION_SERVICE_URL", "services.notification.url"),
-        ("USER_SERVICE_URL", "services.user.url"),
         ("CREW_SERVICE_URL", "services.crew.url"),
         ("AMQP_URL", "broker.url"),
         ("REDIS_URL", "redis.url"),

@@ -22,9 +22,7 @@ pub mod pagination;
 
 pub mod authentication;
 pub mod bookings;
-pub mod cache;
 pub mod crew;
-pub mod documents;
 pub mod engagement;
 pub mod events;
 pub mod health;
@@ -39,12 +37,10 @@ pub use bookings::{
     BookingLog, BookingQuery, BookingRepository, NewRefund, PaymentRepository, PlacementRejection,
     RefundRecord, ReminderKind,
 };
-pub use cache::{Cache, RateDecision, RateLimiter, RateRule};
 pub use crew::{
     CrewAssignment, CrewAssignmentRecord, CrewAssignmentRepository, CrewDirectory, CrewRequest,
     NewCrewAssignment,
 };
-pub use documents::{DocumentRenderer, EventDocument, TicketDocument};
 pub use engagement::{
     FavoriteRepository, LoyaltyLedger, PromoCodeQuery, PromoCodeRepository, ReviewQuery,
     ReviewRepository, ReviewSort, WaitlistRepository,

@@ -1,1 +1,0 @@
-//! Redis-backed adapters: shared cache and distributed rate limiter.
