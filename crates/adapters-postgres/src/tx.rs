@@ -4,22 +4,49 @@
 //! (`repositories::*`), over the same `DatabaseTransaction`; dropping it without `commit`
 //! rolls back (sea-orm rolls back an uncommitted transaction on drop).
 
+use std::sync::Arc;
+
+use domain::Timestamp;
 use sea_orm::{DatabaseBackend, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 
 use ::ports::AppError;
+use ::ports::clock::{Clock, SystemClock};
 
 use crate::error::db_err;
 
 /// Opens transactions on the pool.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SeaUnitOfWork {
     db: DatabaseConnection,
+    /// Where the timestamps the repositories write themselves (`created_at`, `updated_at` of
+    /// rows no use case stamps) come from: the application's clock, so a manual clock in a test
+    /// governs every stored instant.
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for SeaUnitOfWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeaUnitOfWork")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SeaUnitOfWork {
+    /// A unit of work on the wall clock.
     #[must_use]
-    pub const fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The same, stamping rows with `clock`'s time.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     #[must_use]
@@ -31,18 +58,35 @@ impl SeaUnitOfWork {
     pub async fn begin_tx(&self) -> Result<SeaTx, AppError> {
         let backend = self.db.get_database_backend();
         let tx = self.db.begin().await.map_err(db_err)?;
-        Ok(SeaTx { tx, backend })
+        Ok(SeaTx {
+            tx,
+            backend,
+            clock: Arc::clone(&self.clock),
+        })
     }
 }
 
 /// One open transaction.
-#[derive(Debug)]
 pub struct SeaTx {
     pub(crate) tx: DatabaseTransaction,
     pub(crate) backend: DatabaseBackend,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for SeaTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeaTx")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SeaTx {
+    /// The time rows written by the repositories themselves are stamped with.
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
     /// Commits everything done through this transaction.
     pub async fn commit_tx(self) -> Result<(), AppError> {
         self.tx.commit().await.map_err(db_err)

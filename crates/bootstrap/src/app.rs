@@ -238,7 +238,8 @@ pub fn services(
         .clock
         .clone()
         .unwrap_or_else(|| Arc::new(SystemClock));
-    let uow: Arc<dyn UnitOfWork> = Arc::new(SeaUnitOfWork::new(db.clone()));
+    let uow: Arc<dyn UnitOfWork> =
+        Arc::new(SeaUnitOfWork::new(db.clone()).with_clock(Arc::clone(&clock)));
     let tickets: Arc<dyn TicketCodeGenerator> = Arc::new(RandomTicketCodes);
     let settings = BookingSettings {
         ttl: chrono::Duration::minutes(i64::from(config.app.booking.ttl_minutes)),

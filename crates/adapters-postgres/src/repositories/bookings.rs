@@ -34,6 +34,7 @@ use crate::entities::{
     payment_refunds_archive, payments, payments_archive, price_options, promo_codes, waitlist,
 };
 use crate::error::{corrupt, db_err, is_fk_violation, is_unique_violation};
+use crate::repositories::events::take_event_seats;
 use crate::tx::SeaTx;
 
 /// The stored texts of the booking statuses the domain predicate selects, so the queries
@@ -170,31 +171,14 @@ fn statuses(list: &[BookingStatus]) -> Vec<&'static str> {
 /// One step of a placement either goes on, rejects the item, or fails the whole call.
 type Step<T> = Result<Result<T, PlacementRejection>, AppError>;
 
-/// `UPDATE events SET available_seats = available_seats - q … WHERE available_seats >= q AND
-/// status = 'PUBLISHED'`: takes the seats or tells how many are left.
+/// Takes the seats ([`take_event_seats`]) or tells how many are left.
 async fn take_seats(
     conn: &DatabaseTransaction,
     event_id: EventId,
     quantity: i32,
     now: Timestamp,
 ) -> Step<()> {
-    let taken = events::Entity::update_many()
-        .col_expr(
-            events::Column::AvailableSeats,
-            Expr::col(events::Column::AvailableSeats).sub(quantity),
-        )
-        .col_expr(
-            events::Column::Version,
-            Expr::col(events::Column::Version).add(1),
-        )
-        .col_expr(events::Column::UpdatedAt, Expr::value(now))
-        .filter(events::Column::Id.eq(event_id.0))
-        .filter(events::Column::AvailableSeats.gte(quantity))
-        .filter(events::Column::Status.eq(EventStatus::Published.as_str()))
-        .exec(conn)
-        .await
-        .map_err(db_err)?;
-    if taken.rows_affected > 0 {
+    if take_event_seats(conn, event_id, quantity, now).await? {
         return Ok(Ok(()));
     }
     let current: Option<(i32, String)> = events::Entity::find_by_id(event_id.0)
@@ -302,7 +286,7 @@ async fn use_promo_code(
 
 /// One item of a placement, inside its own savepoint `sp`.
 async fn place_one(sp: &DatabaseTransaction, new: &NewBooking) -> Step<Booking> {
-    let now = chrono::Utc::now();
+    let now = new.created_at;
     let quantity = int(new.quantity.get());
     let seats = match new.waitlist_entry_id {
         Some(entry) => check_waitlist_hold(sp, new, entry).await?,
@@ -680,7 +664,7 @@ impl BookingRepository for SeaTx {
             .all(self.conn())
             .await
             .map_err(db_err)?;
-        let now = chrono::Utc::now();
+        let now = self.now();
         for chunk in ids.chunks(ARCHIVE_CHUNK) {
             // payments → bookings is ON DELETE RESTRICT: move the payments first, after copying
             // their refunds (which the delete cascades away). Booking logs, reminders and promo

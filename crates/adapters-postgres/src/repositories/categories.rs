@@ -54,7 +54,7 @@ impl CategoryRepository for SeaTx {
     }
 
     async fn insert(&self, fields: CategoryFields) -> Result<Category, AppError> {
-        let now = chrono::Utc::now();
+        let now = self.now();
         let model = row::ActiveModel {
             name: Set(fields.name),
             description: Set(fields.description),
@@ -78,7 +78,7 @@ impl CategoryRepository for SeaTx {
             description: Set(fields.description),
             parent_id: Set(fields.parent_id.map(|p| p.0)),
             icon_url: Set(fields.icon_url),
-            updated_at: Set(chrono::Utc::now()),
+            updated_at: Set(self.now()),
             ..Default::default()
         };
         match model.update(self.conn()).await {

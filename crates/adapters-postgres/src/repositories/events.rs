@@ -341,6 +341,33 @@ impl SeaTx {
     }
 }
 
+/// The one statement that takes seats (bookings and waitlist holds alike):
+/// `UPDATE events SET available_seats = available_seats - q, version = version + 1,
+/// updated_at = now WHERE id = ? AND available_seats >= q AND status = 'PUBLISHED'`.
+/// The condition keeps the seat count exact under any concurrency, on one instance or many.
+/// Returns whether the seats were taken.
+pub(crate) async fn take_event_seats(
+    conn: &sea_orm::DatabaseTransaction,
+    id: EventId,
+    quantity: i32,
+    now: Timestamp,
+) -> Result<bool, AppError> {
+    let result = row::Entity::update_many()
+        .col_expr(
+            row::Column::AvailableSeats,
+            Expr::col(row::Column::AvailableSeats).sub(quantity),
+        )
+        .col_expr(row::Column::Version, Expr::col(row::Column::Version).add(1))
+        .col_expr(row::Column::UpdatedAt, Expr::value(now))
+        .filter(row::Column::Id.eq(id.0))
+        .filter(row::Column::AvailableSeats.gte(quantity))
+        .filter(row::Column::Status.eq(EventStatus::Published.as_str()))
+        .exec(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(result.rows_affected > 0)
+}
+
 #[async_trait]
 impl EventRepository for SeaTx {
     async fn insert(
@@ -450,20 +477,7 @@ impl EventRepository for SeaTx {
     }
 
     async fn take_seats(&self, id: EventId, quantity: u32) -> Result<Option<u32>, AppError> {
-        let q = int(quantity);
-        let result = row::Entity::update_many()
-            .col_expr(
-                row::Column::AvailableSeats,
-                Expr::col(row::Column::AvailableSeats).sub(q),
-            )
-            .col_expr(row::Column::Version, Expr::col(row::Column::Version).add(1))
-            .filter(row::Column::Id.eq(id.0))
-            .filter(row::Column::AvailableSeats.gte(q))
-            .filter(row::Column::Status.eq(EventStatus::Published.as_str()))
-            .exec(self.conn())
-            .await
-            .map_err(db_err)?;
-        if result.rows_affected == 0 || quantity == 0 {
+        if quantity == 0 || !take_event_seats(self.conn(), id, int(quantity), self.now()).await? {
             return Ok(None);
         }
         let event = EventRepository::find(self, id)
@@ -518,7 +532,7 @@ impl EventRepository for SeaTx {
         id: Option<PriceOptionId>,
         option: NewPriceOption,
     ) -> Result<PriceOption, AppError> {
-        let mut model = option_model(event_id, option, chrono::Utc::now());
+        let mut model = option_model(event_id, option, self.now());
         let Some(id) = id else {
             return option_to_domain(model.insert(self.conn()).await.map_err(db_err)?);
         };
