@@ -466,9 +466,17 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         },
     };
     let authenticator = Authenticator::new(auth_config(config)?);
+    let use_cases = adapters_grpc::UseCases {
+        events: services.events.clone(),
+        bookings: services.bookings.clone(),
+        payments: services.payments.clone(),
+        favorites: services.favorites.clone(),
+        reviews: services.reviews.clone(),
+        crew: services.crew.clone(),
+    };
     let grpc = crate::grpc::start(
         config,
-        &services,
+        use_cases,
         Arc::new(authenticator.clone()),
         grpc_health,
     )

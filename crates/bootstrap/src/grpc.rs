@@ -11,7 +11,6 @@ use application::ports::{Authenticate, HealthIndicator};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::app::Services;
 use crate::config::Config;
 
 /// A running gRPC server. Dropping it (or [`GrpcServer::stop`]) stops it.
@@ -33,7 +32,7 @@ impl std::fmt::Debug for GrpcServer {
 /// runtime.
 pub(crate) async fn start(
     config: &Config,
-    services: &Services,
+    use_cases: UseCases,
     authenticator: Arc<dyn Authenticate>,
     indicators: Vec<Arc<dyn HealthIndicator>>,
 ) -> anyhow::Result<GrpcServer> {
@@ -46,17 +45,7 @@ pub(crate) async fn start(
             )
         })?;
     let addr = listener.local_addr()?;
-    let service = EventGrpc::new(
-        UseCases {
-            events: services.events.clone(),
-            bookings: services.bookings.clone(),
-            payments: services.payments.clone(),
-            favorites: services.favorites.clone(),
-            reviews: services.reviews.clone(),
-            crew: services.crew.clone(),
-        },
-        authenticator,
-    );
+    let service = EventGrpc::new(use_cases, authenticator);
     let health = HealthSettings {
         indicators,
         interval: Duration::from_secs(config.grpc.health_interval_seconds),
