@@ -18,6 +18,28 @@ pub fn amqp_url() -> String {
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
 }
 
+/// Whether the broker's port at `url` (`amqp://[user@]host[:port]/…`) accepts a TCP connection
+/// within two seconds. Tests skip only when it does not: a broker that answers but refuses
+/// what a test asks (a bind, a declare) is a failure, not a reason to skip.
+#[must_use]
+pub fn broker_reachable(url: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    let authority = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = match host_port.split_once(':') {
+        Some((host, port)) => (host, port.parse().unwrap_or(5672)),
+        None => (host_port, 5672),
+    };
+    (host, port).to_socket_addrs().is_ok_and(|mut addrs| {
+        addrs.any(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
+    })
+}
+
 /// A name no other test (or earlier run) uses.
 #[must_use]
 pub fn unique_name(prefix: &str) -> String {

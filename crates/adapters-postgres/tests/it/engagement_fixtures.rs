@@ -1,0 +1,93 @@
+//! Fixture rows for the engagement repository tests (waitlist, reviews, favorites), written
+//! straight through the entities.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use adapters_postgres::entities::{events, reviews};
+use chrono::{Duration, TimeZone, Utc};
+use domain::review::ReviewStatus;
+use domain::{EventId, ReviewId, Timestamp, UserId};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+
+/// A fixed instant plus `minutes` (whole seconds survive every backend exactly).
+pub fn at(minutes: i64) -> Timestamp {
+    Utc.with_ymd_and_hms(2030, 6, 1, 12, 0, 0).unwrap() + Duration::minutes(minutes)
+}
+
+pub fn user(n: u128) -> UserId {
+    UserId(uuid::Uuid::from_u128(n))
+}
+
+/// A published event with 100 seats.
+pub async fn event(db: &impl ConnectionTrait, name: &str) -> EventId {
+    let row = events::ActiveModel {
+        name: Set(name.to_owned()),
+        description: Set(None),
+        short_description: Set(None),
+        start_date: Set(at(60 * 24 * 30)),
+        end_date: Set(None),
+        location: Set(None),
+        latitude: Set(None),
+        longitude: Set(None),
+        max_participants: Set(100),
+        available_seats: Set(100),
+        price_minor: Set(2_500),
+        status: Set("PUBLISHED".to_owned()),
+        creator_id: Set(user(999).0),
+        category: Set(None),
+        image_url: Set(None),
+        booking_deadline_hours: Set(24),
+        publish_at: Set(None),
+        published_at: Set(Some(at(0))),
+        canceled_reason: Set(None),
+        is_featured: Set(false),
+        refund_policy: Set(None),
+        pricing_rules: Set(serde_json::json!({})),
+        crew_status: Set("NONE".to_owned()),
+        crew_id: Set(None),
+        views: Set(0),
+        version: Set(0),
+        created_at: Set(at(0)),
+        updated_at: Set(at(0)),
+        ..Default::default()
+    };
+    EventId(row.insert(db).await.unwrap().id)
+}
+
+/// A review row as the database would hold it after moderation and votes.
+pub fn review_row(
+    event_id: EventId,
+    user_id: UserId,
+    rating: i16,
+    status: ReviewStatus,
+    helpful_count: i32,
+    created_at: Timestamp,
+) -> reviews::ActiveModel {
+    reviews::ActiveModel {
+        event_id: Set(event_id.0),
+        user_id: Set(user_id.0),
+        rating: Set(rating),
+        content: Set(Some(format!("{rating} stars"))),
+        status: Set(status.as_str().to_owned()),
+        helpful_count: Set(helpful_count),
+        moderation_note: Set(None),
+        version: Set(0),
+        created_at: Set(created_at),
+        updated_at: Set(created_at),
+        ..Default::default()
+    }
+}
+
+/// Inserts [`review_row`].
+pub async fn review(
+    db: &impl ConnectionTrait,
+    event_id: EventId,
+    user_id: UserId,
+    rating: i16,
+    status: ReviewStatus,
+    helpful_count: i32,
+    created_at: Timestamp,
+) -> ReviewId {
+    let row = review_row(event_id, user_id, rating, status, helpful_count, created_at);
+    ReviewId(row.insert(db).await.unwrap().id)
+}

@@ -1,0 +1,180 @@
+//! The binary as a newcomer runs it: no configuration at all in an empty directory → the
+//! embedded SQLite default under ./data/, the service answers (REST and gRPC), SIGTERM stops
+//! both cleanly.
+//! Also: bad configuration fails at start naming the key.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_backend-event");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The binary in `dir` with an empty environment but `PATH`: nothing of the developer's or
+/// CI's environment (`DATABASE_URL`, `APP__…`, a profile) may point it at another database or
+/// change its configuration.
+fn bin(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(BIN);
+    command.current_dir(dir).env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    command
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("be-bin-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
+    let dir = temp_dir();
+    let port = free_port();
+    let grpc_port = free_port();
+    let mut child = bin(&dir)
+        .env("APP__SERVER__PORT", port.to_string())
+        .env("APP__GRPC__PORT", grpc_port.to_string())
+        .env("APP__SERVER__HOST", "127.0.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/actuator/health");
+    let started = Instant::now();
+    let health = loop {
+        if let Ok(r) = client.get(&url).send().await {
+            break r;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the service did not answer within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(health.status(), 200);
+    assert_eq!(
+        health.json::<serde_json::Value>().await.unwrap()["status"],
+        "UP"
+    );
+    assert!(
+        dir.join("data/backend-event.db").exists(),
+        "the embedded default keeps its database under ./data/"
+    );
+    let info: serde_json::Value = client
+        .get(format!("http://127.0.0.1:{port}/actuator/info"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["profile"], "dev");
+    assert_eq!(info["database"], "sqlite");
+
+    // The same process serves gRPC beside REST.
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc_port}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("gRPC port open");
+    let health = tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .expect("gRPC health answered")
+        .into_inner();
+    assert_eq!(
+        health.status(),
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no exit within 30 s of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn invalid_configuration_fails_at_start_naming_the_key() {
+    let dir = temp_dir();
+    let out = bin(&dir)
+        .env("APP__APP__BOOKING__TTL_MINUTES", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("app.booking.ttl_minutes"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn migrate_status_lists_the_migrations_and_bad_commands_exit_2() {
+    let dir = temp_dir();
+    let up = bin(&dir).args(["migrate", "up"]).output().unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let status = bin(&dir).args(["migrate", "status"]).output().unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("[applied] m0001_catalog"), "{text}");
+    assert!(!text.contains("[pending]"), "{text}");
+    let bad = bin(&dir).arg("launch").output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn jobs_run_runs_one_job_and_refuses_unknown_ones() {
+    let dir = temp_dir();
+    let run = |args: &[&str]| bin(&dir).args(args).output().unwrap();
+    let out = run(&["jobs", "run", "publish-scheduled-events"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("publish-scheduled-events SUCCEEDED processed=0"),
+        "{stdout}"
+    );
+
+    let out = run(&["jobs", "run", "launch-rockets"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown job `launch-rockets`"), "{stderr}");
+    assert!(stderr.contains("complete-events"), "{stderr}");
+
+    let out = run(&["jobs", "list"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        stdout.contains("complete-events\tcron 0 0 * * * *"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().count(), 8, "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
