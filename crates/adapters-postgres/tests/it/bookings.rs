@@ -14,15 +14,15 @@ use adapters_postgres::entities::{
     payment_refunds_archive, payments, payments_archive,
 };
 use adapters_postgres::{SeaTx, SeaUnitOfWork};
+use domain::booking::{Booking, BookingStatus, NewBooking};
+use domain::payment::NewPayment;
+use domain::ticket::TicketCode;
+use domain::{BookingId, EventId, Money, UserId};
 use ports::PageRequest;
 use ports::{
     BookingLog, BookingQuery, BookingRepository, NewRefund, PaymentRepository, PlacementRejection,
     ReminderKind,
 };
-use domain::booking::{Booking, BookingStatus, NewBooking};
-use domain::payment::NewPayment;
-use domain::ticket::TicketCode;
-use domain::{BookingId, EventId, Money, UserId};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, Set, SqlErr,
@@ -459,8 +459,7 @@ on_both_backends!(search_filters_orders_and_pages, |t| {
     }
     let canceled = move_to(&tx, all[1].clone(), BookingStatus::Canceled, at(10)).await;
     all[1] = canceled;
-    let ids =
-        |page: &ports::Page<Booking>| page.items.iter().map(|b| b.id).collect::<Vec<_>>();
+    let ids = |page: &ports::Page<Booking>| page.items.iter().map(|b| b.id).collect::<Vec<_>>();
     let id = |i: usize| all[i].id;
 
     let everything = tx.search(&BookingQuery::default()).await.unwrap();

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use crate::engagement_fixtures::{at, event, user};
 use adapters_postgres::SeaUnitOfWork;
 use adapters_postgres::entities::favorites;
-use ports::PageRequest;
-use ports::FavoriteRepository;
 use domain::EventId;
 use domain::favorite::Favorite;
+use ports::FavoriteRepository;
+use ports::PageRequest;
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, EntityTrait, PaginatorTrait, Set, SqlErr, Statement,
 };

@@ -6,10 +6,10 @@ use test_db::on_both_backends;
 
 use crate::booking_fixtures::*;
 use adapters_postgres::{SeaTx, SeaUnitOfWork};
-use ports::{BookingRepository, NewRefund, PaymentRepository, RefundRecord};
 use domain::booking::Booking;
 use domain::payment::{NewPayment, Payment, PaymentStatus};
 use domain::{BookingId, Money, PaymentId};
+use ports::{BookingRepository, NewRefund, PaymentRepository, RefundRecord};
 
 async fn booking(tx: &SeaTx, event: domain::EventId, who: u128) -> Booking {
     let mut placed = tx

@@ -7,10 +7,10 @@ use test_db::on_both_backends;
 use crate::engagement_fixtures::{at, event, review, review_row, user};
 use adapters_postgres::SeaUnitOfWork;
 use adapters_postgres::entities::{review_helpful_votes, reviews};
-use ports::PageRequest;
-use ports::{ReviewQuery, ReviewRepository, ReviewSort};
 use domain::review::{NewReview, NewReviewReply, RatingSummary, Review, ReviewStatus};
 use domain::{EventId, ReviewId, UserId};
+use ports::PageRequest;
+use ports::{ReviewQuery, ReviewRepository, ReviewSort};
 use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait};
 
 fn new_review(event_id: EventId, author: UserId, rating: i64, minute: i64) -> NewReview {

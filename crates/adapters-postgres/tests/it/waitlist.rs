@@ -7,11 +7,11 @@ use test_db::on_both_backends;
 use crate::engagement_fixtures::{at, event, user};
 use adapters_postgres::SeaUnitOfWork;
 use adapters_postgres::entities::{waitlist, waitlist_audit};
-use ports::PageRequest;
-use ports::WaitlistRepository;
 use chrono::Duration;
 use domain::waitlist::{WaitlistEntry, WaitlistStatus};
 use domain::{EventId, Quantity, UserId, WaitlistEntryId};
+use ports::PageRequest;
+use ports::WaitlistRepository;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr};
 
 fn qty(n: i64) -> Quantity {
