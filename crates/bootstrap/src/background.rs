@@ -126,15 +126,17 @@ impl Timer {
     /// How long until the next run (wall clock: schedules are about real time, not the
     /// business clock).
     fn next_wait(&self) -> Duration {
+        self.next_wait_from(chrono::Utc::now())
+    }
+
+    fn next_wait_from(&self, now: chrono::DateTime<chrono::Utc>) -> Duration {
         match self {
             Self::Every(interval) => *interval,
-            Self::Cron(cron) => {
-                let now = chrono::Utc::now();
-                cron.find_next_occurrence(&now, false)
-                    .ok()
-                    .and_then(|next| (next - now).to_std().ok())
-                    .unwrap_or(Duration::from_secs(3600))
-            }
+            Self::Cron(cron) => cron
+                .find_next_occurrence(&now, false)
+                .ok()
+                .and_then(|next| (next - now).to_std().ok())
+                .unwrap_or(Duration::from_secs(3600)),
         }
     }
 }
@@ -152,10 +154,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_hourly_cron_waits_at_most_an_hour() {
+    fn the_hourly_cron_waits_until_the_next_full_hour() {
+        use chrono::TimeZone;
         let timer = Timer::Cron(Box::new(croner::Cron::from_str("0 0 * * * *").unwrap()));
-        let wait = timer.next_wait();
-        assert!(wait <= Duration::from_secs(3600), "{wait:?}");
+        let at = |h, m, s| chrono::Utc.with_ymd_and_hms(2027, 3, 1, h, m, s).unwrap();
+        assert_eq!(
+            timer.next_wait_from(at(10, 15, 30)),
+            Duration::from_secs(44 * 60 + 30)
+        );
+        assert_eq!(timer.next_wait_from(at(10, 59, 59)), Duration::from_secs(1));
+        // on the hour: the run of this hour is the one happening now, the next is in an hour
+        assert_eq!(
+            timer.next_wait_from(at(11, 0, 0)),
+            Duration::from_secs(3600)
+        );
         assert_eq!(
             Timer::Every(Duration::from_secs(5)).next_wait(),
             Duration::from_secs(5)

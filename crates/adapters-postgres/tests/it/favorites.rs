@@ -114,7 +114,8 @@ on_both_backends!(the_database_keeps_one_row_per_user_and_event, |t| {
     );
 });
 
-/// Whether a backend of this database is blocked on a lock while inserting a favorite.
+/// Whether a session of this database (the test's own: nobody else's insert counts) is blocked
+/// on a lock while inserting a favorite.
 async fn favorite_insert_is_waiting(db: &sea_orm::DatabaseConnection) -> bool {
     let sql = "SELECT COUNT(*) AS n FROM pg_stat_activity \
                WHERE datname = current_database() AND wait_event_type = 'Lock' \

@@ -118,7 +118,8 @@ async fn try_lock_is_exclusive_between_transactions_on_postgres() {
     let Some(t) = test_db::TestDb::migrated(test_db::Backend::Postgres).await else {
         return;
     };
-    // a job name of its own: advisory locks are shared by every schema of the server
+    // a job name of its own, though advisory locks are per database and the database is the
+    // test's own
     let job = format!("job-{}", uuid::Uuid::new_v4());
     let uow = SeaUnitOfWork::new(t.db.clone());
     let first = uow.begin_tx().await.unwrap();

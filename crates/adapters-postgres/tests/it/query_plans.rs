@@ -1,7 +1,9 @@
 //! The critical queries are index-backed: on PostgreSQL with realistic volumes (20,000 events,
 //! 100,000 bookings), EXPLAIN shows the catalog, the full-text search and the pending-bookings
-//! claim of the expiry job using their indexes. Run with `--no-capture` to see the plans
-//! (they are copied into docs/persistence.md).
+//! claim of the expiry job using their indexes. The statements are the ones the repositories
+//! run (recorded by a metric callback on the pool, with their bound values), so a changed
+//! query is the one checked. Run with `--no-capture` to see the plans (they are copied into
+//! docs/persistence.md).
 
 #![allow(
     clippy::unwrap_used,
@@ -10,13 +12,14 @@
     clippy::print_stdout
 )]
 
-use adapters_postgres::entities::{bookings, events};
-use adapters_postgres::migration::SEARCH_VECTOR;
-use sea_orm::sea_query::{Expr, LockBehavior, LockType};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Statement,
-};
+use std::sync::{Arc, Mutex};
+
+use adapters_postgres::{SeaTx, SeaUnitOfWork};
+use chrono::{Duration, Utc};
+use domain::event::EventStatus;
+use ports::PageRequest;
+use ports::{BookingRepository, EventQuery, EventRepository, EventSort};
+use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use test_db::{Backend, TestDb};
 
 const FILL: &[&str] = &[
@@ -39,12 +42,16 @@ const FILL: &[&str] = &[
     "ANALYZE bookings",
 ];
 
-async fn explain(t: &TestDb, sql: &str) -> String {
+async fn explain(t: &TestDb, statement: &Statement) -> String {
     let rows =
-        t.db.query_all_raw(Statement::from_string(
-            DatabaseBackend::Postgres,
-            format!("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {sql}"),
-        ))
+        t.db.query_all_raw(Statement {
+            sql: format!(
+                "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {}",
+                statement.sql
+            ),
+            values: statement.values.clone(),
+            db_backend: DatabaseBackend::Postgres,
+        })
         .await
         .unwrap();
     rows.iter()
@@ -53,46 +60,77 @@ async fn explain(t: &TestDb, sql: &str) -> String {
         .join("\n")
 }
 
+/// The statements a pool runs, as they run.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<Statement>>>);
+
+impl Recorder {
+    /// Runs `call` in a transaction (rolled back) and answers the one statement it ran whose
+    /// SQL contains every one of `marks`.
+    async fn the_statement<F>(&self, uow: &SeaUnitOfWork, marks: &[&str], call: F) -> Statement
+    where
+        F: AsyncFnOnce(&SeaTx),
+    {
+        self.0.lock().unwrap().clear();
+        let tx = uow.begin_tx().await.unwrap();
+        call(&tx).await;
+        drop(tx);
+        let ran = self.0.lock().unwrap().clone();
+        let matching: Vec<_> = ran
+            .iter()
+            .filter(|s| marks.iter().all(|m| s.sql.contains(m)))
+            .collect();
+        assert_eq!(matching.len(), 1, "{marks:?} in {ran:#?}");
+        matching[0].clone()
+    }
+}
+
 #[tokio::test]
 async fn critical_queries_use_their_indexes() {
-    let Some(t) = TestDb::migrated(Backend::Postgres).await else {
+    let Some(mut t) = TestDb::migrated(Backend::Postgres).await else {
         return;
     };
     for sql in FILL {
         t.db.execute_unprepared(sql).await.unwrap();
     }
+    let recorder = Recorder::default();
+    let sink = recorder.clone();
+    t.db.set_metric_callback(move |info| sink.0.lock().unwrap().push(info.statement.clone()));
+    let uow = SeaUnitOfWork::new(t.db.clone());
 
-    // The catalog page as EventRepository::search builds it (guests: PUBLISHED, by start date).
-    let catalog = events::Entity::find()
-        .filter(events::Column::Status.is_in(["PUBLISHED"]))
-        .order_by_asc(events::Column::StartDate)
-        .order_by_asc(events::Column::Id)
-        .limit(20)
-        .build(DatabaseBackend::Postgres)
-        .to_string();
+    // The catalog page as guests see it: PUBLISHED, by start date.
+    let guests = EventQuery {
+        statuses: vec![EventStatus::Published],
+        sort: EventSort::StartDate,
+        page: PageRequest::default(),
+        ..EventQuery::default()
+    };
+    let catalog = recorder
+        .the_statement(&uow, &["FROM \"events\"", "LIMIT"], async |tx| {
+            EventRepository::search(tx, &guests).await.unwrap();
+        })
+        .await;
     // Full-text search, the same expression as the GIN index.
-    let search = events::Entity::find()
-        .filter(events::Column::Status.is_in(["PUBLISHED"]))
-        .filter(Expr::cust(format!(
-            "{SEARCH_VECTOR} @@ plainto_tsquery('simple', 'rafting')"
-        )))
-        .order_by_asc(events::Column::StartDate)
-        .limit(20)
-        .build(DatabaseBackend::Postgres)
-        .to_string();
+    let text = EventQuery {
+        search: Some("rafting".to_owned()),
+        ..guests.clone()
+    };
+    let search = recorder
+        .the_statement(&uow, &["FROM \"events\"", "LIMIT"], async |tx| {
+            EventRepository::search(tx, &text).await.unwrap();
+        })
+        .await;
     // The expiry job's claim: pending bookings past their deadline, oldest first.
-    let pending = bookings::Entity::find()
-        .filter(bookings::Column::Status.eq("PENDING_PAYMENT"))
-        .filter(Expr::cust(
-            "payment_deadline < now() - interval '5 minutes'",
-        ))
-        .order_by_asc(bookings::Column::PaymentDeadline)
-        .limit(500)
-        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .build(DatabaseBackend::Postgres)
-        .to_string();
+    let deadline_before = Utc::now() - Duration::minutes(5);
+    let pending = recorder
+        .the_statement(&uow, &["FROM \"bookings\"", "SKIP LOCKED"], async |tx| {
+            BookingRepository::claim_expired(tx, deadline_before, 500)
+                .await
+                .unwrap();
+        })
+        .await;
 
-    for (name, sql, index) in [
+    for (name, statement, index) in [
         ("catalog", &catalog, "idx_events_status_start"),
         ("full-text search", &search, "idx_events_search"),
         (
@@ -101,8 +139,8 @@ async fn critical_queries_use_their_indexes() {
             "idx_bookings_pending_deadline",
         ),
     ] {
-        let plan = explain(&t, sql).await;
-        println!("-- {name}\n{sql}\n{plan}\n");
+        let plan = explain(&t, statement).await;
+        println!("-- {name}\n{statement}\n{plan}\n");
         assert!(plan.contains(index), "{name} should use {index}:\n{plan}");
     }
 }

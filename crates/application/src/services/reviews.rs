@@ -821,7 +821,12 @@ mod tests {
         assert_eq!(err.code(), "VALIDATION_FAILED");
     }
 
-    fn moderation_tx(status: ReviewStatus, credited_before: bool) -> (FakeTx, Arc<AtomicBool>) {
+    /// `credited_before`: what the ledger answers when asked for the author's review credit;
+    /// `None` means it must not be asked.
+    fn moderation_tx(
+        status: ReviewStatus,
+        credited_before: Option<bool>,
+    ) -> (FakeTx, Arc<AtomicBool>) {
         let (mut tx, committed) = fake();
         tx.reviews
             .expect_find()
@@ -833,10 +838,17 @@ mod tests {
             })
         });
         tx.reviews.expect_replies().returning(|_| Ok(vec![]));
-        tx.loyalty
-            .expect_has_review_credit()
-            .withf(|u, r| *u == uid(1) && *r == ReviewId(21))
-            .returning(move |_, _| Ok(credited_before));
+        match credited_before {
+            Some(credited) => {
+                tx.loyalty
+                    .expect_has_review_credit()
+                    .withf(|u, r| *u == uid(1) && *r == ReviewId(21))
+                    .returning(move |_, _| Ok(credited));
+            }
+            None => {
+                tx.loyalty.expect_has_review_credit().never();
+            }
+        }
         tx.audit
             .expect_record()
             .times(1)
@@ -852,7 +864,7 @@ mod tests {
             reason: Some("ignored".into()),
             expected_version: Some(0),
         };
-        let (mut tx, committed) = moderation_tx(ReviewStatus::Pending, false);
+        let (mut tx, committed) = moderation_tx(ReviewStatus::Pending, Some(false));
         tx.loyalty
             .expect_append()
             .times(1)
@@ -882,7 +894,7 @@ mod tests {
         assert!(committed.load(Ordering::SeqCst));
 
         // re-approval after a rejection: the ledger already has the line
-        let (mut tx, _) = moderation_tx(ReviewStatus::Rejected, true);
+        let (mut tx, _) = moderation_tx(ReviewStatus::Rejected, Some(true));
         tx.loyalty.expect_append().never();
         let again = service(vec![tx])
             .moderate(&admin(), ReviewId(21), approve)
@@ -893,8 +905,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_rejection_credits_nothing_and_keeps_the_reason() {
-        let (mut tx, _) = moderation_tx(ReviewStatus::Pending, false);
-        tx.loyalty.expect_has_review_credit().never();
+        let (mut tx, _) = moderation_tx(ReviewStatus::Pending, None);
         tx.loyalty.expect_append().never();
         let done = service(vec![tx])
             .moderate(

@@ -16,7 +16,7 @@ on_both!(health_shows_details_only_to_admins, |app| {
     let (status, body) = app.get("/actuator/health", Some(admin())).await;
     assert_eq!(status, 200);
     assert_eq!(body["components"]["db"]["status"], "UP", "{body}");
-    assert!(body["components"]["db"]["latency_ms"].as_f64().unwrap() >= 0.0);
+    assert!(body["components"]["db"]["latency_ms"].is_number(), "{body}");
 });
 
 on_both!(info_names_the_database_and_gateways, |app| {

@@ -19,7 +19,7 @@ use adapters_messaging::testing::{
     Received, TestConsumer, amqp_url, broker_reachable, unique_name,
 };
 use adapters_messaging::{AmqpConfig, AmqpPublisher};
-use application::outbox::OutboxRecord;
+use application::outbox::{DomainEventType, OutboxMessage, OutboxRecord};
 use application::ports::{MessagePublisher, PublishError};
 use application::services::{OutboxRelay, RetryPolicy};
 use async_trait::async_trait;
@@ -187,6 +187,62 @@ async fn a_bookings_life_reaches_a_consumer_in_order_postgres() {
     a_bookings_life_reaches_a_consumer_in_order(Backend::Postgres).await;
 }
 
+/// Publishes a marker behind everything published so far and receives until it arrives;
+/// answers what came before it. The broker confirmed every earlier publish before this one,
+/// so they are all ahead of the marker in the queue: a duplicate cannot hide behind a quiet
+/// window that ended too early.
+async fn receive_up_to_a_marker(
+    consumer: &mut TestConsumer,
+    exchange: &str,
+    event_type: DomainEventType,
+) -> Vec<Received> {
+    let marker = OutboxRecord {
+        id: i64::MAX,
+        message: OutboxMessage::new(
+            event_type,
+            "test-marker",
+            0,
+            0,
+            json!({}),
+            chrono::Utc::now(),
+        ),
+        attempts: 0,
+        created_at: chrono::Utc::now(),
+    };
+    let publisher = AmqpPublisher::new(AmqpConfig::new(amqp_url(), exchange.to_owned()));
+    publisher.publish(&marker).await.unwrap();
+    let id = marker.id.to_string();
+    let mut got = receive_until(consumer, Duration::from_secs(20), |got| {
+        got.iter()
+            .any(|m| m.message_id.as_deref() == Some(id.as_str()))
+    })
+    .await;
+    assert_eq!(
+        got.pop().and_then(|m| m.message_id),
+        Some(id),
+        "the marker came last"
+    );
+    got
+}
+
+/// Waits (with a bound) until the relay has marked every outbox row sent, then stops it: no
+/// publish can follow.
+async fn settle_and_stop_the_relay(app: &mut TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = app.services.relay.status().await.unwrap();
+        if status.backlog == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the outbox never drained: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.stop_background().await;
+}
+
 /// A publisher that can be pointed elsewhere while the app runs (a broker going away and
 /// coming back).
 struct Switchable(RwLock<Arc<dyn MessagePublisher>>);
@@ -251,7 +307,7 @@ async fn a_broker_outage_loses_no_event() {
         ("APP__BROKER__RELAY_POLL_INTERVAL_MS", "20"),
         ("APP__BROKER__RELAY_MAX_BACKOFF_MS", "100"),
     ];
-    let Some(app) = spawn_app_publishing(
+    let Some(mut app) = spawn_app_publishing(
         Backend::Postgres,
         &env,
         Some(Arc::clone(&publisher) as Arc<dyn MessagePublisher>),
@@ -270,12 +326,11 @@ async fn a_broker_outage_loses_no_event() {
     let waiting = app.services.relay.status().await.unwrap();
     assert!(waiting.backlog >= 200, "{waiting:?}");
     assert!(waiting.failed_total >= 1, "{waiting:?}");
-    assert!(consumer.next(Duration::from_millis(200)).await.is_none());
 
     // the broker is back; retry times (backoff from the manual clock) come round
     publisher.switch(Arc::new(AmqpPublisher::new(AmqpConfig::new(
         amqp_url(),
-        exchange,
+        exchange.clone(),
     ))));
     app.clock.advance(chrono::Duration::hours(1));
     let got = receive_until(&mut consumer, Duration::from_secs(60), |got| {
@@ -283,12 +338,18 @@ async fn a_broker_outage_loses_no_event() {
         distinct.len() >= 200
     })
     .await;
-    let late = consumer.drain(Duration::from_millis(300)).await;
+    settle_and_stop_the_relay(&mut app).await;
+    let late =
+        receive_up_to_a_marker(&mut consumer, &exchange, DomainEventType::BookingCreated).await;
     let mut per_id: BTreeMap<String, usize> = BTreeMap::new();
     for m in got.iter().chain(&late) {
         *per_id.entry(m.message_id.clone().unwrap()).or_default() += 1;
     }
     assert_eq!(per_id.len(), 200, "exactly 200 distinct booking.created");
+    assert!(
+        per_id.values().all(|n| *n == 1),
+        "published once each: {per_id:?}"
+    );
     let aggregates: BTreeSet<String> = got
         .iter()
         .chain(&late)
@@ -349,7 +410,9 @@ async fn two_relays_on_one_database_publish_each_row_once() {
         "both took part: {published:?}"
     );
 
-    let got = consumer.drain(Duration::from_millis(500)).await;
+    // both relays have returned: every publish of theirs is confirmed
+    let got =
+        receive_up_to_a_marker(&mut consumer, &exchange, DomainEventType::BookingCreated).await;
     let mut per_id: BTreeMap<String, usize> = BTreeMap::new();
     for m in &got {
         *per_id.entry(m.message_id.clone().unwrap()).or_default() += 1;
@@ -372,7 +435,7 @@ async fn each_reminder_is_published_once(backend: Backend) {
         return;
     };
     let env = broker_env(&exchange);
-    let Some(app) = spawn_app_with(backend, &as_refs(&env)).await else {
+    let Some(mut app) = spawn_app_with(backend, &as_refs(&env)).await else {
         return;
     };
     let event_id = app.published_event(organizer(1), 10, "500.00", 2).await;
@@ -385,7 +448,9 @@ async fn each_reminder_is_published_once(backend: Backend) {
     assert_eq!(send_reminders(&app).await, 0);
 
     let got = receive_until(&mut consumer, Duration::from_secs(20), |got| got.len() >= 2).await;
-    let late = consumer.drain(Duration::from_millis(500)).await;
+    settle_and_stop_the_relay(&mut app).await;
+    let late =
+        receive_up_to_a_marker(&mut consumer, &exchange, DomainEventType::EventReminder).await;
     assert!(late.is_empty(), "a reminder went out twice: {late:#?}");
     let kinds: Vec<&str> = got
         .iter()

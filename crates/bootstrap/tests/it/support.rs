@@ -35,8 +35,8 @@ pub struct TestApp {
     /// Where the gRPC server of the same app listens.
     pub grpc_addr: SocketAddr,
     handle: actix_web::dev::ServerHandle,
-    /// The relay loop and the scheduler; they stop when this drops.
-    _background: bootstrap::background::Background,
+    /// The relay loop and the scheduler; they stop when this drops (or on `stop_background`).
+    background: Option<bootstrap::background::Background>,
     /// Keeps the gRPC server running: it stops when the app is dropped.
     _grpc: bootstrap::GrpcServer,
     /// Declared last: removed after everything above has let go of it.
@@ -132,13 +132,21 @@ pub async fn spawn_app_publishing(
         backend,
         grpc_addr,
         handle,
-        _background: background,
+        background: Some(background),
         _grpc: grpc,
         _database: database,
     })
 }
 
 impl TestApp {
+    /// Stops the relay loop and the scheduler and waits until they have stopped: nothing
+    /// publishes after this returns.
+    pub async fn stop_background(&mut self) {
+        if let Some(background) = self.background.take() {
+            background.shutdown().await;
+        }
+    }
+
     /// A request to `path` (absolute, e.g. `/api/v1/events`) as `who` (None = guest).
     pub fn req(&self, method: Method, path: &str, who: Option<Who>) -> RequestBuilder {
         let mut r = self.client.request(method, format!("{}{path}", self.base));

@@ -1,9 +1,6 @@
-//! Event and category use cases against a real database: SQLite in memory always, PostgreSQL
-//! when it answers (a private schema per test; `SKIPPED` when absent, a failure when
-//! `EVENT_TEST_REQUIRE_SERVICES=1`).
-//!
-//! The PostgreSQL schema of a test is named after the checkout and the test, so reruns reuse it:
-//! it is emptied (`migrate down`) and migrated up at the start, and migrated down at the end.
+//! Event and category use cases against a real database: SQLite always, PostgreSQL when it
+//! answers (a private database per test, see the `test-db` crate; `SKIPPED` when absent, a
+//! failure when `EVENT_TEST_REQUIRE_SERVICES=1`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
