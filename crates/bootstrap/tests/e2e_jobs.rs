@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::{Backend, TestApp, admin, organizer, spawn_app_with, user};
 
-const JOBS: [&str; 8] = [
+const JOBS: [&str; 9] = [
     "expire-bookings",
     "process-waitlist",
     "cleanup-expired-waitlist",
@@ -25,6 +25,7 @@ const JOBS: [&str; 8] = [
     "publish-scheduled-events",
     "send-reminders",
     "crew-retry",
+    "process-refunds",
     "retention",
 ];
 
