@@ -95,6 +95,11 @@ async fn a_bookings_life_reaches_a_consumer_in_order(backend: Backend) {
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    // The refund is sent (and `payment.refunded` written) after the cancellation committed.
+    let (status, body) = app
+        .post("/internal/jobs/process-refunds", Some(admin()), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
 
     let booking = booking_id.to_string();
     let got = receive_until(&mut consumer, Duration::from_secs(20), |got| {
