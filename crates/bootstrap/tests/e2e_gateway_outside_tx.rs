@@ -10,7 +10,12 @@
 //! * A payment intent whose gateway answer was lost is resolved with its key, by the job or by
 //!   the client's retry; two users reusing one `Idempotency-Key` never collide.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
 
 mod support;
 

@@ -163,7 +163,7 @@ impl PaymentResponse {
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Booking not payable, amount above what is owed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Booking not payable, amount above what is owed, PAYMENT_KEY_REUSED (the Idempotency-Key already started another payment)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "IDEMPOTENCY_KEY_REUSED", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Payment gateway unavailable", body = Problem, content_type = "application/problem+json"),
     ),
@@ -256,7 +256,7 @@ pub async fn payment_webhook(
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "accepted"})))
 }
 
-/// A payment's state (the booking's owner, the event's organizer, or ADMIN).
+/// A payment's state with its refunds (the booking's owner, the event's organizer, or ADMIN).
 #[utoipa::path(
     get, path = "/api/v1/payments/{id}", tag = "payments",
     params(("id" = i64, Path)),
@@ -281,7 +281,8 @@ pub async fn get_payment(
 }
 
 /// Refunds a payment: ADMIN any amount up to what is refundable; the booking's owner only
-/// what the refund policy gives (the booking is canceled).
+/// what the refund policy gives (the booking is canceled). The refund is answered PENDING in
+/// `refunds` and sent to the gateway after the commit (process-refunds job).
 #[utoipa::path(
     post, path = "/api/v1/payments/{id}/refund", tag = "payments",
     params(("id" = i64, Path), ("Idempotency-Key" = Option<String>, Header)),

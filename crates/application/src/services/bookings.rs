@@ -389,7 +389,6 @@ impl BookingService {
         let env = self.deps.env(tx.as_ref(), ctx);
         let cancellation = cancel_in_tx(&env, id, reason.as_deref(), None).await?;
         let queued = env.queued_refunds();
-        drop(env);
         tx.commit().await?;
         self.deps.after_commit(queued);
         Ok(cancellation)
@@ -507,7 +506,6 @@ impl BookingService {
         )
         .await?;
         let queued = env.queued_refunds();
-        drop(env);
         tx.commit().await?;
         self.deps.after_commit(queued);
         Ok(EventCancellation {
@@ -548,7 +546,6 @@ impl BookingService {
                 offer_freed_seats(tx.as_ref(), event_id, env.now, env.waitlist, &ctx).await?;
             }
             let queued = env.queued_refunds();
-            drop(env);
             tx.commit().await?;
             self.deps.after_commit(queued);
             expired = expired.saturating_add(count);

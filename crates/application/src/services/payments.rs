@@ -247,7 +247,6 @@ impl PaymentService {
             if existing.booking_id == booking.id && existing.status == PaymentStatus::Initiated {
                 // A retry of an initiation whose answer was lost: the same payment, asked
                 // about again with the same key.
-                drop(env);
                 tx.commit().await?;
                 return Ok((existing, booking));
             }
@@ -291,7 +290,6 @@ impl PaymentService {
             Some(payment_summary(&payment)),
         )
         .await?;
-        drop(env);
         tx.commit().await?;
         Ok((payment, booking))
     }
@@ -342,7 +340,6 @@ impl PaymentService {
             Some(payment_summary(&payment)),
         )
         .await?;
-        drop(env);
         tx.commit().await?;
         Ok(payment)
     }
@@ -375,7 +372,6 @@ impl PaymentService {
             Some(payment_summary(&payment)),
         )
         .await?;
-        drop(env);
         tx.commit().await
     }
 
@@ -595,7 +591,6 @@ impl PaymentService {
             .ok_or(AppError::NotFound { entity: "payment" })?;
         let refunds = tx.payments().refunds(id).await?;
         let queued = env.queued_refunds();
-        drop(env);
         tx.commit().await?;
         self.deps.after_commit(queued);
         Ok(PaymentView {
@@ -664,7 +659,6 @@ impl PaymentService {
             .apply_gateway_word(&env, payment, booking, word)
             .await?;
         let queued = env.queued_refunds();
-        drop(env);
         tx.commit().await?;
         self.deps.after_commit(queued);
         Ok(view)
