@@ -696,3 +696,57 @@ mod two_users_reusing_one_key_each_get_their_payment {
         }
     }
 }
+
+/// Where the scheduler runs, a cancellation wakes process-refunds at once: with the job's
+/// schedule an hour away, the refund still reaches the gateway within seconds.
+mod a_cancellation_wakes_the_refund_sender {
+    use super::*;
+
+    async fn run(backend: Backend) {
+        let gateway = MockServer::start().await;
+        let url = gateway.uri();
+        let Some(app) = spawn_app_with(
+            backend,
+            &[
+                ("APP__PAYMENTS__DEFAULT_GATEWAY", "http"),
+                ("APP__SERVICES__PAYMENT__URL", url.as_str()),
+                ("APP__PAYMENTS__HTTP__MAX_RETRIES", "0"),
+                ("APP__JOBS__SCHEDULER_ENABLED", "true"),
+                ("APP__JOBS__PROCESS_REFUNDS_INTERVAL_SECONDS", "3600"),
+            ],
+        )
+        .await
+        else {
+            return;
+        };
+        let event = app.published_event(organizer(1), 10, "100.00", 30).await;
+        let (booking, payment) = paid_booking(&app, &gateway, event).await;
+        answer_refunds(&gateway, Duration::ZERO).await;
+
+        cancel(&app, booking).await;
+
+        wait_received(&gateway, "POST", "/refunds", 1).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let done = get_payment(&app, user(0), payment).await;
+            if done["refunds"][0]["status"] == "SUCCEEDED" {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the refund was never recorded: {done}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run(Backend::Postgres).await;
+    }
+}

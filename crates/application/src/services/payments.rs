@@ -1044,6 +1044,53 @@ mod tests {
         assert_eq!(keys.lock().unwrap()[0].len(), 4 + 64);
     }
 
+    #[tokio::test]
+    async fn a_gateway_refusing_the_initiation_fails_the_intent() {
+        let (first, _) = intent_tx(Arc::new(Mutex::new(Vec::new())));
+        let (mut second, committed) = tx();
+        second
+            .payments
+            .expect_find()
+            .returning(|_| Ok(Some(intent())));
+        second
+            .payments
+            .expect_update()
+            .times(1)
+            .withf(|p| p.status == PaymentStatus::Failed)
+            .returning(|p| Ok(p.clone()));
+        second.audit.expect_record().returning(|_| Ok(()));
+        second
+            .outbox
+            .expect_enqueue()
+            .times(1)
+            .withf(|m| m.event_type == DomainEventType::PaymentFailed)
+            .returning(|_| Ok(1));
+        let mut g = named_gateway();
+        g.expect_initiate()
+            .times(1)
+            .returning(|_| Err(GatewayError::Refused("method not supported".into())));
+
+        let err = service(vec![first, second], g)
+            .initiate(
+                &user(1),
+                InitiatePaymentCommand {
+                    booking_id: BookingId(3),
+                    payment_method: "CARD".into(),
+                    return_url: None,
+                    amount: None,
+                    idempotency_key: None,
+                },
+            )
+            .await
+            .unwrap_err();
+
+        assert_eq!(err.code(), "PAYMENT_REFUSED");
+        assert!(
+            committed.load(Ordering::SeqCst),
+            "the intent stops reserving"
+        );
+    }
+
     #[test]
     fn gateway_keys_are_per_caller_for_a_client_key_and_random_without_one() {
         let a = Some(crate::services::bookings::tests::uid(1));
