@@ -3,7 +3,9 @@
 //!
 //! Nothing leaves the process. A payment stays `Pending` until someone plays the customer on the
 //! sandbox page (`simulate`), which settles it `Paid` or `Failed` for good. References are
-//! derived from the idempotency key, so a retried initiation finds the same session, and
+//! derived from the idempotency key and the sandbox's secret, so a retried initiation finds
+//! the same session but nobody can compute another customer's reference (its payment page)
+//! from a key they know or guess; and
 //! refunds are idempotent per key and capped at the paid amount. State lives in memory: a
 //! restart forgets every sandbox payment (the service then sees `UnknownReference`).
 
@@ -144,7 +146,14 @@ impl PaymentGateway for SandboxGateway {
                 "an idempotency key is required".to_owned(),
             ));
         }
-        let reference = derived_reference("sbx_", &["payment", &request.idempotency_key]);
+        let reference = derived_reference(
+            "sbx_",
+            &[
+                &self.config.webhook_secret,
+                "payment",
+                &request.idempotency_key,
+            ],
+        );
         let mut payments = self.lock();
         match payments.get(&reference) {
             // A retry of the same initiation: the same session.
@@ -358,6 +367,15 @@ mod tests {
         assert_eq!(first, elsewhere);
         let other = gw.initiate(&request("pay-8", "12.50")).await.unwrap();
         assert_ne!(first.reference, other.reference);
+        // The secret is part of the derivation: knowing a key does not give the reference.
+        let keyed_otherwise = SandboxGateway::new(SandboxConfig {
+            public_base_url: "http://localhost:8102".into(),
+            webhook_secret: "another secret".into(),
+        })
+        .initiate(&request("pay-7", "12.50"))
+        .await
+        .unwrap();
+        assert_ne!(first.reference, keyed_otherwise.reference);
     }
 
     #[tokio::test]

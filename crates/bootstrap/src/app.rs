@@ -20,13 +20,14 @@ use application::ports::{
 use application::services::{
     AdminService, BookingService, BrokerHealth, CategoryService, CrewService, EventService,
     FavoriteService, IdempotencyService, JobService, LoyaltyService, OutboxHealth, OutboxRelay,
-    PaymentService, PromoCodeService, ReminderService, RetentionService, RetentionSettings,
-    RetryPolicy, ReviewService, WaitlistService, WaitlistSettings,
+    PaymentService, PromoCodeService, RefundKick, ReminderService, RetentionService,
+    RetentionSettings, RetryPolicy, ReviewService, WaitlistService, WaitlistSettings,
 };
 use domain::Money;
 use domain::booking_rules::BookingSettings;
 use domain::crew::CrewRetryPolicy;
 use domain::loyalty::LoyaltyProgram;
+use domain::payment::RefundRetryPolicy;
 use domain::percent::Percent;
 use sea_orm::DatabaseConnection;
 
@@ -75,6 +76,9 @@ pub struct Services {
     pub reminders: ReminderService,
     pub retention: RetentionService,
     pub jobs: JobService,
+    /// Woken after a transaction that recorded refunds committed; the background task runs
+    /// the process-refunds job then (instances running the scheduler only).
+    pub refund_kicks: Arc<tokio::sync::Notify>,
     pub publisher: Arc<dyn MessagePublisher>,
     /// The AMQP publisher when `broker.url` is set (connected at start).
     pub amqp: Option<Arc<AmqpPublisher>>,
@@ -218,6 +222,16 @@ fn publisher(
     (Arc::clone(&amqp) as Arc<dyn MessagePublisher>, Some(amqp))
 }
 
+fn refund_retry_policy(config: &Config) -> RefundRetryPolicy {
+    let r = &config.payments.refunds;
+    let seconds = |s: u64| chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
+    RefundRetryPolicy {
+        max_attempts: r.max_attempts,
+        first_delay: seconds(r.retry_delay_seconds),
+        max_delay: seconds(r.retry_max_delay_seconds),
+    }
+}
+
 fn retention_settings(config: &Config) -> RetentionSettings {
     RetentionSettings {
         audit: chrono::Duration::days(i64::from(config.app.audit.retain_days)),
@@ -256,6 +270,11 @@ pub fn services(
         max_quantity: config.app.booking.max_quantity,
     };
     let events = EventService::new(Arc::clone(&uow), Arc::clone(&clock)).with_waitlist(waitlist);
+    let refund_kicks = Arc::new(tokio::sync::Notify::new());
+    let kick: RefundKick = {
+        let notify = Arc::clone(&refund_kicks);
+        Arc::new(move || notify.notify_one())
+    };
     let bookings = BookingService::new(
         Arc::clone(&uow),
         Arc::clone(&clock),
@@ -264,7 +283,19 @@ pub fn services(
         settings,
         loyalty,
     )
-    .with_waitlist(waitlist);
+    .with_waitlist(waitlist)
+    .with_refund_kick(Arc::clone(&kick));
+    let payments = PaymentService::new(
+        Arc::clone(&uow),
+        Arc::clone(&clock),
+        gateways.clone(),
+        Arc::clone(&tickets),
+        settings,
+        loyalty,
+    )
+    .with_waitlist(waitlist)
+    .with_refund_kick(kick)
+    .with_refund_retry(refund_retry_policy(config));
     let waitlist_service = WaitlistService::new(Arc::clone(&uow), Arc::clone(&clock), waitlist);
     let crew = CrewService::new(
         Arc::clone(&uow),
@@ -287,6 +318,7 @@ pub fn services(
             bookings: bookings.clone(),
             waitlist: waitlist_service.clone(),
             crew: crew.clone(),
+            payments: payments.clone(),
             reminders: reminders.clone(),
             retention: retention.clone(),
         },
@@ -319,15 +351,7 @@ pub fn services(
         categories: CategoryService::new(Arc::clone(&uow), Arc::clone(&clock)),
         crew,
         bookings,
-        payments: PaymentService::new(
-            Arc::clone(&uow),
-            Arc::clone(&clock),
-            gateways.clone(),
-            Arc::clone(&tickets),
-            settings,
-            loyalty,
-        )
-        .with_waitlist(waitlist),
+        payments,
         waitlist: waitlist_service,
         favorites: FavoriteService::new(Arc::clone(&uow), Arc::clone(&clock)),
         reviews: ReviewService::new(Arc::clone(&uow), Arc::clone(&clock), loyalty),
@@ -339,6 +363,7 @@ pub fn services(
         reminders,
         retention,
         jobs,
+        refund_kicks,
         publisher,
         amqp,
         relay,
@@ -515,6 +540,11 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
     }
     if config.jobs.scheduler_enabled {
         background.spawn_scheduler(&services.jobs)?;
+        background.spawn_kicked(
+            services.jobs.clone(),
+            crate::jobs::PROCESS_REFUNDS,
+            Arc::clone(&services.refund_kicks),
+        );
     }
     Ok(Running {
         http_addr,

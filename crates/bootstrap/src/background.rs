@@ -3,10 +3,11 @@
 //! what was committed before the stop is not left waiting for the next start.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use application::services::{JobSchedule, JobService, OutboxRelay};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 /// How the relay loop paces itself.
@@ -58,6 +59,25 @@ impl Background {
                 .push(tokio::spawn(job_loop(jobs.clone(), name, timer, stop)));
         }
         Ok(())
+    }
+
+    /// Runs job `name` whenever `kicks` is notified (a cancellation recorded refunds), so the
+    /// work does not wait for the job's next scheduled run. Kicks that arrive while a run is
+    /// going on are folded into one more run.
+    pub fn spawn_kicked(&mut self, jobs: JobService, name: &str, kicks: Arc<Notify>) {
+        let mut stop = self.stop.subscribe();
+        let name = name.to_owned();
+        self.tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = kicks.notified() => {}
+                    _ = stop.changed() => break,
+                }
+                if let Err(e) = jobs.run_scheduled(&name).await {
+                    tracing::warn!(job = %name, error = %e, "kicked job run could not start or be recorded");
+                }
+            }
+        }));
     }
 
     /// Stops every task and waits for them (the relay's last pass included).

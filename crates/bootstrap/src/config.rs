@@ -169,6 +169,20 @@ pub struct PaymentsSection {
     pub default_gateway: String,
     pub sandbox: SandboxSection,
     pub http: HttpGatewaySection,
+    pub refunds: RefundsSection,
+}
+
+/// Pending refunds, sent to the gateways by the process-refunds job after the transaction
+/// that decided them committed.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundsSection {
+    /// Gateway calls in all before a refund that keeps meeting an unavailable gateway is
+    /// FAILED (`admin.alert`); a refusal fails it at once.
+    pub max_attempts: u32,
+    /// The wait after the first unavailable answer, doubled each time, capped.
+    pub retry_delay_seconds: u64,
+    pub retry_max_delay_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -251,6 +265,8 @@ pub struct JobsSection {
     pub publish_scheduled_interval_seconds: u64,
     pub reminders_interval_seconds: u64,
     pub crew_retry_interval_seconds: u64,
+    /// process-refunds: pending refunds and unreferenced payment intents.
+    pub process_refunds_interval_seconds: u64,
     pub retention_interval_minutes: u64,
 }
 
@@ -479,6 +495,18 @@ impl Config {
         if broker.retain_sent_days == 0 {
             return fail("broker.retain_sent_days", "must be ≥ 1");
         }
+        if self.payments.refunds.max_attempts == 0 {
+            return fail("payments.refunds.max_attempts", "must be ≥ 1");
+        }
+        if self.payments.refunds.retry_delay_seconds == 0
+            || self.payments.refunds.retry_max_delay_seconds
+                < self.payments.refunds.retry_delay_seconds
+        {
+            return fail(
+                "payments.refunds.retry_delay_seconds",
+                "must be ≥ 1 and ≤ payments.refunds.retry_max_delay_seconds",
+            );
+        }
         let jobs = &self.jobs;
         if jobs.batch_size == 0 {
             return fail("jobs.batch_size", "must be ≥ 1");
@@ -486,6 +514,7 @@ impl Config {
         if jobs.publish_scheduled_interval_seconds == 0
             || jobs.reminders_interval_seconds == 0
             || jobs.crew_retry_interval_seconds == 0
+            || jobs.process_refunds_interval_seconds == 0
             || jobs.retention_interval_minutes == 0
         {
             return fail("jobs", "every interval must be ≥ 1");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use application::services::{
     BookingService, CrewService, EventService, JobArgs, JobLocking, JobSchedule, JobService,
-    ReminderService, RetentionService, WaitlistService,
+    PaymentService, ReminderService, RetentionService, WaitlistService,
 };
 use application::{AppError, clock::Clock, ports::UnitOfWork};
 
@@ -21,10 +21,11 @@ pub const COMPLETE_EVENTS: &str = "complete-events";
 pub const PUBLISH_SCHEDULED_EVENTS: &str = "publish-scheduled-events";
 pub const SEND_REMINDERS: &str = "send-reminders";
 pub const CREW_RETRY: &str = "crew-retry";
+pub const PROCESS_REFUNDS: &str = "process-refunds";
 pub const RETENTION: &str = "retention";
 
 /// Every job, in the order `/actuator/scheduledtasks` lists them.
-pub const ALL: [&str; 8] = [
+pub const ALL: [&str; 9] = [
     EXPIRE_BOOKINGS,
     PROCESS_WAITLIST,
     CLEANUP_EXPIRED_WAITLIST,
@@ -32,6 +33,7 @@ pub const ALL: [&str; 8] = [
     PUBLISH_SCHEDULED_EVENTS,
     SEND_REMINDERS,
     CREW_RETRY,
+    PROCESS_REFUNDS,
     RETENTION,
 ];
 
@@ -55,6 +57,7 @@ pub struct JobDeps {
     pub bookings: BookingService,
     pub waitlist: WaitlistService,
     pub crew: CrewService,
+    pub payments: PaymentService,
     pub reminders: ReminderService,
     pub retention: RetentionService,
 }
@@ -93,6 +96,7 @@ pub fn job_service(config: &Config, deps: JobDeps, sqlite: bool) -> JobService {
         bookings,
         waitlist,
         crew,
+        payments,
         reminders,
         retention,
     } = deps;
@@ -156,6 +160,16 @@ pub fn job_service(config: &Config, deps: JobDeps, sqlite: bool) -> JobService {
             move |_| {
                 let crew = crew.clone();
                 async move { crew.retry_crew(batch).await }
+            },
+        )
+        // Refunds recorded PENDING by cancellations, expiries and refunds, sent to the gateway
+        // after their transaction committed; intents whose reference was never recorded.
+        .register(
+            PROCESS_REFUNDS,
+            JobSchedule::Every(every(config.jobs.process_refunds_interval_seconds)),
+            move |_| {
+                let payments = payments.clone();
+                async move { payments.process_due(batch).await }
             },
         )
         .register(

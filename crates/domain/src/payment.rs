@@ -17,6 +17,22 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// Lifecycle of one refund of a payment. The refund is recorded PENDING in the
+    /// transaction that decides it (a cancellation, an admin's refund, an automatic refund)
+    /// and sent to the gateway after that transaction committed; the gateway's answer moves it
+    /// to SUCCEEDED, or to FAILED once it is refused or the attempts are exhausted.
+    RefundStatus {
+        Pending => "PENDING",
+        Succeeded => "SUCCEEDED",
+        Failed => "FAILED",
+    }
+}
+
+/// The backoff between attempts to send a pending refund (the same exponential backoff as
+/// crew requests).
+pub type RefundRetryPolicy = crate::crew::CrewRetryPolicy;
+
 impl PaymentStatus {
     /// The money was received (some of it may have gone back since).
     #[must_use]
@@ -32,6 +48,8 @@ pub struct NewPayment {
     pub amount: Money,
     pub payment_method: String,
     pub gateway: String,
+    /// The idempotency key the gateway knows this payment by (`None` before it is chosen).
+    pub gateway_key: Option<String>,
     pub created_at: Timestamp,
 }
 
@@ -72,6 +90,7 @@ impl NewPayment {
             amount,
             payment_method: method.to_ascii_uppercase(),
             gateway: gateway.to_owned(),
+            gateway_key: None,
             created_at: now,
         })
     }
@@ -86,6 +105,9 @@ pub struct Payment {
     pub status: PaymentStatus,
     pub gateway: String,
     pub gateway_reference: Option<String>,
+    /// The idempotency key of the initiation: asking the gateway again with it answers the
+    /// same session, which is how an intent whose reference was never recorded is resolved.
+    pub gateway_key: Option<String>,
     pub payment_method: String,
     pub refund_amount: Money,
     pub failure_reason: Option<String>,
@@ -104,6 +126,7 @@ impl Payment {
             status: PaymentStatus::Initiated,
             gateway: new.gateway,
             gateway_reference: None,
+            gateway_key: new.gateway_key,
             payment_method: new.payment_method,
             refund_amount: Money::ZERO,
             failure_reason: None,
@@ -177,6 +200,37 @@ impl Payment {
         self.refund_amount = self.refund_amount + amount;
         let to = if self.refund_amount == self.amount {
             PaymentStatus::Refunded
+        } else {
+            PaymentStatus::PartialRefund
+        };
+        Ok(self.move_to(to, now))
+    }
+}
+
+impl Payment {
+    /// A refund of `amount` that was reserved (by [`Payment::refund`]) failed for good at the
+    /// gateway: the money is still with the customer's payment, so it becomes refundable
+    /// again.
+    pub fn revert_refund(
+        &mut self,
+        amount: Money,
+        now: Timestamp,
+    ) -> Result<Transition<PaymentStatus>, DomainError> {
+        if !matches!(
+            self.status,
+            PaymentStatus::PartialRefund | PaymentStatus::Refunded
+        ) {
+            return Err(self.refuse("revert_refund"));
+        }
+        if !amount.is_positive() || amount > self.refund_amount {
+            return Err(DomainError::validation(
+                "amount",
+                "must be positive and at most what was refunded",
+            ));
+        }
+        self.refund_amount = self.refund_amount - amount;
+        let to = if self.refund_amount.is_zero() {
+            PaymentStatus::Completed
         } else {
             PaymentStatus::PartialRefund
         };
@@ -275,6 +329,7 @@ mod tests {
                 amount: m(amount),
                 payment_method: "CARD".into(),
                 gateway: "sandbox".into(),
+                gateway_key: None,
                 created_at: now() + Duration::seconds(id),
             },
         );
@@ -332,6 +387,31 @@ mod tests {
         assert_eq!(p.refund_amount, m("100"));
         assert_eq!(
             p.refund(m("0.01"), now()).unwrap_err().code(),
+            "INVALID_TRANSITION"
+        );
+    }
+
+    #[test]
+    fn a_failed_refund_is_reverted_and_refundable_again() {
+        let mut p = payment(1, "100", PaymentStatus::Completed);
+        let _ = p.refund(m("30"), now()).unwrap();
+        let _ = p.refund(m("70"), now()).unwrap();
+        assert_eq!(
+            p.revert_refund(m("70"), now()).unwrap().to,
+            PaymentStatus::PartialRefund
+        );
+        assert_eq!((p.refund_amount, p.refundable()), (m("30"), m("70")));
+        assert_eq!(
+            p.revert_refund(m("30.01"), now()).unwrap_err().code(),
+            "VALIDATION_FAILED"
+        );
+        assert_eq!(
+            p.revert_refund(m("30"), now()).unwrap().to,
+            PaymentStatus::Completed
+        );
+        assert_eq!(p.refund_amount, Money::ZERO);
+        assert_eq!(
+            p.revert_refund(m("1"), now()).unwrap_err().code(),
             "INVALID_TRANSITION"
         );
     }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use domain::booking::{Booking, BookingStatus, NewBooking};
-use domain::payment::{NewPayment, Payment};
+use domain::payment::{NewPayment, Payment, RefundStatus};
 use domain::{BookingId, EventId, Money, PaymentId, RefundId, Timestamp, UserId};
 
 use crate::{AppError, Page, PageRequest};
@@ -184,27 +184,40 @@ pub trait BookingRepository: Send + Sync {
     async fn archive_before(&self, before: Timestamp, limit: u32) -> Result<u64, AppError>;
 }
 
-/// A refund about to be recorded on a payment.
+/// A refund about to be recorded on a payment: PENDING, to be sent to the gateway after the
+/// transaction that records it has committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRefund {
     pub payment_id: PaymentId,
     pub amount: Money,
     pub reason: String,
-    pub gateway_reference: Option<String>,
+    /// The key the gateway knows this refund by: every attempt sends the same one, so a retry
+    /// after a crash refunds once.
+    pub idempotency_key: String,
     pub actor_id: Option<UserId>,
     pub created_at: Timestamp,
 }
 
-/// One refund given on a payment.
+/// One refund of a payment and how far its gateway call got.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundRecord {
     pub id: RefundId,
     pub payment_id: PaymentId,
     pub amount: Money,
     pub reason: String,
+    pub status: RefundStatus,
+    /// The gateway's refund reference, once it answered.
     pub gateway_reference: Option<String>,
+    /// `None` for refunds recorded before refunds were sent after commit.
+    pub idempotency_key: Option<String>,
+    /// Gateway calls started so far.
+    pub attempts: u32,
+    /// When a PENDING refund is due (again); also the lease of a claimed one.
+    pub next_attempt_at: Option<Timestamp>,
+    pub last_error: Option<String>,
     pub actor_id: Option<UserId>,
     pub created_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
 }
 
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -212,6 +225,12 @@ pub struct RefundRecord {
 pub trait PaymentRepository: Send + Sync {
     async fn insert(&self, payment: NewPayment) -> Result<Payment, AppError>;
     async fn find(&self, id: PaymentId) -> Result<Option<Payment>, AppError>;
+    /// The payment a gateway reference belongs to (no lock).
+    async fn find_by_reference(
+        &self,
+        gateway: &str,
+        reference: &str,
+    ) -> Result<Option<Payment>, AppError>;
     /// Finds and row-locks the payment a gateway reference belongs to.
     async fn find_by_reference_for_update(
         &self,
@@ -221,6 +240,33 @@ pub trait PaymentRepository: Send + Sync {
     /// Optimistic update by version; bumps the version.
     async fn update(&self, payment: &Payment) -> Result<Payment, AppError>;
     async fn for_booking(&self, booking_id: BookingId) -> Result<Vec<Payment>, AppError>;
+    /// The payment the gateway knows by `key` (its initiation's idempotency key).
+    async fn find_by_gateway_key(
+        &self,
+        gateway: &str,
+        key: &str,
+    ) -> Result<Option<Payment>, AppError>;
+    /// INITIATED payments without a gateway reference created before `before` (their
+    /// initiation's second transaction never committed), oldest first.
+    async fn unreferenced_before(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Payment>, AppError>;
+    /// Records a PENDING refund, due at once.
     async fn record_refund(&self, refund: NewRefund) -> Result<RefundRecord, AppError>;
     async fn refunds(&self, payment_id: PaymentId) -> Result<Vec<RefundRecord>, AppError>;
+    /// Claims up to `limit` PENDING refunds due at `now` (rows other transactions hold are
+    /// skipped): each gets one more attempt and is not due again before `lease_until`, so no
+    /// other worker sends it meanwhile. Answers them as updated.
+    async fn claim_due_refunds(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<RefundRecord>, AppError>;
+    async fn find_refund_for_update(&self, id: RefundId) -> Result<Option<RefundRecord>, AppError>;
+    /// Writes a refund's status, gateway reference, attempts, next attempt, last error and
+    /// completion time.
+    async fn update_refund(&self, refund: &RefundRecord) -> Result<(), AppError>;
 }

@@ -2,6 +2,7 @@
 //! the gateway), the gateway webhook (signature checked), status, refunds.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use application::ports::RefundRecord;
 use application::services::{InitiatePaymentCommand, PaymentView, RefundCommand};
 use chrono::{DateTime, Utc};
 use domain::payment::Payment;
@@ -70,8 +71,49 @@ pub struct PaymentResponse {
     pub booking_status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ticket_code: Option<String>,
+    /// The payment's refunds (`GET /payments/{id}` and refund answers only). A refund is
+    /// PENDING until the gateway confirmed it (then SUCCEEDED); FAILED means the gateway
+    /// refused it for good and the amount is refundable again. `refund_amount` and `status`
+    /// already count PENDING refunds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refunds: Option<Vec<RefundResponse>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// `RefundResponse`: one refund of a payment.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RefundResponse {
+    pub id: i64,
+    #[schema(value_type = String, example = "1500.00")]
+    pub amount: String,
+    /// PENDING, SUCCEEDED or FAILED.
+    pub status: String,
+    pub reason: String,
+    /// The gateway's refund reference (once it answered).
+    pub gateway_reference: Option<String>,
+    /// Gateway calls made so far.
+    pub attempts: u32,
+    /// Why the last call did not succeed.
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl RefundResponse {
+    pub fn of(r: &RefundRecord) -> Self {
+        Self {
+            id: r.id.value(),
+            amount: r.amount.to_string(),
+            status: r.status.as_str().to_owned(),
+            reason: r.reason.clone(),
+            gateway_reference: r.gateway_reference.clone(),
+            attempts: r.attempts,
+            last_error: r.last_error.clone(),
+            created_at: r.created_at,
+            completed_at: r.completed_at,
+        }
+    }
 }
 
 impl PaymentResponse {
@@ -89,6 +131,7 @@ impl PaymentResponse {
             payment_url,
             booking_status: None,
             ticket_code: None,
+            refunds: None,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -102,6 +145,10 @@ impl PaymentResponse {
             .ticket_code
             .as_ref()
             .map(|t| t.as_str().to_owned());
+        r.refunds = v
+            .refunds
+            .as_ref()
+            .map(|all| all.iter().map(RefundResponse::of).collect());
         r
     }
 }
@@ -116,7 +163,7 @@ impl PaymentResponse {
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Booking not payable, amount above what is owed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Booking not payable, amount above what is owed, PAYMENT_KEY_REUSED (the Idempotency-Key already started another payment)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "IDEMPOTENCY_KEY_REUSED", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Payment gateway unavailable", body = Problem, content_type = "application/problem+json"),
     ),
@@ -209,7 +256,7 @@ pub async fn payment_webhook(
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "accepted"})))
 }
 
-/// A payment's state (the booking's owner, the event's organizer, or ADMIN).
+/// A payment's state with its refunds (the booking's owner, the event's organizer, or ADMIN).
 #[utoipa::path(
     get, path = "/api/v1/payments/{id}", tag = "payments",
     params(("id" = i64, Path)),
@@ -234,7 +281,8 @@ pub async fn get_payment(
 }
 
 /// Refunds a payment: ADMIN any amount up to what is refundable; the booking's owner only
-/// what the refund policy gives (the booking is canceled).
+/// what the refund policy gives (the booking is canceled). The refund is answered PENDING in
+/// `refunds` and sent to the gateway after the commit (process-refunds job).
 #[utoipa::path(
     post, path = "/api/v1/payments/{id}/refund", tag = "payments",
     params(("id" = i64, Path), ("Idempotency-Key" = Option<String>, Header)),

@@ -13,6 +13,12 @@ pub struct Model {
     pub gateway_reference: Option<String>,
     pub actor_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
+    pub status: String,
+    pub idempotency_key: Option<String>,
+    pub attempts: i32,
+    pub next_attempt_at: Option<DateTimeUtc>,
+    pub last_error: Option<String>,
+    pub completed_at: Option<DateTimeUtc>,
     pub archived_at: DateTimeUtc,
 }
 

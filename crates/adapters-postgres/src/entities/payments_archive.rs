@@ -18,6 +18,7 @@ pub struct Model {
     pub version: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub gateway_key: Option<String>,
     pub archived_at: DateTimeUtc,
 }
 

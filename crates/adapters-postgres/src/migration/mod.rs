@@ -15,6 +15,7 @@ mod m0003_engagement;
 mod m0004_operations;
 mod m0005_archive;
 mod m0006_search;
+mod m0007_gateway_calls_after_commit;
 
 pub use m0006_search::SEARCH_VECTOR;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_operations::Migration),
             Box::new(m0005_archive::Migration),
             Box::new(m0006_search::Migration),
+            Box::new(m0007_gateway_calls_after_commit::Migration),
         ]
     }
 }

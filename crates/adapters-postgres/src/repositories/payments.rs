@@ -1,17 +1,19 @@
 //! `PaymentRepository` on `payments` and `payment_refunds`.
 
 use async_trait::async_trait;
-use domain::payment::{NewPayment, Payment, PaymentStatus};
-use domain::{BookingId, PaymentId, RefundId};
+use domain::payment::{NewPayment, Payment, PaymentStatus, RefundStatus};
+use domain::{BookingId, PaymentId, RefundId, Timestamp};
 use ports::AppError;
 use ports::{NewRefund, PaymentRepository, RefundRecord};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
-use crate::convert::{self, for_update, minor, missed_update, money, parse};
+use crate::convert::{self, for_update, minor, missed_update, money, parse, skip_locked};
 use crate::entities::payment_refunds as refund_row;
 use crate::entities::payments as row;
-use crate::error::{db_err, is_fk_violation};
+use crate::error::{db_err, is_fk_violation, is_unique_violation};
 use crate::tx::SeaTx;
 
 fn to_domain(m: row::Model) -> Result<Payment, AppError> {
@@ -22,6 +24,7 @@ fn to_domain(m: row::Model) -> Result<Payment, AppError> {
         status: parse(&m.status, "payments.status")?,
         gateway: m.gateway,
         gateway_reference: m.gateway_reference,
+        gateway_key: m.gateway_key,
         payment_method: m.payment_method,
         refund_amount: money(m.refund_amount_minor),
         failure_reason: m.failure_reason,
@@ -31,15 +34,34 @@ fn to_domain(m: row::Model) -> Result<Payment, AppError> {
     })
 }
 
-fn refund_to_port(m: refund_row::Model) -> RefundRecord {
-    RefundRecord {
+fn refund_to_port(m: refund_row::Model) -> Result<RefundRecord, AppError> {
+    Ok(RefundRecord {
         id: RefundId(m.id),
         payment_id: PaymentId(m.payment_id),
         amount: money(m.amount_minor),
         reason: m.reason,
+        status: parse(&m.status, "payment_refunds.status")?,
         gateway_reference: m.gateway_reference,
+        idempotency_key: m.idempotency_key,
+        attempts: u32::try_from(m.attempts).unwrap_or(0),
+        next_attempt_at: m.next_attempt_at,
+        last_error: m.last_error,
         actor_id: m.actor_id.map(convert::user),
         created_at: m.created_at,
+        completed_at: m.completed_at,
+    })
+}
+
+/// A unique index refused the write: `code` names what clashed (never a 500).
+fn clash(code: &'static str, detail: &'static str) -> impl Fn(DbErr) -> AppError {
+    move |err| {
+        if is_unique_violation(&err) {
+            AppError::conflict(code, detail)
+        } else if is_fk_violation(&err) {
+            AppError::NotFound { entity: "booking" }
+        } else {
+            db_err(err)
+        }
     }
 }
 
@@ -63,6 +85,7 @@ impl PaymentRepository for SeaTx {
             status: Set(PaymentStatus::Initiated.as_str().to_owned()),
             gateway: Set(payment.gateway),
             gateway_reference: Set(None),
+            gateway_key: Set(payment.gateway_key),
             payment_method: Set(payment.payment_method),
             refund_amount_minor: Set(0),
             failure_reason: Set(None),
@@ -71,15 +94,30 @@ impl PaymentRepository for SeaTx {
             updated_at: Set(payment.created_at),
             ..Default::default()
         };
-        let stored = model
-            .insert(self.conn())
-            .await
-            .map_err(missing("booking"))?;
+        let stored = model.insert(self.conn()).await.map_err(clash(
+            "PAYMENT_KEY_REUSED",
+            "this Idempotency-Key already started another payment; use a new key",
+        ))?;
         to_domain(stored)
     }
 
     async fn find(&self, id: PaymentId) -> Result<Option<Payment>, AppError> {
         row::Entity::find_by_id(id.0)
+            .one(self.conn())
+            .await
+            .map_err(db_err)?
+            .map(to_domain)
+            .transpose()
+    }
+
+    async fn find_by_reference(
+        &self,
+        gateway: &str,
+        reference: &str,
+    ) -> Result<Option<Payment>, AppError> {
+        row::Entity::find()
+            .filter(row::Column::Gateway.eq(gateway))
+            .filter(row::Column::GatewayReference.eq(reference))
             .one(self.conn())
             .await
             .map_err(db_err)?
@@ -119,7 +157,10 @@ impl PaymentRepository for SeaTx {
             .filter(row::Column::Version.eq(payment.version))
             .exec(self.conn())
             .await
-            .map_err(db_err)?;
+            .map_err(clash(
+                "PAYMENT_REFERENCE_CONFLICT",
+                "the gateway answered a reference another payment already has",
+            ))?;
         if updated.rows_affected == 0 {
             return Err(missed_update::<row::Entity>(self.conn(), payment.id.0, "payment").await);
         }
@@ -140,21 +181,63 @@ impl PaymentRepository for SeaTx {
             .collect()
     }
 
+    async fn find_by_gateway_key(
+        &self,
+        gateway: &str,
+        key: &str,
+    ) -> Result<Option<Payment>, AppError> {
+        row::Entity::find()
+            .filter(row::Column::Gateway.eq(gateway))
+            .filter(row::Column::GatewayKey.eq(key))
+            .one(self.conn())
+            .await
+            .map_err(db_err)?
+            .map(to_domain)
+            .transpose()
+    }
+
+    async fn unreferenced_before(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Payment>, AppError> {
+        row::Entity::find()
+            .filter(row::Column::Status.eq(PaymentStatus::Initiated.as_str()))
+            .filter(row::Column::GatewayReference.is_null())
+            .filter(row::Column::GatewayKey.is_not_null())
+            .filter(row::Column::CreatedAt.lt(before))
+            .order_by_asc(row::Column::CreatedAt)
+            .order_by_asc(row::Column::Id)
+            .limit(u64::from(limit))
+            .all(self.conn())
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(to_domain)
+            .collect()
+    }
+
     async fn record_refund(&self, refund: NewRefund) -> Result<RefundRecord, AppError> {
         let model = refund_row::ActiveModel {
             payment_id: Set(refund.payment_id.0),
             amount_minor: Set(minor(refund.amount)),
             reason: Set(refund.reason),
-            gateway_reference: Set(refund.gateway_reference),
+            gateway_reference: Set(None),
             actor_id: Set(refund.actor_id.map(|a| a.0)),
             created_at: Set(refund.created_at),
+            status: Set(RefundStatus::Pending.as_str().to_owned()),
+            idempotency_key: Set(Some(refund.idempotency_key)),
+            attempts: Set(0),
+            next_attempt_at: Set(Some(refund.created_at)),
+            last_error: Set(None),
+            completed_at: Set(None),
             ..Default::default()
         };
         let stored = model
             .insert(self.conn())
             .await
             .map_err(missing("payment"))?;
-        Ok(refund_to_port(stored))
+        refund_to_port(stored)
     }
 
     async fn refunds(&self, payment_id: PaymentId) -> Result<Vec<RefundRecord>, AppError> {
@@ -165,6 +248,79 @@ impl PaymentRepository for SeaTx {
             .all(self.conn())
             .await
             .map_err(db_err)?;
-        Ok(rows.into_iter().map(refund_to_port).collect())
+        rows.into_iter().map(refund_to_port).collect()
+    }
+
+    async fn claim_due_refunds(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<RefundRecord>, AppError> {
+        let select = refund_row::Entity::find()
+            .filter(refund_row::Column::Status.eq(RefundStatus::Pending.as_str()))
+            .filter(refund_row::Column::NextAttemptAt.lte(now))
+            .order_by_asc(refund_row::Column::NextAttemptAt)
+            .order_by_asc(refund_row::Column::Id)
+            .limit(u64::from(limit));
+        let due = skip_locked(select, self.backend())
+            .all(self.conn())
+            .await
+            .map_err(db_err)?;
+        let mut claimed = Vec::with_capacity(due.len());
+        for mut model in due {
+            // Conditional on the row still being due: on SQLite (no row locks) a second
+            // worker's claim of the same row matches nothing.
+            let updated = refund_row::Entity::update_many()
+                .col_expr(
+                    refund_row::Column::Attempts,
+                    Expr::col(refund_row::Column::Attempts).add(1),
+                )
+                .col_expr(refund_row::Column::NextAttemptAt, Expr::value(lease_until))
+                .filter(refund_row::Column::Id.eq(model.id))
+                .filter(refund_row::Column::Status.eq(RefundStatus::Pending.as_str()))
+                .filter(refund_row::Column::NextAttemptAt.lte(now))
+                .exec(self.conn())
+                .await
+                .map_err(db_err)?;
+            if updated.rows_affected == 1 {
+                model.attempts += 1;
+                model.next_attempt_at = Some(lease_until);
+                claimed.push(refund_to_port(model)?);
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn find_refund_for_update(&self, id: RefundId) -> Result<Option<RefundRecord>, AppError> {
+        let select = refund_row::Entity::find_by_id(id.0);
+        for_update(select, self.backend())
+            .one(self.conn())
+            .await
+            .map_err(db_err)?
+            .map(refund_to_port)
+            .transpose()
+    }
+
+    async fn update_refund(&self, refund: &RefundRecord) -> Result<(), AppError> {
+        let changes = refund_row::ActiveModel {
+            status: Set(refund.status.as_str().to_owned()),
+            gateway_reference: Set(refund.gateway_reference.clone()),
+            attempts: Set(i32::try_from(refund.attempts).unwrap_or(i32::MAX)),
+            next_attempt_at: Set(refund.next_attempt_at),
+            last_error: Set(refund.last_error.clone()),
+            completed_at: Set(refund.completed_at),
+            ..Default::default()
+        };
+        let updated = refund_row::Entity::update_many()
+            .set(changes)
+            .filter(refund_row::Column::Id.eq(refund.id.0))
+            .exec(self.conn())
+            .await
+            .map_err(db_err)?;
+        if updated.rows_affected == 0 {
+            return Err(AppError::NotFound { entity: "refund" });
+        }
+        Ok(())
     }
 }

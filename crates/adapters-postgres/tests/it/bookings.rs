@@ -795,6 +795,7 @@ on_both_backends!(
                 amount: Money::from_minor_units(1_000),
                 payment_method: "CARD".to_owned(),
                 gateway: "sandbox".to_owned(),
+                gateway_key: None,
                 created_at: at(-400),
             })
             .await
@@ -803,7 +804,7 @@ on_both_backends!(
             payment_id: payment.id,
             amount: Money::from_minor_units(100),
             reason: "goodwill".to_owned(),
-            gateway_reference: None,
+            idempotency_key: "rfd_archived".to_owned(),
             actor_id: None,
             created_at: at(-300),
         })

@@ -34,7 +34,7 @@ use crate::outbox::{DomainEventType, OutboxMessage};
 use crate::ports::{BookingQuery, PaymentGateways, TicketCodeGenerator, Tx, UnitOfWork};
 use crate::services::events::event_summary;
 pub use crate::services::refunds::BookingCancellation;
-use crate::services::refunds::{Commerce, Env, booking_summary, details_of};
+use crate::services::refunds::{Commerce, Env, RefundKick, booking_summary, details_of};
 use crate::services::waitlist::{WaitlistSettings, offer_freed_seats};
 use crate::{AppError, Page, PageRequest};
 
@@ -115,6 +115,14 @@ impl BookingService {
         Self {
             deps: Commerce::new(uow, clock, gateways, tickets, settings, loyalty),
         }
+    }
+
+    /// Called after a transaction that recorded refunds committed (bootstrap wakes the
+    /// process-refunds job with it).
+    #[must_use]
+    pub fn with_refund_kick(mut self, kick: RefundKick) -> Self {
+        self.deps.kick = Some(kick);
+        self
     }
 
     /// The waitlist settings used when this service frees seats (default: offers at once,
@@ -378,14 +386,11 @@ impl BookingService {
     ) -> Result<BookingCancellation, AppError> {
         ctx.actor.require_authenticated()?;
         let tx = self.deps.uow.begin().await?;
-        let cancellation = cancel_in_tx(
-            &self.deps.env(tx.as_ref(), ctx),
-            id,
-            reason.as_deref(),
-            None,
-        )
-        .await?;
+        let env = self.deps.env(tx.as_ref(), ctx);
+        let cancellation = cancel_in_tx(&env, id, reason.as_deref(), None).await?;
+        let queued = env.queued_refunds();
         tx.commit().await?;
+        self.deps.after_commit(queued);
         Ok(cancellation)
     }
 
@@ -500,7 +505,9 @@ impl BookingService {
             Some(event_summary(&event)),
         )
         .await?;
+        let queued = env.queued_refunds();
         tx.commit().await?;
+        self.deps.after_commit(queued);
         Ok(EventCancellation {
             event,
             bookings_canceled,
@@ -538,7 +545,9 @@ impl BookingService {
             for event_id in events {
                 offer_freed_seats(tx.as_ref(), event_id, env.now, env.waitlist, &ctx).await?;
             }
+            let queued = env.queued_refunds();
             tx.commit().await?;
+            self.deps.after_commit(queued);
             expired = expired.saturating_add(count);
             if count < batch {
                 break;
@@ -658,9 +667,9 @@ pub(crate) mod tests {
     use super::*;
     use crate::Actor;
     use crate::clock::ManualClock;
+    use crate::ports::PaymentGateway;
     use crate::ports::payment_gateway::MockPaymentGateway;
     use crate::ports::tickets::MockTicketCodeGenerator;
-    use crate::ports::{GatewayError, PaymentGateway};
     use crate::services::test_support::{FakeTx, uow_with};
     use chrono::{Duration, TimeZone, Utc};
     use domain::event::{EventDetailsInput, NewEvent, NewEventInput};
@@ -751,6 +760,7 @@ pub(crate) mod tests {
                 amount: Money::parse("1000").unwrap(),
                 payment_method: "CARD".into(),
                 gateway: "fake".into(),
+                gateway_key: None,
                 created_at: now(),
             },
         );
@@ -834,8 +844,11 @@ pub(crate) mod tests {
         ));
     }
 
+    /// The cancellation locks the event row: it must record the refund PENDING (amount
+    /// reserved on the payment, a fresh key) and commit without asking the gateway, then wake
+    /// the refund sender.
     #[tokio::test]
-    async fn a_gateway_refusing_the_refund_rolls_the_whole_cancellation_back() {
+    async fn a_cancellation_records_the_refund_pending_and_calls_no_gateway() {
         let committed = Arc::new(AtomicBool::new(false));
         let mut tx = FakeTx::new(Arc::clone(&committed));
         let confirmed = booking(BookingStatus::Confirmed);
@@ -850,27 +863,72 @@ pub(crate) mod tests {
         tx.events
             .expect_find_for_update()
             .returning(|_| Ok(Some(event())));
+        tx.events.expect_find().returning(|_| Ok(None));
         tx.payments
             .expect_for_booking()
             .returning(|_| Ok(vec![payment(PaymentStatus::Completed)]));
         tx.events.expect_release_seats().returning(|_, _| Ok(10));
-        tx.bookings.expect_update().never();
-        tx.payments.expect_record_refund().never();
-        let mut g = named_gateway();
-        g.expect_refund()
+        tx.payments
+            .expect_record_refund()
             .times(1)
-            .withf(|reference, amount, _| {
-                reference == "ref-11" && *amount == Money::parse("1000").unwrap()
+            .withf(|r| {
+                r.amount == Money::parse("1000").unwrap()
+                    && r.idempotency_key.starts_with("rfd_")
+                    && r.idempotency_key.len() == 68
             })
-            .returning(|_, _, _| Err(GatewayError::Unavailable("timeout".into())));
+            .returning(|r| {
+                Ok(crate::ports::RefundRecord {
+                    id: domain::RefundId(5),
+                    payment_id: r.payment_id,
+                    amount: r.amount,
+                    reason: r.reason,
+                    status: domain::payment::RefundStatus::Pending,
+                    gateway_reference: None,
+                    idempotency_key: Some(r.idempotency_key),
+                    attempts: 0,
+                    next_attempt_at: Some(r.created_at),
+                    last_error: None,
+                    actor_id: r.actor_id,
+                    created_at: r.created_at,
+                    completed_at: None,
+                })
+            });
+        tx.payments
+            .expect_update()
+            .times(1)
+            .withf(|p| p.status == PaymentStatus::Refunded)
+            .returning(|p| Ok(p.clone()));
+        tx.bookings.expect_update().returning(|b| Ok(b.clone()));
+        tx.bookings.expect_append_log().returning(|_| Ok(()));
+        tx.loyalty.expect_append().returning(|e| {
+            Ok(domain::loyalty::LoyaltyEntry {
+                id: domain::LoyaltyEntryId(1),
+                user_id: e.user_id,
+                points: e.points,
+                kind: e.kind,
+                booking_id: e.booking_id,
+                review_id: e.review_id,
+                created_at: e.created_at,
+            })
+        });
+        tx.audit.expect_record().returning(|_| Ok(()));
+        tx.outbox
+            .expect_enqueue()
+            .withf(|m| m.event_type != DomainEventType::PaymentRefunded)
+            .returning(|_| Ok(1));
+        let mut g = named_gateway();
+        g.expect_refund().never();
+        let kicks = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counter = Arc::clone(&kicks);
+        let svc = service(vec![tx], g).with_refund_kick(Arc::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }));
 
-        let err = service(vec![tx], g)
-            .cancel(&user(1), BookingId(3), None)
-            .await
-            .unwrap_err();
+        let done = svc.cancel(&user(1), BookingId(3), None).await.unwrap();
 
-        assert_eq!(err.code(), "SERVICE_UNAVAILABLE");
-        assert!(!committed.load(Ordering::SeqCst));
+        assert_eq!(done.refund_amount, Money::parse("1000").unwrap());
+        assert!(committed.load(Ordering::SeqCst));
+        assert_eq!(kicks.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

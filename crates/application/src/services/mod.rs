@@ -17,6 +17,7 @@ pub mod refunds;
 pub mod reminders;
 pub mod retention;
 pub mod reviews;
+pub mod settlement;
 pub mod waitlist;
 
 #[cfg(test)]
@@ -47,11 +48,12 @@ pub use promo_codes::{
     CreatePromoCodeCommand, PromoCodeFilter, PromoCodeService, PromoTermsInput, PromoValidation,
     UpdatePromoCodeCommand, ValidatePromoCodeCommand,
 };
-pub use refunds::{booking_summary, payment_summary};
+pub use refunds::{RefundKick, booking_summary, payment_summary};
 pub use reminders::ReminderService;
 pub use retention::{RetentionReport, RetentionService, RetentionSettings};
 pub use reviews::{
     CreateReviewCommand, HelpfulVote, ListReviewsQuery, ModerateReviewCommand, ModeratedReview,
     ReviewList, ReviewService, ReviewView, UpdateReviewCommand, review_summary,
 };
+pub use settlement::refund_summary;
 pub use waitlist::{WaitlistPosition, WaitlistService, WaitlistSettings, WaitlistView};

@@ -1,17 +1,21 @@
 //! What the booking and payment use cases share: cancelling a booking with its refund,
-//! refunding payments through their gateways, confirming a fully paid booking, and the JSON
-//! summaries written to the outbox, the audit log and `booking_logs`.
+//! recording refunds of payments, confirming a fully paid booking, and the JSON summaries
+//! written to the outbox, the audit log and `booking_logs`.
 //!
-//! Everything here works inside the caller's transaction and never commits.
+//! Everything here works inside the caller's transaction and never commits, and nothing here
+//! calls a gateway: a refund is recorded PENDING (the payment's refundable amount is reserved
+//! at once) and sent after the caller committed, by
+//! [`PaymentService::process_refunds`](crate::services::PaymentService::process_refunds).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::Duration;
 use domain::booking::{Booking, BookingStatus};
 use domain::booking_rules::BookingSettings;
 use domain::event::{Event, EventStatus};
 use domain::loyalty::{LoyaltyProgram, NewLoyaltyEntry};
-use domain::payment::{Payment, PaymentCoverage, allocate_refund};
+use domain::payment::{Payment, PaymentCoverage, RefundRetryPolicy, allocate_refund};
 use domain::price_option::NewPriceOption;
 use domain::refund_policy::CancellationReason;
 use domain::ticket::TicketCode;
@@ -89,7 +93,21 @@ pub(crate) fn clip_failure(reason: &str) -> String {
     }
 }
 
-/// The transaction and the request a shared step runs in.
+/// A fresh idempotency key for a gateway call: 244 random bits, so nobody can guess another
+/// customer's key (or the reference a gateway derives from it).
+pub(crate) fn random_key(prefix: &str) -> String {
+    format!(
+        "{prefix}{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Wakes whatever sends pending refunds (bootstrap: the process-refunds job), so a refund
+/// does not wait for the next scheduled run. Called after the transaction that recorded the
+/// refunds committed; best effort (the schedule sends them anyway).
+pub type RefundKick = Arc<dyn Fn() + Send + Sync>;
+
 /// What the booking and payment use cases share.
 #[derive(Clone)]
 pub(crate) struct Commerce {
@@ -101,6 +119,10 @@ pub(crate) struct Commerce {
     pub loyalty: LoyaltyProgram,
     /// Freed seats go to the waitlist in the transaction that frees them.
     pub waitlist: WaitlistSettings,
+    /// Called after a transaction that recorded refunds committed.
+    pub kick: Option<RefundKick>,
+    /// Backoff and attempts of pending refunds.
+    pub refund_retry: RefundRetryPolicy,
 }
 
 impl Commerce {
@@ -120,6 +142,15 @@ impl Commerce {
             settings,
             loyalty,
             waitlist: WaitlistSettings::default(),
+            kick: None,
+            refund_retry: RefundRetryPolicy::default(),
+        }
+    }
+
+    /// After a commit: wakes the refund sender when `env` recorded refunds.
+    pub(crate) fn after_commit(&self, queued_refunds: bool) {
+        if queued_refunds && let Some(kick) = &self.kick {
+            kick();
         }
     }
 
@@ -132,6 +163,7 @@ impl Commerce {
             loyalty: &self.loyalty,
             waitlist: &self.waitlist,
             now: self.clock.now(),
+            queued: AtomicBool::new(false),
         }
     }
 }
@@ -143,9 +175,16 @@ pub(crate) struct Env<'a> {
     pub loyalty: &'a LoyaltyProgram,
     pub waitlist: &'a WaitlistSettings,
     pub now: Timestamp,
+    /// Refunds were recorded in this transaction (the sender is woken after the commit).
+    queued: AtomicBool,
 }
 
 impl Env<'_> {
+    /// Whether refunds were recorded in this transaction.
+    pub(crate) fn queued_refunds(&self) -> bool {
+        self.queued.load(Ordering::Relaxed)
+    }
+
     pub(crate) async fn log(
         &self,
         booking: &Booking,
@@ -230,12 +269,16 @@ impl Env<'_> {
             .await
     }
 
-    /// Refunds `amount` over `payments`, newest payment first (`allocate_refund`), each part
-    /// through the payment's own gateway, and records every part (refund row, payment update,
-    /// `payment.refunded`, audit). Answers the payments as stored afterwards.
+    /// Refunds `amount` over `payments`, newest payment first (`allocate_refund`): each part
+    /// is reserved on its payment (PARTIAL_REFUND / REFUNDED, so it cannot be refunded twice)
+    /// and recorded as a PENDING refund with its own idempotency key, plus an audit row.
+    /// Answers the payments as stored afterwards.
     ///
-    /// The gateway call happens inside the transaction: its idempotency key is derived from the
-    /// payment's id, version and the part, so a retry after a failed commit refunds once.
+    /// No gateway is called here: the caller may hold an event's row lock. The refunds are
+    /// sent after the commit ([`PaymentService::process_refunds`]), which records the
+    /// gateway's answer and publishes `payment.refunded` in its own transaction.
+    ///
+    /// [`PaymentService::process_refunds`]: crate::services::PaymentService::process_refunds
     pub(crate) async fn refund_payments(
         &self,
         payments: &[Payment],
@@ -256,47 +299,44 @@ impl Env<'_> {
                     "refund plan names unknown payment {payment_id}"
                 )));
             };
+            // Checked now, while the caller can still be told: a refund that could never be
+            // sent must not be promised.
+            if before.gateway_reference.is_none() {
+                return Err(AppError::internal(format!(
+                    "paid payment {payment_id} has no gateway reference"
+                )));
+            }
+            let _ = self.gateways.get(&before.gateway)?;
             let mut payment = before.clone();
             let _ = payment.refund(part, self.now)?;
-            let reference = before.gateway_reference.clone().ok_or_else(|| {
-                AppError::internal(format!(
-                    "paid payment {payment_id} has no gateway reference"
-                ))
-            })?;
-            let gateway = self.gateways.get(&before.gateway)?;
-            let key = format!(
-                "refund-{}-v{}-{}",
-                before.id,
-                before.version,
-                part.to_minor_units()
-            );
-            let gateway_ref = gateway.refund(&reference, part, &key).await?;
-            self.tx
+            let refund = self
+                .tx
                 .payments()
                 .record_refund(NewRefund {
                     payment_id,
                     amount: part,
                     reason: reason.clone(),
-                    gateway_reference: Some(gateway_ref),
+                    idempotency_key: random_key("rfd_"),
                     actor_id: self.ctx.actor.user_id(),
                     created_at: self.now,
                 })
                 .await?;
             let payment = self.tx.payments().update(&payment).await?;
-            self.emit_payment(
-                &payment,
-                DomainEventType::PaymentRefunded,
-                json!({"refunded": part.to_string(), "reason": reason}),
-            )
-            .await?;
+            let mut after = payment_summary(&payment);
+            if let Some(map) = after.as_object_mut() {
+                map.insert("refund_id".to_owned(), json!(refund.id.value()));
+                map.insert("refund_status".to_owned(), json!(refund.status.as_str()));
+                map.insert("refunding".to_owned(), json!(part.to_string()));
+            }
             self.audit(
-                "payment.refund",
+                "payment.refund.request",
                 "payment",
                 payment.id,
                 Some(payment_summary(before)),
-                Some(payment_summary(&payment)),
+                Some(after),
             )
             .await?;
+            self.queued.store(true, Ordering::Relaxed);
             refunded.push(payment);
         }
         Ok(refunded)

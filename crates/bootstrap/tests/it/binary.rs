@@ -175,6 +175,6 @@ fn jobs_run_runs_one_job_and_refuses_unknown_ones() {
         stdout.contains("complete-events\tcron 0 0 * * * *"),
         "{stdout}"
     );
-    assert_eq!(stdout.lines().count(), 8, "{stdout}");
+    assert_eq!(stdout.lines().count(), 9, "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }

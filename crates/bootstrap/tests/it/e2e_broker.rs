@@ -102,6 +102,25 @@ async fn a_bookings_life_reaches_a_consumer_in_order(backend: Backend) {
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    // The refund is sent (and `payment.refunded` written) after the cancellation committed.
+    // The job's advisory lock is database-wide on PostgreSQL: a test in another schema running
+    // it at the same moment makes this run SKIPPED, so try until one ran (10 s at most).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = app
+            .post("/internal/jobs/process-refunds", Some(admin()), json!({}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        if body["outcome"] != "SKIPPED" {
+            assert_eq!(body["processed"], 1, "{body}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process-refunds kept being skipped"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let booking = booking_id.to_string();
     let got = receive_until(&mut consumer, Duration::from_secs(20), |got| {

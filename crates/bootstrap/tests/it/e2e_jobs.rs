@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::support::{Backend, TestApp, admin, organizer, spawn_app_with, user};
 use serde_json::{Value, json};
 
-const JOBS: [&str; 8] = [
+const JOBS: [&str; 9] = [
     "expire-bookings",
     "process-waitlist",
     "cleanup-expired-waitlist",
@@ -23,6 +23,7 @@ const JOBS: [&str; 8] = [
     "publish-scheduled-events",
     "send-reminders",
     "crew-retry",
+    "process-refunds",
     "retention",
 ];
 

@@ -26,6 +26,7 @@ mod e2e_crew;
 mod e2e_engagement;
 mod e2e_flash_sale;
 mod e2e_flows;
+mod e2e_gateway_outside_tx;
 mod e2e_jobs;
 mod e2e_openapi;
 mod e2e_permissions;

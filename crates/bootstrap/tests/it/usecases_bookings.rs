@@ -302,6 +302,12 @@ impl World {
         tx.bookings().find(id).await.unwrap().unwrap()
     }
 
+    /// The process-refunds job: sends the refunds the use cases recorded PENDING (they never
+    /// call the gateway inside their transaction).
+    async fn send_refunds(&self) -> u64 {
+        self.payments.process_refunds(1000).await.unwrap()
+    }
+
     async fn available(&self, event: EventId) -> u32 {
         let tx = self.uow.begin().await.unwrap();
         tx.events()
@@ -616,6 +622,12 @@ on_both_backends!(refund_tiers_follow_the_time_before_the_start, |t| {
             "user {who}"
         );
         assert_eq!(c.refund_amount, m(amount), "user {who}");
+        assert_eq!(
+            w.gateway.refunded_total(),
+            refunded_before,
+            "the cancellation itself calls no gateway"
+        );
+        w.send_refunds().await;
         assert_eq!(w.gateway.refunded_total() - refunded_before, m(amount));
         let details = w.bookings.get(&as_user(*who), booking.id).await.unwrap();
         assert_eq!(details.payments[0].status, *status, "user {who}");
@@ -711,6 +723,13 @@ on_both_backends!(
         assert_eq!(
             w.outbox_count(DomainEventType::PaymentRefunded, view2.payment.id)
                 .await,
+            0,
+            "published once the gateway refunded"
+        );
+        w.send_refunds().await;
+        assert_eq!(
+            w.outbox_count(DomainEventType::PaymentRefunded, view2.payment.id)
+                .await,
             1
         );
 
@@ -733,6 +752,7 @@ on_both_backends!(
         assert_eq!(applied.payment.status, PaymentStatus::Refunded);
         assert_eq!(applied.booking.status, BookingStatus::Canceled);
 
+        w.send_refunds().await;
         assert_eq!(
             w.gateway.refunded_total(),
             m("4000"),
@@ -997,6 +1017,12 @@ on_both_backends!(
         assert_eq!(done.bookings_canceled, 3);
         assert_eq!(done.refunds_total, m("3400"));
         assert_eq!(done.event.seats.available(), 10);
+        assert_eq!(w.gateway.refunded_total(), Money::ZERO, "sent after commit");
+        assert_eq!(
+            w.send_refunds().await,
+            2,
+            "the paid and the partly paid booking"
+        );
         assert_eq!(w.gateway.refunded_total(), m("3400"));
         for b in [&pending, &paid, &partly] {
             assert_eq!(w.booking(b.id).await.status, BookingStatus::Canceled);
@@ -1215,6 +1241,7 @@ on_both_backends!(refunds_by_admin_and_by_the_owner, |t| {
     assert_eq!(view.payment.status, PaymentStatus::Refunded);
     assert_eq!(view.payment.refund_amount, m("2000"));
     assert_eq!(view.booking.status, BookingStatus::Canceled);
+    w.send_refunds().await;
     assert_eq!(w.gateway.refunded_total(), m("2000"));
     assert_eq!(w.available(event).await, 10);
     w.assert_seat_invariant(event).await;

@@ -212,6 +212,7 @@ fn payment(status: PaymentStatus) -> Payment {
             amount: Money::parse("200").unwrap(),
             payment_method: "CARD".into(),
             gateway: "sandbox".into(),
+            gateway_key: None,
             created_at: now(),
         },
     );
