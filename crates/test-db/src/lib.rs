@@ -391,6 +391,8 @@ async fn create_postgres_database(server: &str, name: &str, migrated: bool) {
         Ok(db) => db,
         Err(e) => panic!("postgres at {server} answers but refuses a connection: {e}"),
     };
+    // DDL of test databases need not wait for the WAL to reach the disk.
+    let _ = exec(&admin, "SET synchronous_commit = off").await;
     drop_stale_databases(&admin).await;
     let template = format!("{PREFIX}tmpl_{FINGERPRINT}");
     if !migrated {
@@ -402,6 +404,7 @@ async fn create_postgres_database(server: &str, name: &str, migrated: bool) {
         {
             panic!("CREATE DATABASE {name}: {e}");
         }
+        fast_commits(&admin, name).await;
         let _ = admin.close().await;
         return;
     }
@@ -424,7 +427,20 @@ async fn create_postgres_database(server: &str, name: &str, migrated: bool) {
             Err(e) => panic!("CREATE DATABASE {name} TEMPLATE {template}: {e}"),
         }
     }
+    fast_commits(&admin, name).await;
     let _ = admin.close().await;
+}
+
+/// Every session of the test database commits without waiting for the WAL to reach the disk
+/// (`synchronous_commit = off`): what a test checks is unchanged (a commit is visible to
+/// other sessions at once; only a server crash could lose it), and on a busy shared server
+/// waiting for fsync at every commit is much of a test's time. A database-level setting is
+/// not copied from the template, so each test database gets it.
+async fn fast_commits(admin: &DatabaseConnection, name: &str) {
+    let sql = format!("ALTER DATABASE \"{name}\" SET synchronous_commit = off");
+    if let Err(e) = exec(admin, &sql).await {
+        panic!("ALTER DATABASE {name}: {e}");
+    }
 }
 
 /// Builds the template unless it exists. A template only ever exists complete: it is built
