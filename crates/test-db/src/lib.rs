@@ -501,12 +501,13 @@ async fn build_template(
         &format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\""),
     )
     .await?;
-    // Templates of other migration versions that nobody has built for a day.
+    // Templates of other migration versions that nobody has built for a day, and half-built
+    // ones a crashed process left (every build holds the lock this process holds now).
     let now = unix_seconds(SystemTime::now());
     for (other, note) in names(admin, &format!("{}tmpl\\_%", like_prefix())).await? {
         let built: Option<u64> = note.strip_prefix("built ").and_then(|s| s.parse().ok());
         let stale = built.is_none_or(|b| now.saturating_sub(b) > STALE_TEMPLATE.as_secs());
-        if other != template && !other.ends_with("_building") && stale {
+        if other != template && (other.ends_with("_building") || stale) {
             let _ = exec(
                 admin,
                 &format!("DROP DATABASE IF EXISTS \"{other}\" WITH (FORCE)"),
