@@ -391,6 +391,8 @@ async fn create_postgres_database(server: &str, name: &str, migrated: bool) {
         Ok(db) => db,
         Err(e) => panic!("postgres at {server} answers but refuses a connection: {e}"),
     };
+    // DDL of test databases need not wait for the WAL to reach the disk.
+    let _ = exec(&admin, "SET synchronous_commit = off").await;
     drop_stale_databases(&admin).await;
     let template = format!("{PREFIX}tmpl_{FINGERPRINT}");
     if !migrated {
@@ -402,6 +404,7 @@ async fn create_postgres_database(server: &str, name: &str, migrated: bool) {
         {
             panic!("CREATE DATABASE {name}: {e}");
         }
+        fast_commits(&admin, name).await;
         let _ = admin.close().await;
         return;
     }
@@ -424,7 +427,20 @@ async fn create_postgres_database(server: &str, name: &str, migrated: bool) {
             Err(e) => panic!("CREATE DATABASE {name} TEMPLATE {template}: {e}"),
         }
     }
+    fast_commits(&admin, name).await;
     let _ = admin.close().await;
+}
+
+/// Every session of the test database commits without waiting for the WAL to reach the disk
+/// (`synchronous_commit = off`): what a test checks is unchanged (a commit is visible to
+/// other sessions at once; only a server crash could lose it), and on a busy shared server
+/// waiting for fsync at every commit is much of a test's time. A database-level setting is
+/// not copied from the template, so each test database gets it.
+async fn fast_commits(admin: &DatabaseConnection, name: &str) {
+    let sql = format!("ALTER DATABASE \"{name}\" SET synchronous_commit = off");
+    if let Err(e) = exec(admin, &sql).await {
+        panic!("ALTER DATABASE {name}: {e}");
+    }
 }
 
 /// Builds the template unless it exists. A template only ever exists complete: it is built
@@ -485,12 +501,13 @@ async fn build_template(
         &format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\""),
     )
     .await?;
-    // Templates of other migration versions that nobody has built for a day.
+    // Templates of other migration versions that nobody has built for a day, and half-built
+    // ones a crashed process left (every build holds the lock this process holds now).
     let now = unix_seconds(SystemTime::now());
     for (other, note) in names(admin, &format!("{}tmpl\\_%", like_prefix())).await? {
         let built: Option<u64> = note.strip_prefix("built ").and_then(|s| s.parse().ok());
         let stale = built.is_none_or(|b| now.saturating_sub(b) > STALE_TEMPLATE.as_secs());
-        if other != template && !other.ends_with("_building") && stale {
+        if other != template && (other.ends_with("_building") || stale) {
             let _ = exec(
                 admin,
                 &format!("DROP DATABASE IF EXISTS \"{other}\" WITH (FORCE)"),
