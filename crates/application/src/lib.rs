@@ -44,5 +44,5 @@ pub mod ports;
 pub mod services;
 
 pub use actor::{Actor, RequestContext, Role};
-pub use error::{AppError, FieldError};
+pub use error::{AppError, ErrorCode, ErrorKind, FieldError};
 pub use pagination::{Page, PageRequest};

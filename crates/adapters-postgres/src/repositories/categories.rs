@@ -1,7 +1,7 @@
 //! `CategoryRepository` on `categories`.
 
-use application::AppError;
 use application::ports::CategoryRepository;
+use application::{AppError, ErrorCode};
 use async_trait::async_trait;
 use domain::CategoryId;
 use domain::category::{Category, CategoryFields};
@@ -24,7 +24,7 @@ fn to_domain(m: row::Model) -> Category {
 fn exists(err: sea_orm::DbErr) -> AppError {
     if is_unique_violation(&err) {
         AppError::conflict(
-            "CATEGORY_EXISTS",
+            ErrorCode::CategoryExists,
             "a category with this name already exists",
         )
     } else if is_fk_violation(&err) {

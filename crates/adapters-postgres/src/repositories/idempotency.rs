@@ -4,8 +4,8 @@
 //! `save` inserts inside a savepoint: a duplicate key rolls back to it, so on PostgreSQL the
 //! surrounding transaction stays usable after the `IDEMPOTENCY_KEY_IN_USE` conflict.
 
-use application::AppError;
 use application::ports::{IdempotencyRecord, IdempotencyStore};
+use application::{AppError, ErrorCode};
 use async_trait::async_trait;
 use domain::{Timestamp, UserId};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
@@ -79,7 +79,7 @@ impl IdempotencyStore for SeaTx {
                 savepoint.rollback().await.map_err(db_err)?;
                 if is_unique_violation(&err) {
                     Err(AppError::conflict(
-                        "IDEMPOTENCY_KEY_IN_USE",
+                        ErrorCode::IdempotencyKeyInUse,
                         "a request with this idempotency key is already stored",
                     ))
                 } else {

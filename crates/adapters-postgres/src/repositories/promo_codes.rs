@@ -7,7 +7,7 @@
 //! `is_active` flag is set (the validity window is checked by the domain when a code is used).
 
 use application::ports::{PromoCodeQuery, PromoCodeRepository};
-use application::{AppError, Page};
+use application::{AppError, ErrorCode, Page};
 use async_trait::async_trait;
 use domain::pricing::PromoDiscount;
 use domain::promo_code::{PromoCode, PromoCodeText, PromoTerms};
@@ -77,7 +77,7 @@ fn to_domain(m: row::Model) -> Result<PromoCode, AppError> {
 fn write_err(err: sea_orm::DbErr) -> AppError {
     if is_unique_violation(&err) {
         AppError::conflict(
-            "PROMO_CODE_EXISTS",
+            ErrorCode::PromoCodeExists,
             "a promo code with this code already exists",
         )
     } else if is_fk_violation(&err) {
@@ -214,7 +214,7 @@ impl PromoCodeRepository for SeaTx {
         match model.insert(self.conn()).await {
             Ok(_) => Ok(()),
             Err(e) if is_unique_violation(&e) => Err(AppError::conflict(
-                "PROMO_CODE_ALREADY_REDEEMED",
+                ErrorCode::PromoCodeAlreadyRedeemed,
                 "a promo code redemption is already recorded for this booking",
             )),
             Err(e) if is_fk_violation(&e) => Err(AppError::NotFound {

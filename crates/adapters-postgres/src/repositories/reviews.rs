@@ -1,7 +1,7 @@
 //! `ReviewRepository` on `reviews`, `review_replies` and `review_helpful_votes`.
 
 use application::ports::{ReviewQuery, ReviewRepository, ReviewSort};
-use application::{AppError, Page};
+use application::{AppError, ErrorCode, Page};
 use async_trait::async_trait;
 use domain::review::{
     NewReview, NewReviewReply, Rating, RatingSummary, Review, ReviewReply, ReviewStatus,
@@ -63,7 +63,10 @@ fn missing(entity: &'static str) -> impl FnOnce(DbErr) -> AppError {
 
 fn insert_err(err: DbErr) -> AppError {
     if is_unique_violation(&err) {
-        AppError::conflict("ALREADY_REVIEWED", "you have already reviewed this event")
+        AppError::conflict(
+            ErrorCode::AlreadyReviewed,
+            "you have already reviewed this event",
+        )
     } else {
         missing("event")(err)
     }

@@ -1,7 +1,7 @@
 //! `WaitlistRepository` on `waitlist` and `waitlist_audit`.
 
 use application::ports::WaitlistRepository;
-use application::{AppError, Page, PageRequest};
+use application::{AppError, ErrorCode, Page, PageRequest};
 use async_trait::async_trait;
 use domain::waitlist::{WaitlistEntry, WaitlistStatus};
 use domain::{EventId, Quantity, Timestamp, UserId, WaitlistEntryId};
@@ -52,7 +52,7 @@ fn open_of_event(event_id: EventId) -> Select<row::Entity> {
 fn join_err(err: sea_orm::DbErr) -> AppError {
     if is_unique_violation(&err) {
         AppError::conflict(
-            "ALREADY_ON_WAITLIST",
+            ErrorCode::AlreadyOnWaitlist,
             "you are already on the waiting list of this event",
         )
     } else if is_fk_violation(&err) {

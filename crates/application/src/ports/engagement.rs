@@ -16,7 +16,7 @@ use crate::{AppError, Page, PageRequest};
 #[async_trait]
 pub trait WaitlistRepository: Send + Sync {
     /// Appends the user to the event's queue with the next priority. A user already in the
-    /// queue is `Conflict { code: "ALREADY_ON_WAITLIST" }`.
+    /// queue is `Conflict { code: ErrorCode::AlreadyOnWaitlist }`.
     async fn join(
         &self,
         event_id: EventId,
@@ -96,7 +96,7 @@ pub struct ReviewQuery {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait ReviewRepository: Send + Sync {
-    /// A second review by the same user for the event is `Conflict { code: "ALREADY_REVIEWED" }`.
+    /// A second review by the same user for the event is `Conflict { code: ErrorCode::AlreadyReviewed }`.
     async fn insert(&self, review: NewReview) -> Result<Review, AppError>;
     async fn find(&self, id: ReviewId) -> Result<Option<Review>, AppError>;
     /// Optimistic update by version; bumps the version.
@@ -144,7 +144,7 @@ pub struct PromoCodeQuery {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait PromoCodeRepository: Send + Sync {
-    /// An existing code is `Conflict { code: "PROMO_CODE_EXISTS" }`.
+    /// An existing code is `Conflict { code: ErrorCode::PromoCodeExists }`.
     async fn insert(
         &self,
         code: PromoCodeText,

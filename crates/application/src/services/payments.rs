@@ -136,7 +136,7 @@ impl PaymentService {
             .ok_or(AppError::NotFound { entity: "booking" })?;
         if booking.status != BookingStatus::PendingPayment {
             return Err(AppError::conflict(
-                "BOOKING_NOT_PAYABLE",
+                crate::ErrorCode::BookingNotPayable,
                 format!(
                     "the booking is {}; only PENDING_PAYMENT bookings take payments",
                     booking.status
@@ -145,7 +145,7 @@ impl PaymentService {
         }
         if now > booking.payment_deadline {
             return Err(AppError::conflict(
-                "PAYMENT_DEADLINE_PASSED",
+                crate::ErrorCode::PaymentDeadlinePassed,
                 format!(
                     "the payment deadline {} has passed",
                     booking.payment_deadline.to_rfc3339()
@@ -357,7 +357,7 @@ impl PaymentService {
             let amount = cmd.amount.unwrap_or(refundable);
             if !amount.is_positive() || amount > refundable {
                 return Err(AppError::conflict(
-                    "REFUND_EXCEEDS_PAID",
+                    crate::ErrorCode::RefundExceedsPaid,
                     format!("the refund exceeds the refundable {refundable}"),
                 ));
             }
@@ -469,7 +469,7 @@ impl PaymentService {
             GatewayPaymentStatus::Paid { amount } => {
                 if amount != payment.amount {
                     return Err(AppError::conflict(
-                        "PAYMENT_AMOUNT_MISMATCH",
+                        crate::ErrorCode::PaymentAmountMismatch,
                         format!(
                             "the gateway reports {amount} paid for a payment of {}",
                             payment.amount
