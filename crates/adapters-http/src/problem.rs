@@ -50,6 +50,13 @@ impl From<AppError> for ApiError {
     }
 }
 
+/// So that handlers can `?` the domain's input parsers (`EventStatus::parse_list`).
+impl From<domain::DomainError> for ApiError {
+    fn from(err: domain::DomainError) -> Self {
+        Self(err.into())
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)

@@ -83,6 +83,17 @@ pub enum ReviewSort {
     Oldest,
 }
 
+impl ReviewSort {
+    /// The request keys (`sort`); `Oldest` is the moderation queue's own order, not offered.
+    pub const KEYS: &'static [(&'static str, Self)] =
+        &[("newest", Self::Newest), ("helpful", Self::MostHelpful)];
+
+    /// Parses the request input `field`; blank is the default (`newest`).
+    pub fn parse_field(field: &'static str, raw: &str) -> Result<Self, AppError> {
+        super::parse_sort_key(field, raw, Self::KEYS)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ReviewQuery {
     pub event_id: Option<EventId>,

@@ -23,6 +23,21 @@ pub enum EventSort {
     Popularity,
 }
 
+impl EventSort {
+    /// The request keys (`sort_by`), the same over REST and gRPC.
+    pub const KEYS: &'static [(&'static str, Self)] = &[
+        ("start_date", Self::StartDate),
+        ("price", Self::Price),
+        ("created_at", Self::CreatedAt),
+        ("popularity", Self::Popularity),
+    ];
+
+    /// Parses the request input `field`; blank is the default (`start_date`).
+    pub fn parse_field(field: &'static str, raw: &str) -> Result<Self, AppError> {
+        super::parse_sort_key(field, raw, Self::KEYS)
+    }
+}
+
 /// The catalog query (`ListEventsRequest`), already validated and scoped to what the caller
 /// may see (guests: PUBLISHED, and COMPLETED when asked).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
