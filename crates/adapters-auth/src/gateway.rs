@@ -10,9 +10,9 @@ use uuid::Uuid;
 use super::jwt::parse_role;
 
 /// The user id header set by the gateway.
-pub const USER_ID_HEADER: &str = "x-user-id";
+const USER_ID_HEADER: &str = Credentials::USER_ID;
 /// The role header set by the gateway.
-pub const USER_ROLE_HEADER: &str = "x-user-role";
+const USER_ROLE_HEADER: &str = Credentials::USER_ROLE;
 
 /// The actor the headers name: `Ok(None)` when neither is present; an id without a role is
 /// a USER. `Err(reason)` for anything malformed: several values, a bad UUID, an unknown
