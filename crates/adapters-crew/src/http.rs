@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::{CrewId, EventId, Timestamp};
-use ports::AppError;
+use ports::{AppError, ErrorCode};
 use ports::{CrewAssignment, CrewDirectory, CrewRequest};
 use reqwest::{RequestBuilder, StatusCode, Url};
 use resilient_http::ResilientCaller;
@@ -169,11 +169,13 @@ fn reason(status: StatusCode, body: &[u8]) -> String {
 fn refusal(status: StatusCode, body: &[u8]) -> AppError {
     match status {
         StatusCode::NOT_FOUND => AppError::NotFound { entity: "crew" },
-        StatusCode::CONFLICT => AppError::conflict("NO_CREW_AVAILABLE", reason(status, body)),
+        StatusCode::CONFLICT => {
+            AppError::conflict(ErrorCode::NoCrewAvailable, reason(status, body))
+        }
         StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
             AppError::invalid("crew", reason(status, body))
         }
-        _ => AppError::conflict("CREW_REQUEST_REFUSED", reason(status, body)),
+        _ => AppError::conflict(ErrorCode::CrewRequestRefused, reason(status, body)),
     }
 }
 
@@ -220,7 +222,7 @@ impl CrewDirectory for HttpCrewDirectory {
                     Ok(())
                 } else {
                     Err(AppError::conflict(
-                        "CREW_RELEASE_REFUSED",
+                        ErrorCode::CrewReleaseRefused,
                         reason(status, bytes),
                     ))
                 }

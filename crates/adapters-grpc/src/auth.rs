@@ -8,10 +8,6 @@ use application::{AppError, RequestContext};
 use tonic::Request;
 use tonic::metadata::MetadataMap;
 
-/// Metadata keys read for authentication (gRPC metadata keys are lower-case).
-const AUTHORIZATION: &str = "authorization";
-const USER_ID: &str = "x-user-id";
-const USER_ROLE: &str = "x-user-role";
 /// A caller-supplied correlation id, echoed in the logs and the audit trail.
 const REQUEST_ID: &str = "x-request-id";
 const REQUEST_ID_MAX: usize = 128;
@@ -61,9 +57,9 @@ fn credentials(metadata: &MetadataMap) -> Credentials {
             .collect()
     };
     Credentials {
-        authorization: values(AUTHORIZATION),
-        user_id: values(USER_ID),
-        user_role: values(USER_ROLE),
+        authorization: values(Credentials::AUTHORIZATION),
+        user_id: values(Credentials::USER_ID),
+        user_role: values(Credentials::USER_ROLE),
     }
 }
 
@@ -91,9 +87,15 @@ mod tests {
     #[test]
     fn every_value_of_each_credential_is_passed_on() {
         let mut metadata = MetadataMap::new();
-        metadata.append(AUTHORIZATION, MetadataValue::from_static("Bearer a"));
-        metadata.append(AUTHORIZATION, MetadataValue::from_static("Bearer b"));
-        metadata.insert(USER_ID, MetadataValue::from_static("u-1"));
+        metadata.append(
+            Credentials::AUTHORIZATION,
+            MetadataValue::from_static("Bearer a"),
+        );
+        metadata.append(
+            Credentials::AUTHORIZATION,
+            MetadataValue::from_static("Bearer b"),
+        );
+        metadata.insert(Credentials::USER_ID, MetadataValue::from_static("u-1"));
         let c = credentials(&metadata);
         assert_eq!(
             c.authorization,

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use application::AppError;
+use application::{AppError, ErrorCode};
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -18,22 +18,73 @@ pub const ERROR_CODE_METADATA: &str = "x-error-code";
 /// The `domain` of the `ErrorInfo` detail.
 pub const ERROR_DOMAIN: &str = "event.aquastream.org";
 
+/// The gRPC code of an error code: this edge's one table. Exhaustive, so a new code does not
+/// compile until it has a gRPC code; `codes_stay_in_the_family_of_their_kind` checks each one
+/// against the code's transport-neutral [`application::ErrorKind`].
+#[must_use]
+pub const fn grpc_code(code: ErrorCode) -> Code {
+    use ErrorCode as C;
+    match code {
+        C::NotFound => Code::NotFound,
+        C::Forbidden => Code::PermissionDenied,
+        C::Unauthenticated => Code::Unauthenticated,
+        // A request that contradicts the one first sent under its key is wrong in itself (HTTP
+        // 422); a fresh key fixes it, waiting does not.
+        C::ValidationFailed | C::IdempotencyKeyReused => Code::InvalidArgument,
+        C::RateLimited => Code::ResourceExhausted,
+        C::ServiceUnavailable => Code::Unavailable,
+        C::InternalError => Code::Internal,
+        // A lost optimistic-lock race: the client should re-read and retry the whole exchange.
+        C::VersionConflict => Code::Aborted,
+        C::InvalidTransition
+        | C::EventNotBookable
+        | C::BookingClosed
+        | C::EventAlreadyStarted
+        | C::EventNotFinished
+        | C::SoldOut
+        | C::CapacityBelowBooked
+        | C::PriceOptionUnavailable
+        | C::PriceOptionSoldOut
+        | C::PromoCodeNotApplicable
+        | C::PaymentExceedsOutstanding
+        | C::RefundExceedsPaid
+        | C::PaymentDeadlinePassed
+        | C::DeadlineNotReached
+        | C::WaitlistOfferExpired
+        | C::ReviewNotAllowed
+        | C::SelfVote
+        | C::InsufficientPoints
+        | C::CategoryCycle
+        | C::AlreadyBooked
+        | C::AlreadyOnWaitlist
+        | C::AlreadyReviewed
+        | C::CategoryExists
+        | C::PromoCodeExists
+        | C::PromoCodeAlreadyRedeemed
+        | C::BookingNotPayable
+        | C::PaymentAmountMismatch
+        | C::PaymentRefused
+        | C::RefundExceedsPolicy
+        | C::SeatsAvailable
+        | C::NoCrewAvailable
+        | C::CrewRequestRefused
+        | C::CrewReleaseRefused
+        | C::IdempotencyKeyInUse
+        | C::PaymentKeyReused
+        | C::PaymentReferenceConflict => Code::FailedPrecondition,
+    }
+}
+
 /// The gRPC status of a use-case error. Internal errors are logged here and answered without
 /// their detail.
 #[must_use]
 pub fn status_of(err: &AppError) -> Status {
     let code = err.code();
+    let grpc_code = grpc_code(code);
     let mut details = ErrorDetails::new();
-    let (grpc_code, message) = match err {
-        AppError::NotFound { .. } => (Code::NotFound, err.to_string()),
-        AppError::Forbidden { reason } => (Code::PermissionDenied, (*reason).to_owned()),
-        AppError::Unauthenticated => (Code::Unauthenticated, err.to_string()),
-        // A lost optimistic-lock race: the client should re-read and retry the whole exchange.
-        AppError::Conflict {
-            code: "VERSION_CONFLICT",
-            message,
-        } => (Code::Aborted, message.clone()),
-        AppError::Conflict { message, .. } => (Code::FailedPrecondition, message.clone()),
+    let message = match err {
+        AppError::Forbidden { reason } => (*reason).to_owned(),
+        AppError::Conflict { message, .. } => message.clone(),
         AppError::Validation { fields } => {
             for f in fields {
                 details.add_bad_request_violation(f.field.clone(), f.message.clone());
@@ -43,26 +94,26 @@ pub fn status_of(err: &AppError) -> Status {
                 .map(|f| format!("{}: {}", f.field, f.message))
                 .collect::<Vec<_>>()
                 .join("; ");
-            (
-                Code::InvalidArgument,
-                format!("validation failed: {summary}"),
-            )
+            format!("validation failed: {summary}")
         }
         AppError::RateLimited { retry_after } => {
             details.set_retry_info(Some(*retry_after));
-            (Code::ResourceExhausted, err.to_string())
+            err.to_string()
         }
-        AppError::Unavailable { .. } => (Code::Unavailable, err.to_string()),
         AppError::Internal { detail } => {
             tracing::error!(detail = %detail, "internal error in a gRPC call");
-            (Code::Internal, err.to_string())
+            err.to_string()
+        }
+        AppError::NotFound { .. } | AppError::Unauthenticated | AppError::Unavailable { .. } => {
+            err.to_string()
         }
     };
-    details.set_error_info(code, ERROR_DOMAIN, HashMap::new());
+    details.set_error_info(code.as_str(), ERROR_DOMAIN, HashMap::new());
     let mut status = Status::with_error_details(grpc_code, message, details);
-    status
-        .metadata_mut()
-        .insert(ERROR_CODE_METADATA, MetadataValue::from_static(code));
+    status.metadata_mut().insert(
+        ERROR_CODE_METADATA,
+        MetadataValue::from_static(code.as_str()),
+    );
     status
 }
 
@@ -81,9 +132,48 @@ impl<T> OrStatus<T> for Result<T, AppError> {
 mod tests {
     use std::time::Duration;
 
+    use application::ErrorKind;
     use tonic_types::StatusExt;
 
     use super::*;
+
+    /// The rule both edges follow (`docs/architecture.md`, "Errors"): the gRPC codes each kind
+    /// may take. The HTTP adapter's `problem.rs` checks its table against the same kinds.
+    fn family(kind: ErrorKind) -> &'static [Code] {
+        match kind {
+            ErrorKind::InvalidInput => &[Code::InvalidArgument],
+            ErrorKind::Unauthenticated => &[Code::Unauthenticated],
+            ErrorKind::Forbidden => &[Code::PermissionDenied],
+            ErrorKind::NotFound => &[Code::NotFound],
+            ErrorKind::Conflict => &[Code::FailedPrecondition, Code::Aborted, Code::AlreadyExists],
+            ErrorKind::RateLimited => &[Code::ResourceExhausted],
+            ErrorKind::Unavailable => &[Code::Unavailable],
+            ErrorKind::Internal => &[Code::Internal],
+        }
+    }
+
+    #[test]
+    fn codes_stay_in_the_family_of_their_kind() {
+        for &code in ErrorCode::ALL {
+            let grpc = grpc_code(code);
+            assert!(
+                family(code.kind()).contains(&grpc),
+                "{code} is {grpc:?} over gRPC, outside its kind {:?}",
+                code.kind()
+            );
+        }
+    }
+
+    #[test]
+    fn a_reused_idempotency_key_is_an_invalid_argument_as_over_http() {
+        let status = status_of(&AppError::conflict(
+            ErrorCode::IdempotencyKeyReused,
+            "another request",
+        ));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(code_metadata(&status), Some("IDEMPOTENCY_KEY_REUSED"));
+        assert_eq!(status.message(), "another request");
+    }
 
     fn code_metadata(status: &Status) -> Option<&str> {
         status
@@ -113,7 +203,7 @@ mod tests {
                 "UNAUTHENTICATED",
             ),
             (
-                AppError::conflict("SOLD_OUT", "no seats left"),
+                AppError::conflict(ErrorCode::SoldOut, "no seats left"),
                 Code::FailedPrecondition,
                 "SOLD_OUT",
             ),

@@ -102,30 +102,6 @@ impl PageInfo {
     }
 }
 
-/// Parses a comma-separated list of enum values (`?status=PUBLISHED,COMPLETED`).
-pub fn parse_list<T>(
-    raw: Option<&str>,
-    field: &'static str,
-    parse: impl Fn(&str) -> Option<T>,
-    allowed: &str,
-) -> Result<Vec<T>, AppError> {
-    let Some(raw) = raw else {
-        return Ok(Vec::new());
-    };
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            parse(&s.to_ascii_uppercase()).ok_or_else(|| {
-                AppError::invalid(
-                    field,
-                    format!("unknown value `{s}`; expected one of {allowed}"),
-                )
-            })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

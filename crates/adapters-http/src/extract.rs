@@ -10,29 +10,64 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use application::AppError;
 
-use crate::problem::problem_response;
+use crate::problem::{TransportCode, TransportError, problem_response};
+
+/// Why a body was refused: a wrong field is a validation error of the request (with the field),
+/// anything below that level is a transport error.
+#[derive(Debug)]
+enum BodyRejection {
+    Invalid(AppError),
+    Transport(TransportError),
+}
+
+impl BodyRejection {
+    fn of_json(err: &serde_json::Error) -> Self {
+        if err.is_data() {
+            Self::Invalid(AppError::invalid("body", err.to_string()))
+        } else {
+            Self::Transport(TransportError::new(
+                TransportCode::MalformedJson,
+                format!("the body is not valid JSON: {err}"),
+            ))
+        }
+    }
+
+    fn response(&self) -> HttpResponse {
+        match self {
+            Self::Invalid(app) => problem_response(app),
+            Self::Transport(transport) => transport.response(),
+        }
+    }
+
+    #[cfg(test)]
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(app) => app.code().as_str(),
+            Self::Transport(transport) => transport.code.as_str(),
+        }
+    }
+}
 
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    let app = match &err {
-        JsonPayloadError::OverflowKnownLength { length, limit } => AppError::conflict(
-            "PAYLOAD_TOO_LARGE",
+    let transport =
+        |code, detail: String| BodyRejection::Transport(TransportError::new(code, detail));
+    let rejection = match &err {
+        JsonPayloadError::OverflowKnownLength { length, limit } => transport(
+            TransportCode::PayloadTooLarge,
             format!("the body has {length} bytes; the limit is {limit}"),
         ),
-        JsonPayloadError::Overflow { limit } => AppError::conflict(
-            "PAYLOAD_TOO_LARGE",
+        JsonPayloadError::Overflow { limit } => transport(
+            TransportCode::PayloadTooLarge,
             format!("the body is larger than the limit of {limit} bytes"),
         ),
-        JsonPayloadError::ContentType => AppError::conflict(
-            "UNSUPPORTED_MEDIA_TYPE",
-            "the body must be JSON (Content-Type: application/json)",
+        JsonPayloadError::ContentType => transport(
+            TransportCode::UnsupportedMediaType,
+            "the body must be JSON (Content-Type: application/json)".to_owned(),
         ),
-        JsonPayloadError::Deserialize(e) if e.is_data() => AppError::invalid("body", e.to_string()),
-        JsonPayloadError::Deserialize(e) => {
-            AppError::conflict("MALFORMED_JSON", format!("the body is not valid JSON: {e}"))
-        }
-        other => AppError::conflict("BAD_REQUEST", other.to_string()),
+        JsonPayloadError::Deserialize(e) => BodyRejection::of_json(e),
+        other => transport(TransportCode::BadRequest, other.to_string()),
     };
-    actix_web::error::InternalError::from_response(err, problem_response(&app)).into()
+    actix_web::error::InternalError::from_response(err, rejection.response()).into()
 }
 
 fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
@@ -112,24 +147,26 @@ fn allowed_methods(path: &str) -> Vec<Method> {
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
     let allowed = allowed_methods(req.path());
     if allowed.is_empty() {
-        return problem_response(&AppError::conflict(
-            "ROUTE_NOT_FOUND",
+        return TransportError::new(
+            TransportCode::RouteNotFound,
             format!("no route for {} {}", req.method(), req.path()),
-        ));
+        )
+        .response();
     }
     let allow = allowed
         .iter()
         .map(Method::as_str)
         .collect::<Vec<_>>()
         .join(", ");
-    let mut response = problem_response(&AppError::conflict(
-        "METHOD_NOT_ALLOWED",
+    let mut response = TransportError::new(
+        TransportCode::MethodNotAllowed,
         format!(
             "{} is not allowed on {}; allowed: {allow}",
             req.method(),
             req.path()
         ),
-    ));
+    )
+    .response();
     if let Ok(value) = HeaderValue::from_str(&allow) {
         response.headers_mut().insert(header::ALLOW, value);
     }
@@ -154,10 +191,10 @@ impl<T: serde::de::DeserializeOwned + Default + 'static> actix_web::FromRequest
             let bytes = bytes.await?;
             parse_optional_json(&bytes)
                 .map(OptionalJson)
-                .map_err(|app| {
+                .map_err(|rejection| {
                     actix_web::error::InternalError::from_response(
-                        app.to_string(),
-                        problem_response(&app),
+                        format!("{rejection:?}"),
+                        rejection.response(),
                     )
                     .into()
                 })
@@ -167,17 +204,11 @@ impl<T: serde::de::DeserializeOwned + Default + 'static> actix_web::FromRequest
 
 fn parse_optional_json<T: serde::de::DeserializeOwned + Default>(
     bytes: &[u8],
-) -> Result<T, AppError> {
+) -> Result<T, BodyRejection> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| {
-        if e.is_data() {
-            AppError::invalid("body", e.to_string())
-        } else {
-            AppError::conflict("MALFORMED_JSON", format!("the body is not valid JSON: {e}"))
-        }
-    })
+    serde_json::from_slice(bytes).map_err(|e| BodyRejection::of_json(&e))
 }
 
 #[cfg(test)]
@@ -209,7 +240,7 @@ mod optional_json_tests {
         );
         let unknown = parse_optional_json::<Body>(br#"{"reasn":"x"}"#).unwrap_err();
         assert!(
-            matches!(unknown, AppError::Validation { .. }),
+            matches!(unknown, BodyRejection::Invalid(AppError::Validation { .. })),
             "{unknown:?}"
         );
     }

@@ -1,5 +1,5 @@
-//! actix-web REST adapter: routes, DTOs, the auth extractor, problem+json errors, actuator
-//! endpoints and OpenAPI.
+//! actix-web REST adapter: routes, DTOs, the `Caller` extractor (over the `Authenticate` port),
+//! problem+json errors, actuator endpoints and OpenAPI.
 
 pub mod actuator;
 pub mod auth;
@@ -12,23 +12,26 @@ pub mod request_id;
 pub mod routes;
 pub mod state;
 
+use std::sync::Arc;
+
 use actix_web::web;
+use application::ports::Authenticate;
 use utoipa_swagger_ui::SwaggerUi;
 
-pub use auth::{AuthConfig, Authenticator, Caller, JwtConfig};
+pub use auth::Caller;
 pub use state::{ApiState, HttpSettings};
 
 /// The whole HTTP surface for one app instance: `/api/v1` (and the `/api` alias), actuator,
 /// OpenAPI and docs, the sandbox page when enabled, problem+json for everything else.
 pub fn configure(
     state: ApiState,
-    authenticator: Authenticator,
+    authenticator: Arc<dyn Authenticate>,
 ) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| {
         let settings = state.settings;
         extract::configure(cfg, settings.max_body_bytes);
         cfg.app_data(web::Data::new(state))
-            .app_data(web::Data::new(authenticator));
+            .app_data(web::Data::from(authenticator));
         for prefix in ["/api/v1", "/api"] {
             cfg.service(web::scope(prefix).configure(api));
         }

@@ -9,4 +9,6 @@
 pub mod services;
 
 pub use ports::{self, actor, clock, error, outbox, pagination};
-pub use ports::{Actor, AppError, FieldError, Page, PageRequest, RequestContext, Role};
+pub use ports::{
+    Actor, AppError, ErrorCode, ErrorKind, FieldError, Page, PageRequest, RequestContext, Role,
+};

@@ -6,16 +6,17 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, middleware, web};
+use adapters_auth::{AuthConfig, Authenticator, JwtConfig};
 use adapters_crew::{HttpCrewConfig, HttpCrewDirectory, UnconfiguredCrewDirectory};
-use adapters_http::{ApiState, AuthConfig, Authenticator, HttpSettings, JwtConfig};
+use adapters_http::{ApiState, HttpSettings};
 use adapters_messaging::{AmqpConfig, AmqpPublisher, LoggingPublisher};
 use adapters_payment::{HttpGatewayConfig, HttpPaymentGateway, SandboxConfig, SandboxGateway};
 use adapters_postgres::{DatabaseConfig, DatabaseHealth, SeaUnitOfWork};
 use anyhow::Context;
 use application::clock::{Clock, SystemClock};
 use application::ports::{
-    CrewDirectory, HealthIndicator, MessagePublisher, PaymentGateway, PaymentGateways,
-    TicketCodeGenerator, UnitOfWork,
+    Authenticate, CrewDirectory, HealthIndicator, MessagePublisher, PaymentGateway,
+    PaymentGateways, TicketCodeGenerator, UnitOfWork,
 };
 use application::services::{
     AdminService, BookingService, BrokerHealth, CategoryService, CrewService, EventService,
@@ -490,7 +491,8 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
             sandbox_enabled: config.payments.sandbox.enabled,
         },
     };
-    let authenticator = Authenticator::new(auth_config(config)?);
+    // One authenticator (one JWKS cache) for both edges.
+    let authenticator: Arc<dyn Authenticate> = Arc::new(Authenticator::new(auth_config(config)?));
     let use_cases = adapters_grpc::UseCases {
         events: services.events.clone(),
         bookings: services.bookings.clone(),
@@ -499,13 +501,8 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         reviews: services.reviews.clone(),
         crew: services.crew.clone(),
     };
-    let grpc = crate::grpc::start(
-        config,
-        use_cases,
-        Arc::new(authenticator.clone()),
-        grpc_health,
-    )
-    .await?;
+    let grpc =
+        crate::grpc::start(config, use_cases, Arc::clone(&authenticator), grpc_health).await?;
     let listener = TcpListener::bind((config.server.host.as_str(), config.server.port))
         .with_context(|| {
             format!(

@@ -184,6 +184,19 @@ impl DomainError {
         }
     }
 
+    /// An unknown value of a request input: the wording both inbound adapters answer with.
+    pub fn unknown_input(field: &'static str, value: &str, expected: &[&str]) -> Self {
+        // Echo at most a short prefix of the rejected value: it is attacker-controlled.
+        let shown: String = value.chars().take(40).collect();
+        Self::Validation {
+            field,
+            message: format!(
+                "unknown value `{shown}`; expected one of {}",
+                expected.join(", ")
+            ),
+        }
+    }
+
     pub(crate) const fn invalid_transition(
         entity: &'static str,
         from: &'static str,

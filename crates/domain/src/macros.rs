@@ -21,6 +21,32 @@ macro_rules! text_enum {
             pub const fn as_str(self) -> &'static str {
                 match self { $(Self::$variant => $text),+ }
             }
+
+            /// Parses the request input `field` (a query parameter, a proto string): surrounding
+            /// blanks and case are ignored; an unknown value is a validation error naming the
+            /// field and the accepted values. Both inbound adapters call this, so they accept
+            /// and refuse the same texts with the same message.
+            pub fn parse_field(field: &'static str, raw: &str) -> Result<Self, $crate::DomainError> {
+                let wanted = raw.trim();
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str().eq_ignore_ascii_case(wanted))
+                    .ok_or_else(|| $crate::DomainError::unknown_input(
+                        field,
+                        wanted,
+                        &[$($text),+],
+                    ))
+            }
+
+            /// A comma-separated list of values for `field` (`PUBLISHED,completed`): blank
+            /// items are skipped, so a blank list is empty ("any").
+            pub fn parse_list(field: &'static str, raw: &str) -> Result<Vec<Self>, $crate::DomainError> {
+                raw.split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| Self::parse_field(field, s))
+                    .collect()
+            }
         }
 
         impl std::fmt::Display for $name {
@@ -44,4 +70,42 @@ macro_rules! text_enum {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::DomainError;
+    use crate::event::EventStatus;
+
+    #[test]
+    fn request_inputs_ignore_case_and_blanks_and_name_the_field_when_refused() {
+        assert_eq!(
+            EventStatus::parse_field("status", " published "),
+            Ok(EventStatus::Published)
+        );
+        assert_eq!(
+            EventStatus::parse_list("status", "draft, ,COMPLETED,"),
+            Ok(vec![EventStatus::Draft, EventStatus::Completed])
+        );
+        assert_eq!(EventStatus::parse_list("status", " "), Ok(vec![]));
+        assert_eq!(
+            EventStatus::parse_list("status", "PUBLISHED,SOLD"),
+            Err(DomainError::Validation {
+                field: "status",
+                message: "unknown value `SOLD`; expected one of DRAFT, PUBLISHED, COMPLETED, \
+                          CANCELED"
+                    .into(),
+            })
+        );
+        let long = "X".repeat(100);
+        let Err(DomainError::Validation { message, .. }) = EventStatus::parse_field("s", &long)
+        else {
+            panic!("accepted {long}");
+        };
+        assert!(
+            message.contains(&format!("`{}`", "X".repeat(40))),
+            "{message}"
+        );
+        assert!(!message.contains(&"X".repeat(41)), "{message}");
+    }
 }

@@ -19,6 +19,13 @@ pub struct Credentials {
     pub user_role: Vec<Option<String>>,
 }
 
+impl Credentials {
+    /// The header (HTTP) and metadata key (gRPC) of each field, lower-case as gRPC wants them.
+    pub const AUTHORIZATION: &'static str = "authorization";
+    pub const USER_ID: &'static str = "x-user-id";
+    pub const USER_ROLE: &'static str = "x-user-role";
+}
+
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait Authenticate: Send + Sync {

@@ -5,7 +5,7 @@ use domain::booking::{Booking, BookingStatus, NewBooking};
 use domain::payment::{NewPayment, Payment, RefundStatus};
 use domain::{BookingId, EventId, Money, PaymentId, RefundId, Timestamp, UserId};
 
-use crate::{AppError, Page, PageRequest};
+use crate::{AppError, ErrorCode, Page, PageRequest};
 
 /// Why one booking of a placement batch was not placed. The others in the batch are not
 /// affected.
@@ -25,13 +25,13 @@ pub enum PlacementRejection {
 
 impl PlacementRejection {
     #[must_use]
-    pub const fn code(self) -> &'static str {
+    pub const fn code(self) -> ErrorCode {
         match self {
-            Self::SoldOut { .. } => "SOLD_OUT",
-            Self::AlreadyBooked => "ALREADY_BOOKED",
-            Self::PriceOptionSoldOut { .. } => "PRICE_OPTION_SOLD_OUT",
-            Self::PromoCodeExhausted => "PROMO_CODE_NOT_APPLICABLE",
-            Self::WaitlistHoldGone => "WAITLIST_OFFER_EXPIRED",
+            Self::SoldOut { .. } => ErrorCode::SoldOut,
+            Self::AlreadyBooked => ErrorCode::AlreadyBooked,
+            Self::PriceOptionSoldOut { .. } => ErrorCode::PriceOptionSoldOut,
+            Self::PromoCodeExhausted => ErrorCode::PromoCodeNotApplicable,
+            Self::WaitlistHoldGone => ErrorCode::WaitlistOfferExpired,
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::{AppError, Page, PageRequest};
 #[async_trait]
 pub trait WaitlistRepository: Send + Sync {
     /// Appends the user to the event's queue with the next priority. A user already in the
-    /// queue is `Conflict { code: "ALREADY_ON_WAITLIST" }`.
+    /// queue is `Conflict { code: ErrorCode::AlreadyOnWaitlist }`.
     async fn join(
         &self,
         event_id: EventId,
@@ -83,6 +83,17 @@ pub enum ReviewSort {
     Oldest,
 }
 
+impl ReviewSort {
+    /// The request keys (`sort`); `Oldest` is the moderation queue's own order, not offered.
+    pub const KEYS: &'static [(&'static str, Self)] =
+        &[("newest", Self::Newest), ("helpful", Self::MostHelpful)];
+
+    /// Parses the request input `field`; blank is the default (`newest`).
+    pub fn parse_field(field: &'static str, raw: &str) -> Result<Self, AppError> {
+        super::parse_sort_key(field, raw, Self::KEYS)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ReviewQuery {
     pub event_id: Option<EventId>,
@@ -96,7 +107,7 @@ pub struct ReviewQuery {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait ReviewRepository: Send + Sync {
-    /// A second review by the same user for the event is `Conflict { code: "ALREADY_REVIEWED" }`.
+    /// A second review by the same user for the event is `Conflict { code: ErrorCode::AlreadyReviewed }`.
     async fn insert(&self, review: NewReview) -> Result<Review, AppError>;
     async fn find(&self, id: ReviewId) -> Result<Option<Review>, AppError>;
     /// Optimistic update by version; bumps the version.
@@ -144,7 +155,7 @@ pub struct PromoCodeQuery {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait PromoCodeRepository: Send + Sync {
-    /// An existing code is `Conflict { code: "PROMO_CODE_EXISTS" }`.
+    /// An existing code is `Conflict { code: ErrorCode::PromoCodeExists }`.
     async fn insert(
         &self,
         code: PromoCodeText,

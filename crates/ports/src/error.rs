@@ -1,5 +1,7 @@
-//! `AppError`: the error of every use case and port. Inbound adapters map it with one table
-//! each (HTTP → problem+json, gRPC → `tonic::Status`).
+//! `AppError`: the error of every use case and port, and `ErrorCode`: the stable code every
+//! error carries. Inbound adapters map the code with one exhaustive table each (HTTP → status
+//! of a problem+json, gRPC → `tonic::Code`); both tables are tested against
+//! [`ErrorCode::kind`], the transport-neutral class that keeps the two edges in agreement.
 
 use std::time::Duration;
 
@@ -10,6 +12,172 @@ use domain::DomainError;
 pub struct FieldError {
     pub field: String,
     pub message: String,
+}
+
+/// What kind of refusal a code is, independent of the transport. Each edge maps a kind to one
+/// status family (`docs/architecture.md`, "Errors"): an edge may pick a finer status inside the
+/// family (HTTP 400 or 422, gRPC `FAILED_PRECONDITION` or `ABORTED`), never leave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The request itself is wrong: fixing the request fixes it (HTTP 400/422, `INVALID_ARGUMENT`).
+    InvalidInput,
+    /// No valid credentials (HTTP 401, `UNAUTHENTICATED`).
+    Unauthenticated,
+    /// Known caller, not allowed (HTTP 403, `PERMISSION_DENIED`).
+    Forbidden,
+    /// No such object, or not the caller's (HTTP 404, `NOT_FOUND`).
+    NotFound,
+    /// The state of the world refuses a valid request (HTTP 409, `FAILED_PRECONDITION`,
+    /// `ABORTED` for lost races, `ALREADY_EXISTS` for duplicates).
+    Conflict,
+    /// Too many requests (HTTP 429, `RESOURCE_EXHAUSTED`).
+    RateLimited,
+    /// A dependency is down (HTTP 503, `UNAVAILABLE`).
+    Unavailable,
+    /// A bug (HTTP 500, `INTERNAL`).
+    Internal,
+}
+
+/// Declares [`ErrorCode`] from one list: variant, wire code, kind.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident = $code:literal, $kind:ident;)+) => {
+        /// The stable machine-readable code of an error: the `code` of a problem+json body, the
+        /// `x-error-code` metadata and `ErrorInfo.reason` of a gRPC status. Clients switch on
+        /// the text ([`ErrorCode::as_str`]); it never changes once released.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl ErrorCode {
+            /// Every code, for tests that check a mapping table is complete and consistent.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The wire form (`SOLD_OUT`).
+            #[must_use]
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $code),+ }
+            }
+
+            /// The transport-neutral class both edges map from.
+            #[must_use]
+            pub const fn kind(self) -> ErrorKind {
+                match self { $(Self::$variant => ErrorKind::$kind),+ }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// `AppError::NotFound`.
+    NotFound = "NOT_FOUND", NotFound;
+    /// `AppError::Forbidden`.
+    Forbidden = "FORBIDDEN", Forbidden;
+    /// `AppError::Unauthenticated`.
+    Unauthenticated = "UNAUTHENTICATED", Unauthenticated;
+    /// `AppError::Validation`: see the field errors.
+    ValidationFailed = "VALIDATION_FAILED", InvalidInput;
+    /// `AppError::RateLimited`.
+    RateLimited = "RATE_LIMITED", RateLimited;
+    /// `AppError::Unavailable`.
+    ServiceUnavailable = "SERVICE_UNAVAILABLE", Unavailable;
+    /// `AppError::Internal`.
+    InternalError = "INTERNAL_ERROR", Internal;
+
+    // Refusals of the domain (`DomainError::code`).
+    InvalidTransition = "INVALID_TRANSITION", Conflict;
+    EventNotBookable = "EVENT_NOT_BOOKABLE", Conflict;
+    BookingClosed = "BOOKING_CLOSED", Conflict;
+    EventAlreadyStarted = "EVENT_ALREADY_STARTED", Conflict;
+    EventNotFinished = "EVENT_NOT_FINISHED", Conflict;
+    SoldOut = "SOLD_OUT", Conflict;
+    CapacityBelowBooked = "CAPACITY_BELOW_BOOKED", Conflict;
+    PriceOptionUnavailable = "PRICE_OPTION_UNAVAILABLE", Conflict;
+    PriceOptionSoldOut = "PRICE_OPTION_SOLD_OUT", Conflict;
+    PromoCodeNotApplicable = "PROMO_CODE_NOT_APPLICABLE", Conflict;
+    PaymentExceedsOutstanding = "PAYMENT_EXCEEDS_OUTSTANDING", Conflict;
+    RefundExceedsPaid = "REFUND_EXCEEDS_PAID", Conflict;
+    PaymentDeadlinePassed = "PAYMENT_DEADLINE_PASSED", Conflict;
+    DeadlineNotReached = "DEADLINE_NOT_REACHED", Conflict;
+    WaitlistOfferExpired = "WAITLIST_OFFER_EXPIRED", Conflict;
+    ReviewNotAllowed = "REVIEW_NOT_ALLOWED", Conflict;
+    SelfVote = "SELF_VOTE", Conflict;
+    InsufficientPoints = "INSUFFICIENT_POINTS", Conflict;
+    CategoryCycle = "CATEGORY_CYCLE", Conflict;
+
+    // Refusals of the use cases and ports.
+    /// Another writer changed the object since it was read: re-read and retry.
+    VersionConflict = "VERSION_CONFLICT", Conflict;
+    AlreadyBooked = "ALREADY_BOOKED", Conflict;
+    AlreadyOnWaitlist = "ALREADY_ON_WAITLIST", Conflict;
+    AlreadyReviewed = "ALREADY_REVIEWED", Conflict;
+    CategoryExists = "CATEGORY_EXISTS", Conflict;
+    PromoCodeExists = "PROMO_CODE_EXISTS", Conflict;
+    PromoCodeAlreadyRedeemed = "PROMO_CODE_ALREADY_REDEEMED", Conflict;
+    BookingNotPayable = "BOOKING_NOT_PAYABLE", Conflict;
+    PaymentAmountMismatch = "PAYMENT_AMOUNT_MISMATCH", Conflict;
+    PaymentRefused = "PAYMENT_REFUSED", Conflict;
+    RefundExceedsPolicy = "REFUND_EXCEEDS_POLICY", Conflict;
+    /// A waitlist join while seats are still free: book instead.
+    SeatsAvailable = "SEATS_AVAILABLE", Conflict;
+    NoCrewAvailable = "NO_CREW_AVAILABLE", Conflict;
+    CrewRequestRefused = "CREW_REQUEST_REFUSED", Conflict;
+    CrewReleaseRefused = "CREW_RELEASE_REFUSED", Conflict;
+    /// A request with the same idempotency key is still being processed.
+    IdempotencyKeyInUse = "IDEMPOTENCY_KEY_IN_USE", Conflict;
+    /// The payment's idempotency key already started another payment (another booking or
+    /// amount).
+    PaymentKeyReused = "PAYMENT_KEY_REUSED", Conflict;
+    /// The gateway answered a reference another payment already holds.
+    PaymentReferenceConflict = "PAYMENT_REFERENCE_CONFLICT", Conflict;
+    /// The idempotency key was already used for a different request: the request is wrong
+    /// (a fresh key fixes it), not the state of the world.
+    IdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED", InvalidInput;
+}
+
+impl ErrorCode {
+    /// The code of a domain refusal. Exhaustive, so a new `DomainError` variant needs a code
+    /// here before it compiles; the test below keeps the text equal to `DomainError::code`.
+    #[must_use]
+    pub const fn of_domain(err: &DomainError) -> Self {
+        match err {
+            DomainError::Validation { .. } => Self::ValidationFailed,
+            DomainError::InvalidTransition { .. } => Self::InvalidTransition,
+            DomainError::EventNotBookable { .. } => Self::EventNotBookable,
+            DomainError::BookingClosed { .. } => Self::BookingClosed,
+            DomainError::EventAlreadyStarted => Self::EventAlreadyStarted,
+            DomainError::EventNotFinished => Self::EventNotFinished,
+            DomainError::SoldOut { .. } => Self::SoldOut,
+            DomainError::CapacityBelowTaken { .. } => Self::CapacityBelowBooked,
+            // A broken invariant is a bug, never shown to callers as such.
+            DomainError::SeatAccounting { .. } => Self::InternalError,
+            DomainError::PriceOptionUnavailable => Self::PriceOptionUnavailable,
+            DomainError::PriceOptionSoldOut { .. } => Self::PriceOptionSoldOut,
+            DomainError::PromoCodeNotApplicable { .. } => Self::PromoCodeNotApplicable,
+            DomainError::PaymentExceedsOutstanding { .. } => Self::PaymentExceedsOutstanding,
+            DomainError::RefundExceedsPaid { .. } => Self::RefundExceedsPaid,
+            DomainError::PaymentDeadlinePassed => Self::PaymentDeadlinePassed,
+            DomainError::DeadlineNotReached => Self::DeadlineNotReached,
+            DomainError::WaitlistOfferExpired => Self::WaitlistOfferExpired,
+            DomainError::ReviewNotAllowed { .. } => Self::ReviewNotAllowed,
+            DomainError::SelfVote => Self::SelfVote,
+            DomainError::InsufficientPoints { .. } => Self::InsufficientPoints,
+            DomainError::CategoryCycle => Self::CategoryCycle,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the wire form, as a client would (`assert_eq!(err.code(), "SOLD_OUT")`).
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +197,7 @@ pub enum AppError {
 
     /// The state of the world does not allow it (sold out, wrong status, version mismatch…).
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: ErrorCode, message: String },
 
     /// The input is malformed.
     #[error("validation failed")]
@@ -51,21 +219,21 @@ pub enum AppError {
 impl AppError {
     /// The stable machine-readable code.
     #[must_use]
-    pub fn code(&self) -> &'static str {
+    pub const fn code(&self) -> ErrorCode {
         match self {
-            Self::NotFound { .. } => "NOT_FOUND",
-            Self::Forbidden { .. } => "FORBIDDEN",
-            Self::Unauthenticated => "UNAUTHENTICATED",
-            Self::Conflict { code, .. } => code,
-            Self::Validation { .. } => "VALIDATION_FAILED",
-            Self::RateLimited { .. } => "RATE_LIMITED",
-            Self::Unavailable { .. } => "SERVICE_UNAVAILABLE",
-            Self::Internal { .. } => "INTERNAL_ERROR",
+            Self::NotFound { .. } => ErrorCode::NotFound,
+            Self::Forbidden { .. } => ErrorCode::Forbidden,
+            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::Conflict { code, .. } => *code,
+            Self::Validation { .. } => ErrorCode::ValidationFailed,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Unavailable { .. } => ErrorCode::ServiceUnavailable,
+            Self::Internal { .. } => ErrorCode::InternalError,
         }
     }
 
     #[must_use]
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Conflict {
             code,
             message: message.into(),
@@ -76,7 +244,7 @@ impl AppError {
     #[must_use]
     pub fn version_conflict(entity: &'static str) -> Self {
         Self::conflict(
-            "VERSION_CONFLICT",
+            ErrorCode::VersionConflict,
             format!("the {entity} was changed by someone else; reload and retry"),
         )
     }
@@ -105,7 +273,7 @@ impl From<DomainError> for AppError {
             DomainError::Validation { field, message } => Self::invalid(field, message),
             e if e.is_invariant_violation() => Self::internal(e.to_string()),
             e => Self::Conflict {
-                code: e.code(),
+                code: ErrorCode::of_domain(&e),
                 message: e.to_string(),
             },
         }
@@ -149,5 +317,80 @@ mod tests {
         .into();
         assert_eq!(app.code(), "INTERNAL_ERROR");
         assert_eq!(app.to_string(), "internal error", "details are not shown");
+    }
+
+    #[test]
+    fn codes_are_distinct_screaming_snake_case() {
+        let mut texts: Vec<_> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert!(
+            texts
+                .iter()
+                .all(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_uppercase() || c == '_')),
+            "{texts:?}"
+        );
+        texts.sort_unstable();
+        texts.dedup();
+        assert_eq!(texts.len(), ErrorCode::ALL.len(), "duplicate code text");
+    }
+
+    #[test]
+    fn domain_codes_keep_their_domain_text() {
+        let samples = [
+            DomainError::Validation {
+                field: "x",
+                message: String::new(),
+            },
+            DomainError::InvalidTransition {
+                entity: "booking",
+                from: "CANCELLED",
+                action: "confirm",
+            },
+            DomainError::EventNotBookable { status: "DRAFT" },
+            DomainError::BookingClosed {
+                cutoff: chrono::DateTime::UNIX_EPOCH,
+            },
+            DomainError::EventAlreadyStarted,
+            DomainError::EventNotFinished,
+            DomainError::SoldOut {
+                requested: 1,
+                available: 0,
+            },
+            DomainError::CapacityBelowTaken {
+                requested: 1,
+                taken: 2,
+            },
+            DomainError::PriceOptionUnavailable,
+            DomainError::PriceOptionSoldOut {
+                requested: 1,
+                available: 0,
+            },
+            DomainError::PromoCodeNotApplicable {
+                reason: domain::error::PromoRejection::Expired,
+            },
+            DomainError::PaymentExceedsOutstanding {
+                outstanding: domain::Money::ZERO,
+            },
+            DomainError::RefundExceedsPaid {
+                refundable: domain::Money::ZERO,
+            },
+            DomainError::PaymentDeadlinePassed,
+            DomainError::DeadlineNotReached,
+            DomainError::WaitlistOfferExpired,
+            DomainError::ReviewNotAllowed { reason: "absent" },
+            DomainError::SelfVote,
+            DomainError::InsufficientPoints {
+                requested: 2,
+                available: 1,
+            },
+            DomainError::CategoryCycle,
+        ];
+        for e in &samples {
+            assert_eq!(ErrorCode::of_domain(e), e.code(), "{e:?}");
+        }
+        let invariant = DomainError::SeatAccounting {
+            released: 1,
+            capacity: 1,
+        };
+        assert_eq!(ErrorCode::of_domain(&invariant), ErrorCode::InternalError);
     }
 }

@@ -23,6 +23,21 @@ pub enum EventSort {
     Popularity,
 }
 
+impl EventSort {
+    /// The request keys (`sort_by`), the same over REST and gRPC.
+    pub const KEYS: &'static [(&'static str, Self)] = &[
+        ("start_date", Self::StartDate),
+        ("price", Self::Price),
+        ("created_at", Self::CreatedAt),
+        ("popularity", Self::Popularity),
+    ];
+
+    /// Parses the request input `field`; blank is the default (`start_date`).
+    pub fn parse_field(field: &'static str, raw: &str) -> Result<Self, AppError> {
+        super::parse_sort_key(field, raw, Self::KEYS)
+    }
+}
+
 /// The catalog query (`ListEventsRequest`), already validated and scoped to what the caller
 /// may see (guests: PUBLISHED, and COMPLETED when asked).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -88,7 +103,7 @@ pub trait EventRepository: Send + Sync {
     async fn find_for_update(&self, id: EventId) -> Result<Option<Event>, AppError>;
 
     /// Writes every field of `event` if its stored version is still `event.version`, and bumps
-    /// the version. A different stored version is `AppError::Conflict { code: "VERSION_CONFLICT" }`.
+    /// the version. A different stored version is `AppError::Conflict { code: ErrorCode::VersionConflict }`.
     async fn update(&self, event: &Event) -> Result<Event, AppError>;
 
     /// The catalog: filters, full-text search, sort, page and total count, with ratings.
@@ -154,7 +169,7 @@ pub trait EventRepository: Send + Sync {
 pub trait CategoryRepository: Send + Sync {
     async fn list(&self) -> Result<Vec<Category>, AppError>;
     async fn find(&self, id: CategoryId) -> Result<Option<Category>, AppError>;
-    /// A duplicate name is `Conflict { code: "CATEGORY_EXISTS" }`.
+    /// A duplicate name is `Conflict { code: ErrorCode::CategoryExists }`.
     async fn insert(&self, fields: CategoryFields) -> Result<Category, AppError>;
     async fn update(&self, id: CategoryId, fields: CategoryFields) -> Result<Category, AppError>;
 }

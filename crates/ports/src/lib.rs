@@ -63,5 +63,59 @@ pub use tickets::TicketCodeGenerator;
 pub use unit_of_work::{Tx, UnitOfWork};
 
 pub use actor::{Actor, RequestContext, Role};
-pub use error::{AppError, FieldError};
+pub use error::{AppError, ErrorCode, ErrorKind, FieldError};
 pub use pagination::{Page, PageRequest};
+
+/// Parses the sort key of a list request (`sort_by=price`): blank is the default, case is
+/// ignored, anything else is a validation error of `field` listing the keys. The sort enums'
+/// `parse_field` use it, and both inbound adapters use those.
+fn parse_sort_key<T: Copy + Default>(
+    field: &'static str,
+    raw: &str,
+    keys: &[(&'static str, T)],
+) -> Result<T, crate::AppError> {
+    let wanted = raw.trim();
+    if wanted.is_empty() {
+        return Ok(T::default());
+    }
+    keys.iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(wanted))
+        .map(|&(_, sort)| sort)
+        .ok_or_else(|| {
+            let names: Vec<&str> = keys.iter().map(|(key, _)| *key).collect();
+            domain::DomainError::unknown_input(field, wanted, &names).into()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FieldError;
+
+    #[test]
+    fn sort_keys_default_when_blank_ignore_case_and_list_the_keys_when_unknown() {
+        assert_eq!(
+            EventSort::parse_field("sort_by", "").unwrap(),
+            EventSort::StartDate
+        );
+        assert_eq!(
+            EventSort::parse_field("sort_by", " Created_At ").unwrap(),
+            EventSort::CreatedAt
+        );
+        assert_eq!(
+            ReviewSort::parse_field("sort", "helpful").unwrap(),
+            ReviewSort::MostHelpful
+        );
+        let Err(crate::AppError::Validation { fields }) = ReviewSort::parse_field("sort", "oldest")
+        else {
+            panic!("the moderation order is not a request key");
+        };
+        assert_eq!(
+            fields,
+            [FieldError {
+                field: "sort".into(),
+                message: "unknown value `oldest`; expected one of newest, helpful".into(),
+            }]
+        );
+    }
+}

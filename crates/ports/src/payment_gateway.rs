@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use domain::{BookingId, Money, PaymentId};
 
-use crate::AppError;
+use crate::{AppError, ErrorCode};
 
 /// What the gateway needs to start a payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +75,7 @@ impl From<GatewayError> for AppError {
             GatewayError::Unavailable(_) => Self::Unavailable {
                 dependency: "payment gateway",
             },
-            GatewayError::Refused(reason) => Self::conflict("PAYMENT_REFUSED", reason),
+            GatewayError::Refused(reason) => Self::conflict(ErrorCode::PaymentRefused, reason),
             GatewayError::UnknownReference => Self::NotFound { entity: "payment" },
             GatewayError::InvalidSignature => Self::Unauthenticated,
         }
@@ -186,7 +186,7 @@ mod tests {
         assert_eq!(registry.get("http").unwrap().name(), "http");
         assert_eq!(
             registry.get("paypal").err().map(|e| e.code()),
-            Some("NOT_FOUND")
+            Some(ErrorCode::NotFound)
         );
     }
 

@@ -138,7 +138,7 @@ pub trait IdempotencyStore: Send + Sync {
         operation: &str,
     ) -> Result<Option<IdempotencyRecord>, AppError>;
     /// Stores the first response; a concurrent insert of the same key is
-    /// `Conflict { code: "IDEMPOTENCY_KEY_IN_USE" }`.
+    /// `Conflict { code: ErrorCode::IdempotencyKeyInUse }`.
     async fn save(&self, record: IdempotencyRecord) -> Result<(), AppError>;
     /// Stores the final response of a reserved key.
     async fn complete(

@@ -84,17 +84,7 @@ fn filter(r: pb::ListBookingsRequest) -> Result<BookingFilter, AppError> {
         })
         .transpose()?;
     let status = text(r.status)
-        .map(|s| {
-            s.trim()
-                .to_ascii_uppercase()
-                .parse::<BookingStatus>()
-                .map_err(|_| {
-                    AppError::invalid(
-                        "status",
-                        "expected PENDING_PAYMENT, CONFIRMED, COMPLETED, CANCELED or EXPIRED",
-                    )
-                })
-        })
+        .map(|s| BookingStatus::parse_field("status", &s))
         .transpose()?;
     Ok(BookingFilter {
         event_id: nonzero(r.event_id).map(EventId),

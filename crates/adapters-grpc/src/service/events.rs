@@ -163,50 +163,18 @@ pub(super) async fn list(
 
 fn list_query(r: pb::ListEventsRequest) -> Result<ListEventsQuery, AppError> {
     Ok(ListEventsQuery {
-        statuses: statuses(&r.status)?,
+        // One status or a comma-separated list, as in REST.
+        statuses: EventStatus::parse_list("status", &r.status)?,
         category: text(r.category),
         start_from: time_in("start_date_from", r.start_date_from)?,
         start_to: time_in("start_date_to", r.start_date_to)?,
         search: text(r.search_query),
         only_featured: r.only_featured,
         mine: false,
-        sort: sort(&r.sort_by)?,
+        sort: EventSort::parse_field("sort_by", &r.sort_by)?,
         descending: r.sort_desc,
         page: messages::page_request(r.page, r.size)?,
     })
-}
-
-/// `status`: one status or a comma-separated list, as in REST.
-fn statuses(raw: &str) -> Result<Vec<EventStatus>, AppError> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.to_ascii_uppercase().parse().map_err(|_| {
-                AppError::invalid(
-                    "status",
-                    format!(
-                        "unknown value `{s}`; expected one of DRAFT, PUBLISHED, COMPLETED, CANCELED"
-                    ),
-                )
-            })
-        })
-        .collect()
-}
-
-fn sort(raw: &str) -> Result<EventSort, AppError> {
-    match raw.to_ascii_lowercase().as_str() {
-        "" | "start_date" => Ok(EventSort::StartDate),
-        "price" => Ok(EventSort::Price),
-        "created_at" => Ok(EventSort::CreatedAt),
-        "popularity" => Ok(EventSort::Popularity),
-        other => Err(AppError::invalid(
-            "sort_by",
-            format!(
-                "unknown value `{other}`; expected start_date, price, created_at or popularity"
-            ),
-        )),
-    }
 }
 
 pub(super) async fn publish(
@@ -314,13 +282,27 @@ mod tests {
 
     #[test]
     fn statuses_and_sorts_are_checked() {
-        assert_eq!(statuses("").unwrap(), vec![]);
+        let query = |status: &str, sort_by: &str| {
+            list_query(pb::ListEventsRequest {
+                status: status.into(),
+                sort_by: sort_by.into(),
+                ..Default::default()
+            })
+        };
+        let q = query("published, completed", "").unwrap();
         assert_eq!(
-            statuses("published, completed").unwrap(),
-            vec![EventStatus::Published, EventStatus::Completed]
+            (q.statuses, q.sort),
+            (
+                vec![EventStatus::Published, EventStatus::Completed],
+                EventSort::StartDate
+            )
         );
-        assert!(statuses("SOLD").is_err());
-        assert_eq!(sort("").unwrap(), EventSort::StartDate);
-        assert!(sort("name").is_err());
+        assert!(query("", "").unwrap().statuses.is_empty());
+        for (status, sort_by, field) in [("SOLD", "", "status"), ("", "name", "sort_by")] {
+            match query(status, sort_by) {
+                Err(AppError::Validation { fields }) => assert_eq!(fields[0].field, field),
+                other => panic!("{status}/{sort_by}: {other:?}"),
+            }
+        }
     }
 }

@@ -83,21 +83,6 @@ pub(super) async fn update(
     Ok(Response::new(messages::review(&view)))
 }
 
-fn statuses(raw: &str) -> Result<Vec<ReviewStatus>, AppError> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.to_ascii_uppercase().parse().map_err(|_| {
-                AppError::invalid(
-                    "status",
-                    format!("unknown value `{s}`; expected one of PENDING, ACTIVE, REJECTED"),
-                )
-            })
-        })
-        .collect()
-}
-
 fn list_query(r: pb::ListReviewsRequest) -> Result<ListReviewsQuery, AppError> {
     let event_id = nonzero(r.event_id)
         .map(|e| id("event_id", e).map(EventId))
@@ -112,7 +97,7 @@ fn list_query(r: pb::ListReviewsRequest) -> Result<ListReviewsQuery, AppError> {
     Ok(ListReviewsQuery {
         event_id,
         user_id,
-        statuses: statuses(&r.status)?,
+        statuses: ReviewStatus::parse_list("status", &r.status)?,
         min_rating: None,
         sort: application::ports::ReviewSort::default(),
         page: messages::page_request(r.page, r.size)?,

@@ -151,7 +151,7 @@ impl BulkResponse {
                 Err(e) => BulkItemResponse {
                     event_id: r.event_id.value(),
                     status: "failed",
-                    code: Some(e.code().to_owned()),
+                    code: Some(e.code().as_str().to_owned()),
                     detail: Some(item_detail(e)),
                 },
             })

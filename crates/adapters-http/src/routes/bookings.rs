@@ -259,17 +259,7 @@ pub async fn list_bookings(
     let status = p
         .status
         .as_deref()
-        .map(|s| {
-            s.trim()
-                .to_ascii_uppercase()
-                .parse::<BookingStatus>()
-                .map_err(|_| {
-                    application::AppError::invalid(
-                        "status",
-                        "expected PENDING_PAYMENT, CONFIRMED, COMPLETED, CANCELED or EXPIRED",
-                    )
-                })
-        })
+        .map(|s| BookingStatus::parse_field("status", s))
         .transpose()?;
     let filter = BookingFilter {
         event_id: p.event_id.map(EventId),

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::dto::{MoneyInput, PageInfo, PageParams, parse_list};
+use crate::dto::{MoneyInput, PageInfo, PageParams};
 use crate::extract::OptionalJson;
 use crate::idempotency::{self, JsonReply};
 use crate::problem::{ApiError, Problem};
@@ -423,30 +423,6 @@ pub struct EventStatsResponse {
     pub bookings_by_day: std::collections::BTreeMap<NaiveDate, u64>,
 }
 
-fn sort_of(raw: Option<&str>) -> Result<EventSort, AppError> {
-    match raw.map(str::to_ascii_lowercase).as_deref() {
-        None | Some("" | "start_date") => Ok(EventSort::StartDate),
-        Some("price") => Ok(EventSort::Price),
-        Some("created_at") => Ok(EventSort::CreatedAt),
-        Some("popularity") => Ok(EventSort::Popularity),
-        Some(other) => Err(AppError::invalid(
-            "sort_by",
-            format!(
-                "unknown value `{other}`; expected start_date, price, created_at or popularity"
-            ),
-        )),
-    }
-}
-
-fn status_list(raw: Option<&str>) -> Result<Vec<EventStatus>, AppError> {
-    parse_list(
-        raw,
-        "status",
-        |s| s.parse().ok(),
-        "DRAFT, PUBLISHED, COMPLETED, CANCELED",
-    )
-}
-
 /// The version a write is based on: `If-Match: "3"` (or `3`), else the body's `version`.
 fn expected_version(req: &HttpRequest, body: Option<i64>) -> Result<Option<i64>, AppError> {
     let Some(raw) = req.headers().get(header::IF_MATCH) else {
@@ -517,14 +493,14 @@ pub async fn list_events(
 ) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
     let query = ListEventsQuery {
-        statuses: status_list(p.status.as_deref())?,
+        statuses: EventStatus::parse_list("status", p.status.as_deref().unwrap_or_default())?,
         category: p.category,
         start_from: p.start_date_from,
         start_to: p.start_date_to,
         search: p.search_query,
         only_featured: p.only_featured,
         mine: p.mine,
-        sort: sort_of(p.sort_by.as_deref())?,
+        sort: EventSort::parse_field("sort_by", p.sort_by.as_deref().unwrap_or_default())?,
         descending: p.sort_desc,
         page: PageParams {
             page: p.page,

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::dto::{PageInfo, PageParams, parse_list};
+use crate::dto::{PageInfo, PageParams};
 use crate::problem::{ApiError, Problem};
 use crate::state::ApiState;
 
@@ -218,26 +218,6 @@ pub struct EventReviewsParams {
     pub size: Option<i64>,
 }
 
-fn sort(raw: Option<&str>) -> Result<ReviewSort, AppError> {
-    match raw.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("" | "newest") => Ok(ReviewSort::Newest),
-        Some("helpful") => Ok(ReviewSort::MostHelpful),
-        Some(other) => Err(AppError::invalid(
-            "sort",
-            format!("unknown value `{other}`; expected newest or helpful"),
-        )),
-    }
-}
-
-fn statuses(raw: Option<&str>) -> Result<Vec<ReviewStatus>, AppError> {
-    parse_list(
-        raw,
-        "status",
-        |s| s.parse().ok(),
-        "PENDING, ACTIVE, REJECTED",
-    )
-}
-
 fn created(view: &ReviewView) -> HttpResponse {
     HttpResponse::Created()
         .insert_header((
@@ -380,9 +360,9 @@ async fn list(
     let query = ListReviewsQuery {
         event_id: p.event_id.map(EventId),
         user_id: p.user_id.map(UserId),
-        statuses: statuses(p.status.as_deref())?,
+        statuses: ReviewStatus::parse_list("status", p.status.as_deref().unwrap_or_default())?,
         min_rating: p.min_rating,
-        sort: sort(p.sort.as_deref())?,
+        sort: ReviewSort::parse_field("sort", p.sort.as_deref().unwrap_or_default())?,
         page: PageParams {
             page: p.page,
             size: p.size,

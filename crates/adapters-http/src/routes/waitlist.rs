@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::dto::{PageInfo, PageParams, parse_list};
+use crate::dto::{PageInfo, PageParams};
 use crate::extract::OptionalJson;
 use crate::problem::{ApiError, Problem};
 use crate::state::ApiState;
@@ -186,12 +186,7 @@ pub async fn get_waitlist(
     params: web::Query<WaitlistQueueParams>,
 ) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
-    let statuses = parse_list(
-        p.status.as_deref(),
-        "status",
-        |s| s.parse::<WaitlistStatus>().ok(),
-        "WAITING, NOTIFIED, CONVERTED, EXPIRED, LEFT, CANCELED",
-    )?;
+    let statuses = WaitlistStatus::parse_list("status", p.status.as_deref().unwrap_or_default())?;
     let page = PageParams {
         page: p.page,
         size: p.size,

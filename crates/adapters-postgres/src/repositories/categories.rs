@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use domain::CategoryId;
 use domain::category::{Category, CategoryFields};
-use ports::AppError;
 use ports::CategoryRepository;
+use ports::{AppError, ErrorCode};
 use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, Set};
 
 use crate::entities::categories as row;
@@ -24,7 +24,7 @@ fn to_domain(m: row::Model) -> Category {
 fn exists(err: sea_orm::DbErr) -> AppError {
     if is_unique_violation(&err) {
         AppError::conflict(
-            "CATEGORY_EXISTS",
+            ErrorCode::CategoryExists,
             "a category with this name already exists",
         )
     } else if is_fk_violation(&err) {

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use domain::{Timestamp, UserId};
-use ports::AppError;
+use ports::{AppError, ErrorCode};
 use ports::{IdempotencyRecord, IdempotencyStore};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
@@ -79,7 +79,7 @@ impl IdempotencyStore for SeaTx {
                 savepoint.rollback().await.map_err(db_err)?;
                 if is_unique_violation(&err) {
                     Err(AppError::conflict(
-                        "IDEMPOTENCY_KEY_IN_USE",
+                        ErrorCode::IdempotencyKeyInUse,
                         "a request with this idempotency key is already stored",
                     ))
                 } else {

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use domain::payment::{NewPayment, Payment, PaymentStatus, RefundStatus};
 use domain::{BookingId, PaymentId, RefundId, Timestamp};
-use ports::AppError;
+use ports::{AppError, ErrorCode};
 use ports::{NewRefund, PaymentRepository, RefundRecord};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -53,7 +53,7 @@ fn refund_to_port(m: refund_row::Model) -> Result<RefundRecord, AppError> {
 }
 
 /// A unique index refused the write: `code` names what clashed (never a 500).
-fn clash(code: &'static str, detail: &'static str) -> impl Fn(DbErr) -> AppError {
+fn clash(code: ErrorCode, detail: &'static str) -> impl Fn(DbErr) -> AppError {
     move |err| {
         if is_unique_violation(&err) {
             AppError::conflict(code, detail)
@@ -95,7 +95,7 @@ impl PaymentRepository for SeaTx {
             ..Default::default()
         };
         let stored = model.insert(self.conn()).await.map_err(clash(
-            "PAYMENT_KEY_REUSED",
+            ErrorCode::PaymentKeyReused,
             "this Idempotency-Key already started another payment; use a new key",
         ))?;
         to_domain(stored)
@@ -158,7 +158,7 @@ impl PaymentRepository for SeaTx {
             .exec(self.conn())
             .await
             .map_err(clash(
-                "PAYMENT_REFERENCE_CONFLICT",
+                ErrorCode::PaymentReferenceConflict,
                 "the gateway answered a reference another payment already has",
             ))?;
         if updated.rows_affected == 0 {

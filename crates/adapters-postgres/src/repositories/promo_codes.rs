@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use domain::pricing::PromoDiscount;
 use domain::promo_code::{PromoCode, PromoCodeText, PromoTerms};
 use domain::{BookingId, EventId, Percent, PromoCodeId, Timestamp, UserId};
-use ports::{AppError, Page};
+use ports::{AppError, ErrorCode, Page};
 use ports::{PromoCodeQuery, PromoCodeRepository};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -77,7 +77,7 @@ fn to_domain(m: row::Model) -> Result<PromoCode, AppError> {
 fn write_err(err: sea_orm::DbErr) -> AppError {
     if is_unique_violation(&err) {
         AppError::conflict(
-            "PROMO_CODE_EXISTS",
+            ErrorCode::PromoCodeExists,
             "a promo code with this code already exists",
         )
     } else if is_fk_violation(&err) {
@@ -214,7 +214,7 @@ impl PromoCodeRepository for SeaTx {
         match model.insert(self.conn()).await {
             Ok(_) => Ok(()),
             Err(e) if is_unique_violation(&e) => Err(AppError::conflict(
-                "PROMO_CODE_ALREADY_REDEEMED",
+                ErrorCode::PromoCodeAlreadyRedeemed,
                 "a promo code redemption is already recorded for this booking",
             )),
             Err(e) if is_fk_violation(&e) => Err(AppError::NotFound {

@@ -5,7 +5,7 @@ use domain::review::{
     NewReview, NewReviewReply, Rating, RatingSummary, Review, ReviewReply, ReviewStatus,
 };
 use domain::{EventId, ReviewId, ReviewReplyId, Timestamp, UserId};
-use ports::{AppError, Page};
+use ports::{AppError, ErrorCode, Page};
 use ports::{ReviewQuery, ReviewRepository, ReviewSort};
 use sea_orm::sea_query::{Asterisk, Expr, ExprTrait};
 use sea_orm::{
@@ -63,7 +63,10 @@ fn missing(entity: &'static str) -> impl FnOnce(DbErr) -> AppError {
 
 fn insert_err(err: DbErr) -> AppError {
     if is_unique_violation(&err) {
-        AppError::conflict("ALREADY_REVIEWED", "you have already reviewed this event")
+        AppError::conflict(
+            ErrorCode::AlreadyReviewed,
+            "you have already reviewed this event",
+        )
     } else {
         missing("event")(err)
     }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use domain::waitlist::{WaitlistEntry, WaitlistStatus};
 use domain::{EventId, Quantity, Timestamp, UserId, WaitlistEntryId};
 use ports::WaitlistRepository;
-use ports::{AppError, Page, PageRequest};
+use ports::{AppError, ErrorCode, Page, PageRequest};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -52,7 +52,7 @@ fn open_of_event(event_id: EventId) -> Select<row::Entity> {
 fn join_err(err: sea_orm::DbErr) -> AppError {
     if is_unique_violation(&err) {
         AppError::conflict(
-            "ALREADY_ON_WAITLIST",
+            ErrorCode::AlreadyOnWaitlist,
             "you are already on the waiting list of this event",
         )
     } else if is_fk_violation(&err) {

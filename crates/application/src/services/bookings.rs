@@ -36,7 +36,7 @@ use crate::services::events::event_summary;
 pub use crate::services::refunds::BookingCancellation;
 use crate::services::refunds::{Commerce, Env, RefundKick, booking_summary, details_of};
 use crate::services::waitlist::{WaitlistSettings, offer_freed_seats};
-use crate::{AppError, Page, PageRequest};
+use crate::{AppError, ErrorCode, Page, PageRequest};
 
 /// Input of "create booking" (`POST /api/v1/bookings`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,7 +190,7 @@ impl BookingService {
         let promo = match &promo_text {
             Some(text) => {
                 let code = tx.promo_codes().find_by_code(text).await?.ok_or_else(|| {
-                    AppError::conflict("PROMO_CODE_NOT_APPLICABLE", "unknown promo code")
+                    AppError::conflict(ErrorCode::PromoCodeNotApplicable, "unknown promo code")
                 })?;
                 code.check_applicable(event.id, now)?;
                 Some(code)

@@ -10,10 +10,10 @@ use domain::pricing::PricingRules;
 use domain::{CrewId, EventId, Money, Timestamp, UserId};
 
 use super::*;
-use crate::Actor;
 use crate::clock::ManualClock;
 use crate::ports::crew::MockCrewDirectory;
 use crate::services::test_support::{FakeTx, uow_with};
+use crate::{Actor, ErrorCode};
 
 fn now() -> Timestamp {
     Utc.with_ymd_and_hms(2027, 4, 1, 8, 0, 0).unwrap()
@@ -291,9 +291,12 @@ async fn a_down_crew_service_leaves_the_event_pending_retry() {
 #[tokio::test]
 async fn a_refusal_is_returned_and_nothing_is_written() {
     let mut directory = MockCrewDirectory::new();
-    directory
-        .expect_assign()
-        .returning(|_| Err(AppError::conflict("NO_CREW_AVAILABLE", "no crew fits")));
+    directory.expect_assign().returning(|_| {
+        Err(AppError::conflict(
+            ErrorCode::NoCrewAvailable,
+            "no crew fits",
+        ))
+    });
     let err = service(vec![read_tx(published())], directory)
         .assign_crew(&creator(), EventId(7), by_skills())
         .await

@@ -12,9 +12,9 @@ use chrono::Duration;
 use domain::UserId;
 use sha2::{Digest, Sha256};
 
-use crate::AppError;
 use crate::clock::Clock;
 use crate::ports::{IDEMPOTENCY_IN_PROGRESS, IdempotencyRecord, UnitOfWork};
+use crate::{AppError, ErrorCode};
 
 /// The longest accepted key.
 pub const MAX_KEY_LEN: usize = 255;
@@ -126,7 +126,7 @@ impl IdempotencyService {
     fn answer(found: &IdempotencyRecord, request_hash: &str) -> Result<IdempotencyStart, AppError> {
         if found.request_hash != request_hash {
             return Err(AppError::conflict(
-                "IDEMPOTENCY_KEY_REUSED",
+                ErrorCode::IdempotencyKeyReused,
                 "this Idempotency-Key was used with a different request",
             ));
         }
@@ -165,7 +165,7 @@ impl IdempotencyService {
 
 fn in_use() -> AppError {
     AppError::conflict(
-        "IDEMPOTENCY_KEY_IN_USE",
+        ErrorCode::IdempotencyKeyInUse,
         "a request with this Idempotency-Key is still being processed; retry shortly",
     )
 }

@@ -465,7 +465,7 @@ mod tests {
                 async move {
                     calls.fetch_add(1, Ordering::SeqCst);
                     if args.event_id == Some(EventId(13)) {
-                        Err(AppError::conflict("UNLUCKY", "event 13"))
+                        Err(AppError::conflict(crate::ErrorCode::SoldOut, "event 13"))
                     } else {
                         Ok(7)
                     }

@@ -254,7 +254,7 @@ impl PaymentService {
         }
         if booking.status != BookingStatus::PendingPayment {
             return Err(AppError::conflict(
-                "BOOKING_NOT_PAYABLE",
+                crate::ErrorCode::BookingNotPayable,
                 format!(
                     "the booking is {}; only PENDING_PAYMENT bookings take payments",
                     booking.status
@@ -263,7 +263,7 @@ impl PaymentService {
         }
         if now > booking.payment_deadline {
             return Err(AppError::conflict(
-                "PAYMENT_DEADLINE_PASSED",
+                crate::ErrorCode::PaymentDeadlinePassed,
                 format!(
                     "the payment deadline {} has passed",
                     booking.payment_deadline.to_rfc3339()
@@ -556,7 +556,7 @@ impl PaymentService {
             let amount = cmd.amount.unwrap_or(refundable);
             if !amount.is_positive() || amount > refundable {
                 return Err(AppError::conflict(
-                    "REFUND_EXCEEDS_PAID",
+                    crate::ErrorCode::RefundExceedsPaid,
                     format!("the refund exceeds the refundable {refundable}"),
                 ));
             }
@@ -698,7 +698,7 @@ impl PaymentService {
             GatewayPaymentStatus::Paid { amount } => {
                 if amount != payment.amount {
                     return Err(AppError::conflict(
-                        "PAYMENT_AMOUNT_MISMATCH",
+                        crate::ErrorCode::PaymentAmountMismatch,
                         format!(
                             "the gateway reports {amount} paid for a payment of {}",
                             payment.amount
@@ -788,7 +788,7 @@ fn session_request(
 /// `Idempotency-Key` was reused for a different request.
 pub(crate) fn key_reused() -> AppError {
     AppError::conflict(
-        "PAYMENT_KEY_REUSED",
+        crate::ErrorCode::PaymentKeyReused,
         "this Idempotency-Key already started another payment; use a new key",
     )
 }

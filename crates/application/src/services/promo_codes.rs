@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use crate::actor::{RequestContext, Role};
 use crate::clock::Clock;
 use crate::ports::{AuditEntry, PromoCodeQuery, Tx, UnitOfWork};
-use crate::{AppError, Page, PageRequest};
+use crate::{AppError, ErrorCode, Page, PageRequest};
 
 /// The terms of a code as the caller gives them (create and replace).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -346,10 +346,9 @@ impl PromoCodeService {
             }
             None => event.price,
         };
-        let promo =
-            tx.promo_codes().find_by_code(&text).await?.ok_or_else(|| {
-                AppError::conflict("PROMO_CODE_NOT_APPLICABLE", "unknown promo code")
-            })?;
+        let promo = tx.promo_codes().find_by_code(&text).await?.ok_or_else(|| {
+            AppError::conflict(ErrorCode::PromoCodeNotApplicable, "unknown promo code")
+        })?;
         promo.check_applicable(event.id, now)?;
         let breakdown = price(&PriceRequest {
             unit_price,

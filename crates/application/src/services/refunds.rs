@@ -457,7 +457,7 @@ impl Env<'_> {
         let amount = match requested {
             Some(r) if r > policy_amount => {
                 return Err(AppError::conflict(
-                    "REFUND_EXCEEDS_POLICY",
+                    crate::ErrorCode::RefundExceedsPolicy,
                     format!("the refund policy gives back at most {policy_amount}"),
                 ));
             }

@@ -35,7 +35,7 @@ use crate::actor::{RequestContext, Role};
 use crate::clock::Clock;
 use crate::outbox::{DomainEventType, OutboxMessage};
 use crate::ports::{AuditEntry, Tx, UnitOfWork};
-use crate::{AppError, Page, PageRequest};
+use crate::{AppError, ErrorCode, Page, PageRequest};
 
 /// How the waitlist behaves (`app.waitlist.*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +139,7 @@ impl WaitlistService {
         event.check_bookable(now)?;
         if event.seats.available() >= quantity.get() {
             return Err(AppError::conflict(
-                "SEATS_AVAILABLE",
+                ErrorCode::SeatsAvailable,
                 format!(
                     "{} seat(s) are free: book directly",
                     event.seats.available()
@@ -148,7 +148,7 @@ impl WaitlistService {
         }
         if tx.bookings().find_active(event_id, user).await?.is_some() {
             return Err(AppError::conflict(
-                "ALREADY_BOOKED",
+                ErrorCode::AlreadyBooked,
                 "you already have an active booking for this event",
             ));
         }

@@ -54,6 +54,10 @@ const PORTS: &str = "ports";
 const APPLICATION: &str = "application";
 /// The adapters that drive the use cases; every other adapter implements ports only.
 const INBOUND_ADAPTERS: &[&str] = &["adapters-http", "adapters-grpc"];
+/// The one crate that validates tokens; both edges reach it through the `Authenticate` port.
+const AUTH_ADAPTER: &str = "adapters-auth";
+/// Token-validation libraries only [`AUTH_ADAPTER`] may depend on.
+const AUTH_ONLY: &[&str] = &["jsonwebtoken"];
 
 /// Every broken rule in a `cargo metadata --format-version 1` document, one readable line each.
 fn violations(metadata: &Value) -> Vec<String> {
@@ -67,6 +71,7 @@ fn violations(metadata: &Value) -> Vec<String> {
     check_application(&graph, &mut found);
     check_use_case_dependents(&graph, &mut found);
     check_adapters(&graph, &mut found);
+    check_authentication(&graph, &mut found);
     check_nothing_depends_on_bootstrap(&graph, &mut found);
     found
 }
@@ -171,6 +176,31 @@ fn check_adapters(graph: &Graph<'_>, found: &mut Vec<String>) {
             } else if name == BOOTSTRAP {
                 found.push(format!(
                     "{adapter_name}: depends on `{BOOTSTRAP}`; only bootstrap wires adapters"
+                ));
+            }
+        }
+    }
+}
+
+/// Authentication is decided in one place for REST and gRPC: only the auth adapter validates
+/// tokens, so the rules (and the JWKS cache) cannot drift apart between the edges.
+fn check_authentication(graph: &Graph<'_>, found: &mut Vec<String>) {
+    if graph.member(AUTH_ADAPTER).is_none() {
+        found.push(format!(
+            "workspace member `{AUTH_ADAPTER}` not found in cargo metadata"
+        ));
+    }
+    for member in graph.members() {
+        let member_name = graph.name(member);
+        if member_name == AUTH_ADAPTER {
+            continue;
+        }
+        for dep in graph.direct_deps(member) {
+            let name = graph.name(dep);
+            if AUTH_ONLY.contains(&name) {
+                found.push(format!(
+                    "{member_name}: depends on `{name}`; tokens are validated in \
+                     `{AUTH_ADAPTER}` only (use the Authenticate port)"
                 ));
             }
         }
@@ -366,6 +396,7 @@ mod checker {
         "application",
         "adapters-http",
         "adapters-postgres",
+        "adapters-auth",
         "bootstrap",
     ];
 
@@ -408,8 +439,12 @@ mod checker {
                 .build_dep("sqlx", "cc")
                 .dep("bootstrap", "domain")
                 .dep("bootstrap", "application")
+                .dep("adapters-auth", "domain")
+                .dep("adapters-auth", "application")
+                .dep("adapters-auth", "jsonwebtoken")
                 .dep("bootstrap", "adapters-http")
                 .dep("bootstrap", "adapters-postgres")
+                .dep("bootstrap", "adapters-auth")
                 .dep("bootstrap", "tokio")
                 .dev_dep("bootstrap", "serde_json")
         }
@@ -562,6 +597,26 @@ mod checker {
                 .metadata(),
         );
         assert_reported(&found, &["adapters-http", "adapters-postgres"]);
+    }
+
+    #[test]
+    fn an_edge_depending_on_the_auth_adapter_is_reported() {
+        let found = violations(
+            &Fixture::clean()
+                .dep("adapters-http", "adapters-auth")
+                .metadata(),
+        );
+        assert_reported(&found, &["adapters-http", "adapters-auth"]);
+    }
+
+    #[test]
+    fn token_validation_outside_the_auth_adapter_is_reported() {
+        let found = violations(
+            &Fixture::clean()
+                .dep("adapters-http", "jsonwebtoken")
+                .metadata(),
+        );
+        assert_reported(&found, &["adapters-http", "jsonwebtoken", "adapters-auth"]);
     }
 
     #[test]

@@ -2,17 +2,17 @@
 //! `X-User-Role: USER|ORGANIZER|ADMIN` (a comma-separated list is allowed, names are
 //! case-insensitive, the highest wins). Read only when enabled in the configuration.
 
-use application::Actor;
-use application::ports::Credentials;
 use domain::UserId;
+use ports::Actor;
+use ports::Credentials;
 use uuid::Uuid;
 
 use super::jwt::parse_role;
 
 /// The user id header set by the gateway.
-pub const USER_ID_HEADER: &str = "x-user-id";
+const USER_ID_HEADER: &str = Credentials::USER_ID;
 /// The role header set by the gateway.
-pub const USER_ROLE_HEADER: &str = "x-user-role";
+const USER_ROLE_HEADER: &str = Credentials::USER_ROLE;
 
 /// The actor the headers name: `Ok(None)` when neither is present; an id without a role is
 /// a USER. `Err(reason)` for anything malformed: several values, a bad UUID, an unknown

@@ -2,9 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use application::{Actor, AppError, Role};
 use domain::UserId;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, Validation, decode, decode_header};
+use ports::{Actor, AppError, Role};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 

@@ -1,21 +1,26 @@
 //! The `Caller` extractor: the request's [`RequestContext`] (actor, request id, client IP).
+//!
+//! Who the caller is is decided by the `Authenticate` port (the `adapters-auth` crate, the same
+//! instance the gRPC service uses); this module only turns the request's headers into
+//! transport-neutral [`Credentials`] and the outcome into a 401 problem.
 
 use std::net::SocketAddr;
 
 use actix_web::dev::Payload;
 use actix_web::http::Method;
+use actix_web::http::header::HeaderMap;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use application::ports::{Authenticate, Credentials};
 use application::{AppError, RequestContext};
 use futures_util::future::{LocalBoxFuture, ready};
 
-use super::Authenticator;
 use crate::problem::ApiError;
 use crate::request_id::RequestId;
 
 /// The caller of a handler. A guest when no credentials were sent (handlers call the
 /// `Actor::require_*` helpers); invalid credentials are refused here with 401 problem+json.
 ///
-/// Needs `web::Data<Authenticator>` in the app data (missing → 500). The request id comes from
+/// Needs a `web::Data<dyn Authenticate>` in the app data (missing → 500). The request id comes from
 /// the [`RequestId`] extension, the client IP from `connection_info().realip_remote_addr()`
 /// (which honours `Forwarded`/`X-Forwarded-For`; the port of a peer address is dropped).
 /// The result is memoized in the request, so several extractors authenticate once.
@@ -34,9 +39,9 @@ impl FromRequest for Caller {
         if let Some(Resolved(context)) = req.extensions().get::<Resolved>() {
             return Box::pin(ready(Ok(Self(context.clone()))));
         }
-        let Some(authenticator) = req.app_data::<web::Data<Authenticator>>().cloned() else {
+        let Some(authenticator) = req.app_data::<web::Data<dyn Authenticate>>().cloned() else {
             return Box::pin(ready(Err(ApiError(AppError::internal(
-                "no web::Data<Authenticator> registered in the app data",
+                "no web::Data<dyn Authenticate> registered in the app data",
             )))));
         };
         let safe_method = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
@@ -45,7 +50,7 @@ impl FromRequest for Caller {
         let req = req.clone();
         Box::pin(async move {
             let actor = authenticator
-                .authenticate(req.headers(), safe_method)
+                .authenticate(&credentials(req.headers()), safe_method)
                 .await?;
             let context = RequestContext {
                 actor,
@@ -55,6 +60,21 @@ impl FromRequest for Caller {
             req.extensions_mut().insert(Resolved(context.clone()));
             Ok(Self(context))
         })
+    }
+}
+
+/// The credential headers of an HTTP request.
+fn credentials(headers: &HeaderMap) -> Credentials {
+    let values = |name| {
+        headers
+            .get_all(name)
+            .map(|v| v.to_str().ok().map(str::to_owned))
+            .collect()
+    };
+    Credentials {
+        authorization: values(Credentials::AUTHORIZATION),
+        user_id: values(Credentials::USER_ID),
+        user_role: values(Credentials::USER_ROLE),
     }
 }
 

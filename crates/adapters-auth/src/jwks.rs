@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use application::AppError;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
+use ports::AppError;
 use serde::Deserialize;
 
 /// One verification key of the issuer.

@@ -1,4 +1,7 @@
-//! Authentication (PRODUCT.md §1): who is calling.
+//! Authentication (PRODUCT.md §1): who is calling, decided once for both inbound adapters.
+//! [`Authenticator`] implements the `ports::Authenticate` port on
+//! transport-neutral [`Credentials`]; bootstrap builds one and hands the same instance (and so
+//! the same JWKS cache) to the REST extractor and to the gRPC service.
 //!
 //! Three sources, in this order:
 //! 1. `Authorization: Bearer <jwt>` — an access token of the OIDC issuer (Keycloak), verified
@@ -13,10 +16,7 @@
 //! (GET/HEAD/OPTIONS) goes on as a guest so that public reads keep working, and a write is
 //! refused with 401. Keys already cached keep validating while the issuer is down.
 //!
-//! Handlers take the caller with the [`Caller`] extractor, which needs a
-//! `web::Data<Authenticator>` in the app data.
 
-mod extractor;
 mod gateway;
 mod jwks;
 mod jwt;
@@ -24,14 +24,12 @@ mod jwt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::header::{AUTHORIZATION, HeaderMap};
-use application::ports::{Authenticate, Credentials};
-use application::{Actor, AppError};
 use async_trait::async_trait;
-use jsonwebtoken::{Algorithm, AlgorithmFamily};
+pub use jsonwebtoken::Algorithm;
+use jsonwebtoken::AlgorithmFamily;
+use ports::{Actor, AppError};
+use ports::{Authenticate, Credentials};
 
-pub use extractor::Caller;
-pub use gateway::{USER_ID_HEADER, USER_ROLE_HEADER};
 pub use jwks::KeyStatus;
 
 use jwt::{JwtValidator, Rejection};
@@ -155,23 +153,10 @@ impl Authenticator {
         }
     }
 
-    /// The actor of a request with these headers. `safe_method`: GET/HEAD/OPTIONS (a caller
+    /// The rules of the crate documentation. `safe`: the request changes nothing (a caller
     /// whose token cannot be checked because the issuer is down is then a guest instead of
-    /// being refused).
-    ///
-    /// # Errors
-    /// [`AppError::Unauthenticated`] for any credential that is present but not valid; the
-    /// reason is logged at debug level only.
-    pub async fn authenticate(
-        &self,
-        headers: &HeaderMap,
-        safe_method: bool,
-    ) -> Result<Actor, AppError> {
-        self.resolve(&credentials(headers), safe_method).await
-    }
-
-    /// The rules of the module documentation, on transport-neutral credentials (the gRPC
-    /// adapter reaches them through [`Authenticate`]).
+    /// being refused). Any credential that is present but not valid is
+    /// [`AppError::Unauthenticated`]; the reason is logged at debug level only.
     async fn resolve(&self, credentials: &Credentials, safe: bool) -> Result<Actor, AppError> {
         match credentials.authorization.as_slice() {
             [] => {}
@@ -244,21 +229,6 @@ impl Authenticate for Authenticator {
     }
 }
 
-/// The credential headers of an HTTP request.
-fn credentials(headers: &HeaderMap) -> Credentials {
-    let values = |name| {
-        headers
-            .get_all(name)
-            .map(|v| v.to_str().ok().map(str::to_owned))
-            .collect()
-    };
-    Credentials {
-        authorization: values(AUTHORIZATION.as_str()),
-        user_id: values(USER_ID_HEADER),
-        user_role: values(USER_ROLE_HEADER),
-    }
-}
-
 fn reject(reason: &str) -> AppError {
     tracing::debug!(reason, "credentials rejected");
     AppError::Unauthenticated
@@ -312,7 +282,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(actor.user_id().map(|u| u.to_string()).as_deref(), Some(ID));
-        assert_eq!(actor.role(), application::Role::Organizer);
+        assert_eq!(actor.role(), ports::Role::Organizer);
         let guest = port
             .authenticate(&Credentials::default(), false)
             .await
