@@ -440,7 +440,7 @@ mod checker {
                 .dep("bootstrap", "domain")
                 .dep("bootstrap", "application")
                 .dep("adapters-auth", "domain")
-                .dep("adapters-auth", "application")
+                .dep("adapters-auth", "ports")
                 .dep("adapters-auth", "jsonwebtoken")
                 .dep("bootstrap", "adapters-http")
                 .dep("bootstrap", "adapters-postgres")
