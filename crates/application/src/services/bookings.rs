@@ -35,11 +35,12 @@ use serde_json::json;
 
 use crate::actor::{RequestContext, Role};
 use crate::clock::Clock;
-use crate::outbox::{DomainEventType, OutboxMessage};
+use crate::outbox::DomainEventType;
 use crate::ports::{BookingQuery, PaymentGateways, TicketCodeGenerator, Tx, UnitOfWork};
+pub use crate::services::commerce::BookingCancellation;
+use crate::services::commerce::{Commerce, Env, RefundKick, booking_summary, details_of};
 use crate::services::events::event_summary;
-pub use crate::services::refunds::BookingCancellation;
-use crate::services::refunds::{Commerce, Env, RefundKick, booking_summary, details_of};
+use crate::services::recording::Recorder;
 use crate::services::waitlist::{WaitlistSettings, offer_freed_seats};
 use crate::{AppError, ErrorCode, Page, PageRequest};
 
@@ -393,15 +394,8 @@ impl BookingService {
                 ),
             ]);
         }
-        tx.outbox()
-            .enqueue(OutboxMessage::new(
-                DomainEventType::EventCanceled,
-                "event",
-                event.id,
-                event.version,
-                payload,
-                now,
-            ))
+        Recorder::new(tx.as_ref(), now)
+            .emit_payload(&event, DomainEventType::EventCanceled, payload)
             .await?;
         env.audit(
             "event.cancel",
@@ -510,7 +504,8 @@ async fn expire_in_tx(
     });
     env.log(&booking, Some(release.transition.from), details.clone())
         .await?;
-    env.emit_booking(&booking, DomainEventType::BookingExpired, details)
+    env.record()
+        .emit(&booking, DomainEventType::BookingExpired, details)
         .await?;
     env.audit(
         "booking.expire",
@@ -679,20 +674,17 @@ async fn convert_offer(
     tx.waitlist()
         .append_audit(&stored, Some(old), Some(stored.user_id), now)
         .await?;
-    tx.outbox()
-        .enqueue(OutboxMessage::new(
+    Recorder::new(tx, now)
+        .emit_payload(
+            &stored,
             DomainEventType::WaitlistConverted,
-            "waitlist",
-            stored.id,
-            0,
             json!({
                 "waitlist_entry_id": stored.id.value(),
                 "event_id": event_id.value(),
                 "user_id": stored.user_id.to_string(),
                 "quantity": quantity.get(),
             }),
-            now,
-        ))
+        )
         .await?;
     Ok(ConvertedOffer {
         entry: stored.id,
@@ -739,12 +731,13 @@ async fn record_creation(
     let price = details_of(&booking.price)?;
     env.log(booking, None, json!({"action": "create", "price": price}))
         .await?;
-    env.emit_booking(
-        booking,
-        DomainEventType::BookingCreated,
-        json!({ "price": price }),
-    )
-    .await?;
+    env.record()
+        .emit(
+            booking,
+            DomainEventType::BookingCreated,
+            json!({ "price": price }),
+        )
+        .await?;
     env.audit(
         "booking.create",
         "booking",

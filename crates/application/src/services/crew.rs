@@ -28,11 +28,12 @@ use serde_json::{Value, json};
 use crate::AppError;
 use crate::actor::{RequestContext, Role};
 use crate::clock::Clock;
-use crate::outbox::{DomainEventType, OutboxMessage};
+use crate::outbox::DomainEventType;
 use crate::ports::{
     AuditEntry, CrewAssignment, CrewAssignmentRecord, CrewDirectory, CrewRequest,
     NewCrewAssignment, Tx, UnitOfWork,
 };
+use crate::services::recording::Recorder;
 
 /// Most skills one request may name.
 pub const MAX_SKILLS: usize = 20;
@@ -175,17 +176,9 @@ async fn enqueue(
     payload: Value,
     now: Timestamp,
 ) -> Result<(), AppError> {
-    tx.outbox()
-        .enqueue(OutboxMessage::new(
-            kind,
-            "event",
-            event.id,
-            event.version,
-            payload,
-            now,
-        ))
+    Recorder::new(tx, now)
+        .emit_payload(event, kind, payload)
         .await
-        .map(|_| ())
 }
 
 /// Closes the other open requests of an event once `keep` is settled: a crew that was assigned
@@ -627,13 +620,8 @@ impl CrewService {
                         .find(row.event_id)
                         .await?
                         .map_or(0, |e| e.version);
-                    tx.outbox()
-                        .enqueue(OutboxMessage::new(
-                            DomainEventType::AdminAlert,
-                            "event",
-                            row.event_id,
-                            version,
-                            json!({
+                    Recorder::new(tx.as_ref(), now)
+        .emit_about("event", row.event_id, version, DomainEventType::AdminAlert, json!({
                                 "alert": "crew_release_failed",
                                 "message": format!(
                                     "crew {crew_id} of event {} could not be released after {} attempts",
@@ -642,9 +630,7 @@ impl CrewService {
                                 "event_id": row.event_id.value(),
                                 "crew_id": crew_id.value(),
                                 "last_error": row.last_error,
-                            }),
-                            now,
-                        ))
+                            }))
                         .await?;
                     tracing::error!(
                         event_id = row.event_id.value(),

@@ -1,5 +1,6 @@
 //! Use-case tests of `CrewService` with mocked ports and a manual clock.
 
+use crate::outbox::OutboxMessage;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 

@@ -4,10 +4,11 @@
 use domain::booking::BookingStatus;
 use serde_json::json;
 
+use super::commerce::booking_summary;
 use super::events::{EventService, emit_with, event_summary};
-use super::refunds::booking_summary;
-use crate::outbox::{DomainEventType, OutboxMessage};
+use crate::outbox::DomainEventType;
 use crate::ports::{AuditEntry, BookingLog};
+use crate::services::recording::Recorder;
 use crate::{AppError, RequestContext};
 
 impl EventService {
@@ -44,15 +45,12 @@ impl EventService {
                         created_at: now,
                     })
                     .await?;
-                tx.outbox()
-                    .enqueue(OutboxMessage::new(
+                Recorder::new(tx.as_ref(), now)
+                    .emit_payload(
+                        &booking,
                         DomainEventType::BookingCompleted,
-                        "booking",
-                        booking.id,
-                        booking.version,
                         booking_summary(&booking),
-                        now,
-                    ))
+                    )
                     .await?;
                 bookings_completed += 1;
             }

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod bookings;
 pub mod categories;
+pub mod commerce;
 pub mod crew;
 mod event_completion;
 pub mod events;
@@ -13,7 +14,7 @@ pub mod loyalty;
 pub mod outbox_relay;
 pub mod payments;
 pub mod promo_codes;
-pub mod refunds;
+mod recording;
 pub mod reminders;
 pub mod retention;
 pub mod reviews;
@@ -29,6 +30,7 @@ pub use bookings::{
     CreateBookingCommand, EventCancellation,
 };
 pub use categories::CategoryService;
+pub use commerce::{RefundKick, booking_summary, payment_summary};
 pub use crew::{AssignCrewCommand, CrewOutcome, CrewService};
 pub use events::{
     CreateEventCommand, EventDetails, EventService, EventWithOptions, ListEventsQuery,
@@ -48,7 +50,6 @@ pub use promo_codes::{
     CreatePromoCodeCommand, PromoCodeFilter, PromoCodeService, PromoTermsInput, PromoValidation,
     UpdatePromoCodeCommand, ValidatePromoCodeCommand,
 };
-pub use refunds::{RefundKick, booking_summary, payment_summary};
 pub use reminders::ReminderService;
 pub use retention::{RetentionReport, RetentionService, RetentionSettings};
 pub use reviews::{

@@ -41,7 +41,7 @@ use crate::ports::{
     PaymentSessionRequest, RefundRecord, SimulatedOutcome, TicketCodeGenerator, Tx, UnitOfWork,
 };
 use crate::services::bookings::{cancel_in_tx, event_creator};
-use crate::services::refunds::{
+use crate::services::commerce::{
     Commerce, Env, RefundKick, clip_failure, payment_summary, random_key,
 };
 use crate::services::waitlist::WaitlistSettings;
@@ -326,12 +326,13 @@ impl PaymentService {
         payment.gateway_reference = Some(session.reference.clone());
         payment.updated_at = env.now;
         let payment = tx.payments().update(&payment).await?;
-        env.emit_payment(
-            &payment,
-            DomainEventType::PaymentInitiated,
-            json!({"payment_url": session.payment_url}),
-        )
-        .await?;
+        env.record()
+            .emit(
+                &payment,
+                DomainEventType::PaymentInitiated,
+                json!({"payment_url": session.payment_url}),
+            )
+            .await?;
         env.audit(
             "payment.initiate",
             "payment",
@@ -362,7 +363,8 @@ impl PaymentService {
         let before = payment_summary(&payment);
         let _ = payment.fail(&clip_failure(reason), env.now)?;
         let payment = tx.payments().update(&payment).await?;
-        env.emit_payment(&payment, DomainEventType::PaymentFailed, json!({}))
+        env.record()
+            .emit(&payment, DomainEventType::PaymentFailed, json!({}))
             .await?;
         env.audit(
             "payment.fail",
@@ -683,7 +685,8 @@ impl PaymentService {
             GatewayPaymentStatus::Failed { reason } => {
                 let _ = payment.fail(&clip_failure(&reason), now)?;
                 let payment = env.tx.payments().update(&payment).await?;
-                env.emit_payment(&payment, DomainEventType::PaymentFailed, json!({}))
+                env.record()
+                    .emit(&payment, DomainEventType::PaymentFailed, json!({}))
                     .await?;
                 env.audit(
                     "payment.fail",
@@ -707,7 +710,8 @@ impl PaymentService {
                 }
                 let _ = payment.complete(now)?;
                 let mut payment = env.tx.payments().update(&payment).await?;
-                env.emit_payment(&payment, DomainEventType::PaymentCompleted, json!({}))
+                env.record()
+                    .emit(&payment, DomainEventType::PaymentCompleted, json!({}))
                     .await?;
                 env.audit(
                     "payment.complete",

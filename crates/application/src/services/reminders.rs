@@ -7,8 +7,9 @@ use serde_json::json;
 
 use crate::AppError;
 use crate::clock::Clock;
-use crate::outbox::{DomainEventType, OutboxMessage};
+use crate::outbox::DomainEventType;
 use crate::ports::{ReminderKind, UnitOfWork};
+use crate::services::recording::Recorder;
 
 #[derive(Clone)]
 pub struct ReminderService {
@@ -60,15 +61,8 @@ impl ReminderService {
                     "quantity": booking.quantity.get(),
                     "ticket_code": booking.ticket_code.as_ref().map(ToString::to_string),
                 });
-                tx.outbox()
-                    .enqueue(OutboxMessage::new(
-                        DomainEventType::EventReminder,
-                        "booking",
-                        booking.id,
-                        booking.version,
-                        payload,
-                        now,
-                    ))
+                Recorder::new(tx.as_ref(), now)
+                    .emit_payload(&booking, DomainEventType::EventReminder, payload)
                     .await?;
                 sent += 1;
             }

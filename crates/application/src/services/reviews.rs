@@ -41,9 +41,10 @@ use serde_json::{Value, json};
 
 use crate::actor::{RequestContext, Role};
 use crate::clock::Clock;
-use crate::outbox::{DomainEventType, OutboxMessage};
+use crate::outbox::DomainEventType;
 use crate::ports::{AuditEntry, BookingQuery, ReviewQuery, ReviewSort, Tx, UnitOfWork};
 use crate::services::events::visible_to;
+use crate::services::recording::Recorder;
 use crate::{AppError, Page, PageRequest};
 
 /// `CreateReviewRequest`.
@@ -274,15 +275,8 @@ impl ReviewService {
                     .with_change(None, Some(summary.clone())),
             )
             .await?;
-        tx.outbox()
-            .enqueue(OutboxMessage::new(
-                DomainEventType::ReviewCreated,
-                "review",
-                review.id,
-                review.version,
-                summary,
-                now,
-            ))
+        Recorder::new(tx.as_ref(), now)
+            .emit_payload(&review, DomainEventType::ReviewCreated, summary)
             .await?;
         tx.commit().await?;
         Ok(ReviewView {
@@ -449,15 +443,8 @@ impl ReviewService {
                     .with_change(None, Some(payload.clone())),
             )
             .await?;
-        tx.outbox()
-            .enqueue(OutboxMessage::new(
-                DomainEventType::ReviewReplied,
-                "review",
-                review.id,
-                review.version,
-                payload,
-                now,
-            ))
+        Recorder::new(tx.as_ref(), now)
+            .emit_payload(&review, DomainEventType::ReviewReplied, payload)
             .await?;
         tx.commit().await?;
         Ok(reply)

@@ -24,10 +24,11 @@ use serde_json::{Value, json};
 
 use crate::AppError;
 use crate::actor::RequestContext;
-use crate::outbox::{DomainEventType, OutboxMessage};
+use crate::outbox::DomainEventType;
 use crate::ports::{AuditEntry, GatewayError, RefundRecord, Tx};
 use crate::services::PaymentService;
-use crate::services::refunds::payment_summary;
+use crate::services::commerce::payment_summary;
+use crate::services::recording::Recorder;
 
 /// A claimed refund is not claimed again for this long, so a second worker does not send it
 /// while the first one still waits for the gateway (a crashed worker's claim runs out).
@@ -288,17 +289,9 @@ async fn emit(
     payload: Value,
     now: domain::Timestamp,
 ) -> Result<(), AppError> {
-    tx.outbox()
-        .enqueue(OutboxMessage::new(
-            kind,
-            "payment",
-            payment.id,
-            payment.version,
-            payload,
-            now,
-        ))
+    Recorder::new(tx, now)
+        .emit_payload(payment, kind, payload)
         .await
-        .map(|_| ())
 }
 
 async fn record_audit(

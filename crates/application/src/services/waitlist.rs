@@ -33,8 +33,9 @@ use serde_json::{Value, json};
 
 use crate::actor::{RequestContext, Role};
 use crate::clock::Clock;
-use crate::outbox::{DomainEventType, OutboxMessage};
+use crate::outbox::DomainEventType;
 use crate::ports::{AuditEntry, Tx, UnitOfWork};
+use crate::services::recording::Recorder;
 use crate::{AppError, ErrorCode, Page, PageRequest};
 
 /// How the waitlist behaves (`app.waitlist.*`).
@@ -434,12 +435,10 @@ async fn expire_offer(
             .release_seats(stored.event_id, hold.seats)
             .await?;
     }
-    tx.outbox()
-        .enqueue(OutboxMessage::new(
+    Recorder::new(tx, now)
+        .emit_payload(
+            &stored,
             DomainEventType::WaitlistExpired,
-            "waitlist",
-            stored.id,
-            0,
             json!({
                 "waitlist_entry_id": stored.id.value(),
                 "event_id": stored.event_id.value(),
@@ -447,8 +446,7 @@ async fn expire_offer(
                 "quantity": stored.quantity.get(),
                 "released_seats": hold.seats,
             }),
-            now,
-        ))
+        )
         .await?;
     record(
         tx,
@@ -515,12 +513,10 @@ async fn offer_seats(
             tx.waitlist()
                 .append_audit(&stored, Some(old), ctx.actor.user_id(), now)
                 .await?;
-            tx.outbox()
-                .enqueue(OutboxMessage::new(
+            Recorder::new(tx, now)
+                .emit_payload(
+                    &stored,
                     DomainEventType::WaitlistNotified,
-                    "waitlist",
-                    stored.id,
-                    0,
                     json!({
                         "waitlist_entry_id": stored.id.value(),
                         "event_id": event_id.value(),
@@ -528,8 +524,7 @@ async fn offer_seats(
                         "quantity": stored.quantity.get(),
                         "hold_expires_at": stored.hold_expires_at.map(|t| t.to_rfc3339()),
                     }),
-                    now,
-                ))
+                )
                 .await?;
             record(
                 tx,

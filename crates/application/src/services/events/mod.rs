@@ -25,11 +25,12 @@ use serde_json::{Value, json};
 
 use crate::actor::{RequestContext, Role};
 use crate::clock::Clock;
-use crate::outbox::{DomainEventType, OutboxMessage};
+use crate::outbox::DomainEventType;
 use crate::ports::{
     AuditEntry, CrewAssignmentRecord, EventListing, EventQuery, EventSort, EventStats, Tx,
     UnitOfWork,
 };
+use crate::services::recording::Recorder;
 use crate::services::waitlist::{WaitlistSettings, offer_freed_seats};
 use crate::{AppError, Page, PageRequest};
 
@@ -185,25 +186,23 @@ impl EventService {
     }
 }
 
+/// `kind` about `event`, stamped with the event's own last change.
 async fn emit(tx: &dyn Tx, event: &Event, kind: DomainEventType) -> Result<(), AppError> {
-    emit_with(tx, event, kind, event_summary(event)).await
+    Recorder::new(tx, event.updated_at)
+        .emit(event, kind, Value::Null)
+        .await
 }
 
+/// `kind` about `event` with a payload of its own (summary plus what changed, or an alert).
 pub(super) async fn emit_with(
     tx: &dyn Tx,
     event: &Event,
     kind: DomainEventType,
     payload: Value,
 ) -> Result<(), AppError> {
-    let message = OutboxMessage::new(
-        kind,
-        "event",
-        event.id,
-        event.version,
-        payload,
-        event.updated_at,
-    );
-    tx.outbox().enqueue(message).await.map(|_| ())
+    Recorder::new(tx, event.updated_at)
+        .emit_payload(event, kind, payload)
+        .await
 }
 
 #[cfg(test)]

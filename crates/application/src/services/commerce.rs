@@ -1,6 +1,7 @@
-//! What the booking and payment use cases share: cancelling a booking with its refund,
-//! recording refunds of payments, confirming a fully paid booking, and the JSON summaries
-//! written to the outbox, the audit log and `booking_logs`.
+//! What the booking and payment use cases share: `Commerce` (their dependencies) and `Env`
+//! (the steps they take inside one transaction): cancelling a booking with its refund, recording
+//! refunds of payments, confirming a fully paid booking, and the JSON summaries written to the
+//! outbox, the audit log and `booking_logs`.
 //!
 //! Everything here works inside the caller's transaction and never commits, and nothing here
 //! calls a gateway: a refund is recorded PENDING (the payment's refundable amount is reserved
@@ -23,10 +24,11 @@ use domain::{Money, Percent, Timestamp};
 use serde_json::{Value, json};
 
 use crate::clock::Clock;
-use crate::outbox::{DomainEventType, OutboxMessage};
+use crate::outbox::DomainEventType;
 use crate::ports::{
     AuditEntry, BookingLog, NewRefund, PaymentGateways, TicketCodeGenerator, Tx, UnitOfWork,
 };
+use crate::services::recording::Recorder;
 use crate::services::waitlist::{WaitlistSettings, offer_freed_seats};
 use crate::{AppError, RequestContext};
 
@@ -204,52 +206,9 @@ impl Env<'_> {
             .await
     }
 
-    pub(crate) async fn emit_booking(
-        &self,
-        booking: &Booking,
-        kind: DomainEventType,
-        extra: Value,
-    ) -> Result<(), AppError> {
-        let mut payload = booking_summary(booking);
-        if let (Some(map), Value::Object(more)) = (payload.as_object_mut(), extra) {
-            map.extend(more);
-        }
-        self.tx
-            .outbox()
-            .enqueue(OutboxMessage::new(
-                kind,
-                "booking",
-                booking.id,
-                booking.version,
-                payload,
-                self.now,
-            ))
-            .await
-            .map(|_| ())
-    }
-
-    pub(crate) async fn emit_payment(
-        &self,
-        payment: &Payment,
-        kind: DomainEventType,
-        extra: Value,
-    ) -> Result<(), AppError> {
-        let mut payload = payment_summary(payment);
-        if let (Some(map), Value::Object(more)) = (payload.as_object_mut(), extra) {
-            map.extend(more);
-        }
-        self.tx
-            .outbox()
-            .enqueue(OutboxMessage::new(
-                kind,
-                "payment",
-                payment.id,
-                payment.version,
-                payload,
-                self.now,
-            ))
-            .await
-            .map(|_| ())
+    /// Where this transaction's domain events go.
+    pub(crate) const fn record(&self) -> Recorder<'_> {
+        Recorder::new(self.tx, self.now)
     }
 
     pub(crate) async fn audit(
@@ -371,7 +330,8 @@ impl Env<'_> {
             json!({"action": "confirm", "loyalty_points_earned": earned}),
         )
         .await?;
-        self.emit_booking(&booking, DomainEventType::BookingConfirmed, json!({}))
+        self.record()
+            .emit(&booking, DomainEventType::BookingConfirmed, json!({}))
             .await?;
         self.audit(
             "booking.confirm",
@@ -524,7 +484,8 @@ impl Env<'_> {
             "refund_amount": amount.to_string(),
         });
         self.log(&booking, Some(was), details.clone()).await?;
-        self.emit_booking(&booking, DomainEventType::BookingCanceled, details)
+        self.record()
+            .emit(&booking, DomainEventType::BookingCanceled, details)
             .await?;
         self.audit(
             "booking.cancel",
