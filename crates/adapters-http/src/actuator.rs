@@ -8,6 +8,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
+// Re-exported where the start-up code has always found it.
+pub use crate::dto::InfoResponse;
 use crate::state::ApiState;
 
 /// One dependency in the health answer.
@@ -71,16 +73,6 @@ pub async fn health(state: web::Data<ApiState>, caller: Caller) -> HttpResponse 
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
-}
-
-/// What is running.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct InfoResponse {
-    pub name: String,
-    pub version: String,
-    pub profile: String,
-    pub database: String,
-    pub payment_gateways: Vec<String>,
 }
 
 #[utoipa::path(

@@ -1,4 +1,14 @@
-//! Shared request/response pieces: money in and out, pages, timestamps.
+//! Shared request/response pieces: money in and out, pages, timestamps, and every DTO more
+//! than one route module (or the state) uses, so that route modules import `dto`, never each
+//! other.
+
+mod events;
+mod payments;
+
+pub use events::{
+    CrewInfo, EventResponse, LocationPoint, PriceOptionRequest, PriceOptionResponse, RefundTierDto,
+};
+pub use payments::{PaymentResponse, PriceBreakdownResponse, RefundResponse};
 
 use std::str::FromStr;
 
@@ -100,6 +110,18 @@ impl PageInfo {
             total_elements: i64::try_from(page.total_elements).unwrap_or(i64::MAX),
         }
     }
+}
+
+// Here rather than in `actuator`, which reads the state that holds it. The doc line below is
+// the schema's description.
+/// What is running.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InfoResponse {
+    pub name: String,
+    pub version: String,
+    pub profile: String,
+    pub database: String,
+    pub payment_gateways: Vec<String>,
 }
 
 #[cfg(test)]

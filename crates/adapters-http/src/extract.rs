@@ -2,8 +2,6 @@
 //! bodies, wrong content types, bad query strings and path segments all become 4xx
 //! problem+json, never 500.
 
-use std::sync::OnceLock;
-
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
@@ -80,72 +78,88 @@ fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
     actix_web::error::InternalError::from_response(err, problem_response(&app)).into()
 }
 
-/// Registers the extractor configurations on an app or scope.
-pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
-    cfg.app_data(
-        web::JsonConfig::default()
-            .limit(max_body_bytes)
-            .error_handler(json_error),
-    )
-    .app_data(web::QueryConfig::default().error_handler(query_error))
-    .app_data(web::PathConfig::default().error_handler(path_error))
-    .app_data(web::PayloadConfig::default().limit(max_body_bytes));
+/// Registers the extractor configurations, and the route table `not_found` answers from, on an
+/// app or scope.
+pub fn configure(
+    cfg: &mut web::ServiceConfig,
+    max_body_bytes: usize,
+    routes: web::Data<RouteTable>,
+) {
+    cfg.app_data(routes)
+        .app_data(
+            web::JsonConfig::default()
+                .limit(max_body_bytes)
+                .error_handler(json_error),
+        )
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .app_data(web::PathConfig::default().error_handler(path_error))
+        .app_data(web::PayloadConfig::default().limit(max_body_bytes));
 }
 
-/// The documented routes: path segments (`None` for a `{param}`) and their methods.
-type RouteTable = Vec<(Vec<Option<String>>, Vec<Method>)>;
+/// The documented routes: path segments (`None` for a `{param}`) and their methods. It is what
+/// tells a 405 from a 404; `lib.rs` builds it from the OpenAPI document and registers it as app
+/// data, so that this module does not depend on the route modules it serves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteTable(Vec<(Vec<Option<String>>, Vec<Method>)>);
 
-fn route_table() -> &'static RouteTable {
-    static TABLE: OnceLock<RouteTable> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        crate::openapi::document()
-            .paths
-            .paths
-            .iter()
-            .map(|(path, item)| {
-                let segments = path
-                    .split('/')
-                    .map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_owned()))
+impl RouteTable {
+    /// Every path of `doc` with the methods it documents.
+    #[must_use]
+    pub fn of(doc: &utoipa::openapi::OpenApi) -> Self {
+        Self(
+            doc.paths
+                .paths
+                .iter()
+                .map(|(path, item)| {
+                    let segments = path
+                        .split('/')
+                        .map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_owned()))
+                        .collect();
+                    let methods = [
+                        (item.get.is_some(), Method::GET),
+                        (item.post.is_some(), Method::POST),
+                        (item.put.is_some(), Method::PUT),
+                        (item.patch.is_some(), Method::PATCH),
+                        (item.delete.is_some(), Method::DELETE),
+                    ]
+                    .into_iter()
+                    .filter_map(|(present, m)| present.then_some(m))
                     .collect();
-                let methods = [
-                    (item.get.is_some(), Method::GET),
-                    (item.post.is_some(), Method::POST),
-                    (item.put.is_some(), Method::PUT),
-                    (item.patch.is_some(), Method::PATCH),
-                    (item.delete.is_some(), Method::DELETE),
-                ]
-                .into_iter()
-                .filter_map(|(present, m)| present.then_some(m))
-                .collect();
-                (segments, methods)
-            })
-            .collect()
-    })
-}
-
-/// The methods the API answers on `path` (the `/api` alias counts as `/api/v1`).
-fn allowed_methods(path: &str) -> Vec<Method> {
-    let path = match path.strip_prefix("/api/") {
-        Some(rest) if !rest.starts_with("v1/") => format!("/api/v1/{rest}"),
-        _ => path.to_owned(),
-    };
-    let segments: Vec<&str> = path.split('/').collect();
-    route_table()
-        .iter()
-        .filter(|(pattern, _)| {
-            pattern.len() == segments.len()
-                && pattern.iter().zip(&segments).all(|(p, s)| match p {
-                    Some(fixed) => fixed == s,
-                    None => !s.is_empty(),
+                    (segments, methods)
                 })
-        })
-        .flat_map(|(_, methods)| methods.iter().cloned())
-        .collect()
+                .collect(),
+        )
+    }
+
+    /// The methods the API answers on `path` (the `/api` alias counts as `/api/v1`).
+    fn allowed_methods(&self, path: &str) -> Vec<Method> {
+        let path = match path.strip_prefix("/api/") {
+            Some(rest) if !rest.starts_with("v1/") => format!("/api/v1/{rest}"),
+            _ => path.to_owned(),
+        };
+        let segments: Vec<&str> = path.split('/').collect();
+        self.0
+            .iter()
+            .filter(|(pattern, _)| {
+                pattern.len() == segments.len()
+                    && pattern.iter().zip(&segments).all(|(p, s)| match p {
+                        Some(fixed) => fixed == s,
+                        None => !s.is_empty(),
+                    })
+            })
+            .flat_map(|(_, methods)| methods.iter().cloned())
+            .collect()
+    }
 }
 
 /// Unknown routes: 404 problem+json; a known path with another method: 405 with `Allow`.
+/// The methods come from the `RouteTable` app data; an app configured without one answers 404
+/// for every unknown route.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
-    let allowed = allowed_methods(req.path());
+    let allowed = req
+        .app_data::<web::Data<RouteTable>>()
+        .map(|table| table.allowed_methods(req.path()))
+        .unwrap_or_default();
     if allowed.is_empty() {
         return TransportError::new(
             TransportCode::RouteNotFound,
@@ -243,5 +257,66 @@ mod optional_json_tests {
             matches!(unknown, BodyRejection::Invalid(AppError::Validation { .. })),
             "{unknown:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod route_table_tests {
+    use actix_web::http::StatusCode;
+    use actix_web::test::TestRequest;
+    use utoipa::openapi::path::{HttpMethod, Operation, PathItem, PathsBuilder};
+    use utoipa::openapi::{Info, OpenApi};
+
+    use super::*;
+
+    fn table() -> RouteTable {
+        let paths = PathsBuilder::new()
+            .path(
+                "/api/v1/events/{id}",
+                PathItem::from_http_methods([HttpMethod::Get, HttpMethod::Put], Operation::new()),
+            )
+            .path(
+                "/actuator/health",
+                PathItem::new(HttpMethod::Get, Operation::new()),
+            );
+        RouteTable::of(&OpenApi::new(Info::new("t", "0"), paths))
+    }
+
+    #[test]
+    fn methods_come_from_the_document_and_the_alias_counts_as_v1() {
+        let t = table();
+        assert_eq!(
+            t.allowed_methods("/api/v1/events/7"),
+            [Method::GET, Method::PUT]
+        );
+        assert_eq!(
+            t.allowed_methods("/api/events/7"),
+            [Method::GET, Method::PUT]
+        );
+        assert_eq!(t.allowed_methods("/actuator/health"), [Method::GET]);
+        assert!(t.allowed_methods("/api/v1/events/").is_empty());
+        assert!(t.allowed_methods("/api/v1/events/7/x").is_empty());
+    }
+
+    #[actix_web::test]
+    async fn not_found_answers_405_from_the_table_in_app_data_and_404_without_it() {
+        let req = TestRequest::delete()
+            .uri("/api/v1/events/7")
+            .app_data(web::Data::new(table()))
+            .to_http_request();
+        let res = not_found(req).await;
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(res.headers().get(header::ALLOW).unwrap(), "GET, PUT");
+
+        let unknown = TestRequest::get()
+            .uri("/api/v1/nothing")
+            .app_data(web::Data::new(table()))
+            .to_http_request();
+        assert_eq!(not_found(unknown).await.status(), StatusCode::NOT_FOUND);
+
+        let no_table = TestRequest::delete()
+            .uri("/api/v1/events/7")
+            .to_http_request();
+        assert_eq!(not_found(no_table).await.status(), StatusCode::NOT_FOUND);
     }
 }

@@ -27,9 +27,12 @@ pub fn configure(
     state: ApiState,
     authenticator: Arc<dyn Authenticate>,
 ) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
+    // Built once here, not in `extract`, which would otherwise import the route modules
+    // through the document while they import it.
+    let route_table = web::Data::new(extract::RouteTable::of(&openapi::document()));
     move |cfg: &mut web::ServiceConfig| {
         let settings = state.settings;
-        extract::configure(cfg, settings.max_body_bytes);
+        extract::configure(cfg, settings.max_body_bytes, route_table);
         cfg.app_data(web::Data::new(state))
             .app_data(web::Data::from(authenticator));
         for prefix in ["/api/v1", "/api"] {

@@ -9,7 +9,7 @@ use application::services::{
     ReviewService, WaitlistService,
 };
 
-use crate::actuator::InfoResponse;
+use crate::dto::InfoResponse;
 
 #[derive(Clone)]
 pub struct ApiState {

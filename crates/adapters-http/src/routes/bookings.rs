@@ -5,17 +5,15 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use application::services::{BookingCancellation, BookingFilter, CreateBookingCommand};
 use chrono::{DateTime, Utc};
 use domain::booking::{Booking, BookingStatus};
-use domain::pricing::PriceBreakdown;
 use domain::{BookingId, EventId, PriceOptionId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::dto::{PageInfo, PageParams};
+use crate::dto::{PageInfo, PageParams, PaymentResponse, PriceBreakdownResponse};
 use crate::extract::OptionalJson;
 use crate::idempotency::{self, JsonReply};
 use crate::problem::{ApiError, Problem};
-use crate::routes::payments::PaymentResponse;
 use crate::state::ApiState;
 
 /// `POST /bookings` (`CreateBookingRequest`).
@@ -36,43 +34,6 @@ pub struct CreateBookingRequest {
 #[serde(deny_unknown_fields)]
 pub struct CancelBookingRequest {
     pub reason: Option<String>,
-}
-
-/// How the total was reached (PRODUCT.md §7), all amounts as decimal strings.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PriceBreakdownResponse {
-    #[schema(value_type = String)]
-    pub unit_price: String,
-    pub quantity: u32,
-    #[schema(value_type = String)]
-    pub base: String,
-    #[schema(value_type = String)]
-    pub dynamic_adjustment: String,
-    #[schema(value_type = String)]
-    pub group_discount: String,
-    #[schema(value_type = String)]
-    pub promo_discount: String,
-    #[schema(value_type = String)]
-    pub loyalty_discount: String,
-    pub loyalty_points_used: u64,
-    #[schema(value_type = String)]
-    pub total: String,
-}
-
-impl From<&PriceBreakdown> for PriceBreakdownResponse {
-    fn from(p: &PriceBreakdown) -> Self {
-        Self {
-            unit_price: p.unit_price.to_string(),
-            quantity: p.quantity,
-            base: p.base.to_string(),
-            dynamic_adjustment: p.dynamic_adjustment.to_string(),
-            group_discount: p.group_discount.to_string(),
-            promo_discount: p.promo_discount.to_string(),
-            loyalty_discount: p.loyalty_discount.to_string(),
-            loyalty_points_used: p.loyalty_points_used,
-            total: p.total.to_string(),
-        }
-    }
 }
 
 /// `BookingResponse`.

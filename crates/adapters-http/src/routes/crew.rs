@@ -1,14 +1,13 @@
 //! `/events/{id}/crew`: crew assignment through backend-crew (PRODUCT.md §9).
 
 use actix_web::{HttpResponse, post, web};
-use application::ports::CrewAssignmentRecord;
 use application::services::{AssignCrewCommand, CrewOutcome};
-use chrono::{DateTime, Utc};
 use domain::{CrewId, EventId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
+use crate::dto::CrewInfo;
 use crate::problem::{ApiError, Problem};
 use crate::state::ApiState;
 
@@ -20,37 +19,6 @@ pub struct AssignCrewRequest {
     /// Up to 20 skills of at most 50 characters.
     #[serde(default)]
     pub skills: Vec<String>,
-}
-
-/// The crew of an event, as event details and the assignment answer show it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CrewInfo {
-    pub crew_id: Option<i64>,
-    pub crew_name: Option<String>,
-    pub skills: Vec<String>,
-    /// ASSIGNED, PENDING_RETRY or FAILED.
-    pub status: String,
-    /// Calls made to the crew service for this request.
-    pub attempts: u32,
-    /// When the next retry is due (PENDING_RETRY only).
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
-    pub requested_at: DateTime<Utc>,
-}
-
-impl From<&CrewAssignmentRecord> for CrewInfo {
-    fn from(r: &CrewAssignmentRecord) -> Self {
-        Self {
-            crew_id: r.crew_id.map(CrewId::value),
-            crew_name: r.crew_name.clone(),
-            skills: r.skills.clone(),
-            status: r.status.as_str().to_owned(),
-            attempts: r.attempts,
-            next_attempt_at: r.next_attempt_at,
-            last_error: r.last_error.clone(),
-            requested_at: r.created_at,
-        }
-    }
 }
 
 /// The answer of `POST /events/{id}/crew`.

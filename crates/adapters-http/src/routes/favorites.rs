@@ -14,9 +14,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
-use crate::dto::{PageInfo, PageParams};
+use crate::dto::{EventResponse, PageInfo, PageParams};
 use crate::problem::{ApiError, Problem};
-use crate::routes::events::EventResponse;
 use crate::state::ApiState;
 
 /// `AddFavoriteRequest`.

@@ -2,16 +2,13 @@
 //! the gateway), the gateway webhook (signature checked), status, refunds.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use application::ports::RefundRecord;
-use application::services::{InitiatePaymentCommand, PaymentView, RefundCommand};
-use chrono::{DateTime, Utc};
-use domain::payment::Payment;
+use application::services::{InitiatePaymentCommand, RefundCommand};
 use domain::{BookingId, PaymentId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
-use crate::dto::MoneyInput;
+use crate::dto::{MoneyInput, PaymentResponse};
 use crate::idempotency::{self, JsonReply};
 use crate::problem::{ApiError, Problem};
 use crate::state::ApiState;
@@ -46,111 +43,6 @@ pub struct RefundPaymentRequest {
     #[serde(default)]
     pub amount: Option<MoneyInput>,
     pub reason: String,
-}
-
-/// `PaymentResponse`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PaymentResponse {
-    pub id: i64,
-    pub booking_id: i64,
-    #[schema(value_type = String, example = "1500.00")]
-    pub amount: String,
-    /// INITIATED, COMPLETED, FAILED, REFUNDED or PARTIAL_REFUND.
-    pub status: String,
-    pub gateway: String,
-    pub gateway_reference: Option<String>,
-    pub payment_method: String,
-    #[schema(value_type = String, example = "0.00")]
-    pub refund_amount: String,
-    pub failure_reason: Option<String>,
-    /// Where the customer pays (initiation only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payment_url: Option<String>,
-    /// The booking's status after this payment's change.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub booking_status: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ticket_code: Option<String>,
-    /// The payment's refunds (`GET /payments/{id}` and refund answers only). A refund is
-    /// PENDING until the gateway confirmed it (then SUCCEEDED); FAILED means the gateway
-    /// refused it for good and the amount is refundable again. `refund_amount` and `status`
-    /// already count PENDING refunds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refunds: Option<Vec<RefundResponse>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// `RefundResponse`: one refund of a payment.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct RefundResponse {
-    pub id: i64,
-    #[schema(value_type = String, example = "1500.00")]
-    pub amount: String,
-    /// PENDING, SUCCEEDED or FAILED.
-    pub status: String,
-    pub reason: String,
-    /// The gateway's refund reference (once it answered).
-    pub gateway_reference: Option<String>,
-    /// Gateway calls made so far.
-    pub attempts: u32,
-    /// Why the last call did not succeed.
-    pub last_error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub completed_at: Option<DateTime<Utc>>,
-}
-
-impl RefundResponse {
-    pub fn of(r: &RefundRecord) -> Self {
-        Self {
-            id: r.id.value(),
-            amount: r.amount.to_string(),
-            status: r.status.as_str().to_owned(),
-            reason: r.reason.clone(),
-            gateway_reference: r.gateway_reference.clone(),
-            attempts: r.attempts,
-            last_error: r.last_error.clone(),
-            created_at: r.created_at,
-            completed_at: r.completed_at,
-        }
-    }
-}
-
-impl PaymentResponse {
-    pub fn of(p: &Payment, payment_url: Option<String>) -> Self {
-        Self {
-            id: p.id.value(),
-            booking_id: p.booking_id.value(),
-            amount: p.amount.to_string(),
-            status: p.status.as_str().to_owned(),
-            gateway: p.gateway.clone(),
-            gateway_reference: p.gateway_reference.clone(),
-            payment_method: p.payment_method.clone(),
-            refund_amount: p.refund_amount.to_string(),
-            failure_reason: p.failure_reason.clone(),
-            payment_url,
-            booking_status: None,
-            ticket_code: None,
-            refunds: None,
-            created_at: p.created_at,
-            updated_at: p.updated_at,
-        }
-    }
-
-    pub fn view(v: &PaymentView) -> Self {
-        let mut r = Self::of(&v.payment, v.payment_url.clone());
-        r.booking_status = Some(v.booking.status.as_str().to_owned());
-        r.ticket_code = v
-            .booking
-            .ticket_code
-            .as_ref()
-            .map(|t| t.as_str().to_owned());
-        r.refunds = v
-            .refunds
-            .as_ref()
-            .map(|all| all.iter().map(RefundResponse::of).collect());
-        r
-    }
 }
 
 /// Starts a payment on the booking; answers the page where the customer pays.

@@ -10,8 +10,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
+use crate::dto::{PriceOptionRequest, PriceOptionResponse};
 use crate::problem::{ApiError, Problem};
-use crate::routes::events::{PriceOptionRequest, PriceOptionResponse};
 use crate::state::ApiState;
 
 /// The tiers of an event.

@@ -17,9 +17,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::dto::{MoneyInput, PageInfo, PageParams};
+use crate::dto::{MoneyInput, PageInfo, PageParams, PriceBreakdownResponse};
 use crate::problem::{ApiError, Problem};
-use crate::routes::bookings::PriceBreakdownResponse;
 use crate::state::ApiState;
 
 /// `POST /promo-codes`. Exactly one of `discount_percentage` and `discount_amount`.

@@ -7,8 +7,8 @@ use application::ports::SimulatedOutcome;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::dto::PaymentResponse;
 use crate::problem::{ApiError, Problem};
-use crate::routes::payments::PaymentResponse;
 use crate::state::ApiState;
 
 /// What the customer does on the page.

@@ -11,4 +11,5 @@
     clippy::print_stderr
 )]
 
+mod module_imports;
 mod route_coverage;
