@@ -25,6 +25,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
+use super::{fetch_page, newest_first};
 use crate::convert::{
     self, count, for_update, int, minor, missed_update, money, parse, skip_locked,
 };
@@ -490,15 +491,8 @@ impl BookingRepository for SeaTx {
             select = select.filter(row::Column::Status.is_in(statuses(&query.statuses)));
         }
         let page: PageRequest = query.page;
-        let total = select.clone().count(self.conn()).await.map_err(db_err)?;
-        let rows = select
-            .order_by_desc(row::Column::CreatedAt)
-            .order_by_desc(row::Column::Id)
-            .offset(page.offset())
-            .limit(u64::from(page.size()))
-            .all(self.conn())
-            .await
-            .map_err(db_err)?;
+        let order = newest_first(row::Column::CreatedAt, row::Column::Id);
+        let (rows, total) = fetch_page(self.conn(), select, order, page).await?;
         Ok(Page::new(all_to_domain(rows)?, page, total))
     }
 

@@ -11,6 +11,7 @@ use sea_orm::{
     QuerySelect, Select, Set,
 };
 
+use super::fetch_page;
 use crate::convert::{self, count, for_update, int, parse, skip_locked};
 use crate::entities::{waitlist as row, waitlist_audit as audit};
 use crate::error::{corrupt, db_err, is_fk_violation, is_unique_violation};
@@ -152,15 +153,11 @@ impl WaitlistRepository for SeaTx {
         if !statuses.is_empty() {
             query = query.filter(row::Column::Status.is_in(texts(&statuses)));
         }
-        let total = query.clone().count(self.conn()).await.map_err(db_err)?;
-        let rows = query
-            .order_by_asc(row::Column::Priority)
-            .order_by_asc(row::Column::Id)
-            .offset(page.offset())
-            .limit(u64::from(page.size()))
-            .all(self.conn())
-            .await
-            .map_err(db_err)?;
+        let order = |q: sea_orm::Select<row::Entity>| {
+            q.order_by_asc(row::Column::Priority)
+                .order_by_asc(row::Column::Id)
+        };
+        let (rows, total) = fetch_page(self.conn(), query, order, page).await?;
         Ok(Page::new(all_to_domain(rows)?, page, total))
     }
 
