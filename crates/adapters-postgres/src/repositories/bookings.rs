@@ -25,7 +25,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use super::{fetch_page, newest_first};
+use super::{fetch_one, fetch_page, newest_first};
 use crate::convert::{
     self, count, for_update, int, minor, missed_update, money, parse, skip_locked,
 };
@@ -402,21 +402,16 @@ impl BookingRepository for SeaTx {
     }
 
     async fn find(&self, id: BookingId) -> Result<Option<Booking>, AppError> {
-        row::Entity::find_by_id(id.0)
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_domain)
-            .transpose()
+        fetch_one(self.conn(), row::Entity::find_by_id(id.0), to_domain).await
     }
 
     async fn find_for_update(&self, id: BookingId) -> Result<Option<Booking>, AppError> {
-        for_update(row::Entity::find_by_id(id.0), self.backend())
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_domain)
-            .transpose()
+        fetch_one(
+            self.conn(),
+            for_update(row::Entity::find_by_id(id.0), self.backend()),
+            to_domain,
+        )
+        .await
     }
 
     async fn find_active(
@@ -424,15 +419,11 @@ impl BookingRepository for SeaTx {
         event_id: EventId,
         user_id: UserId,
     ) -> Result<Option<Booking>, AppError> {
-        row::Entity::find()
+        let select = row::Entity::find()
             .filter(row::Column::EventId.eq(event_id.0))
             .filter(row::Column::UserId.eq(user_id.0))
-            .filter(row::Column::Status.is_in(active()))
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_domain)
-            .transpose()
+            .filter(row::Column::Status.is_in(active()));
+        fetch_one(self.conn(), select, to_domain).await
     }
 
     async fn find_latest(
@@ -440,15 +431,11 @@ impl BookingRepository for SeaTx {
         event_id: EventId,
         user_id: UserId,
     ) -> Result<Option<Booking>, AppError> {
-        row::Entity::find()
+        let select = row::Entity::find()
             .filter(row::Column::EventId.eq(event_id.0))
             .filter(row::Column::UserId.eq(user_id.0))
-            .order_by_desc(row::Column::Id)
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_domain)
-            .transpose()
+            .order_by_desc(row::Column::Id);
+        fetch_one(self.conn(), select, to_domain).await
     }
 
     async fn update(&self, booking: &Booking) -> Result<Booking, AppError> {

@@ -51,3 +51,20 @@ fn newest_first<E: EntityTrait>(
 ) -> impl FnOnce(Select<E>) -> Select<E> {
     move |select| select.order_by_desc(created_at).order_by_desc(id)
 }
+
+/// The row `select` finds, if any, as the value `convert` makes of it.
+async fn fetch_one<E, T>(
+    conn: &DatabaseTransaction,
+    select: Select<E>,
+    convert: impl FnOnce(E::Model) -> Result<T, AppError>,
+) -> Result<Option<T>, AppError>
+where
+    E: EntityTrait,
+{
+    select
+        .one(conn)
+        .await
+        .map_err(db_err)?
+        .map(convert)
+        .transpose()
+}

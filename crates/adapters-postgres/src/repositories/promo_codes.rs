@@ -17,7 +17,7 @@ use rust_decimal::prelude::ToPrimitive;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
-use super::{fetch_page, newest_first};
+use super::{fetch_one, fetch_page, newest_first};
 use crate::convert;
 use crate::entities::{promo_code_redemptions as redemption, promo_codes as row};
 use crate::error::{corrupt, db_err, is_fk_violation, is_unique_violation};
@@ -127,13 +127,8 @@ impl PromoCodeRepository for SeaTx {
     }
 
     async fn find_by_code(&self, code: &PromoCodeText) -> Result<Option<PromoCode>, AppError> {
-        row::Entity::find()
-            .filter(row::Column::Code.eq(code.as_str()))
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_domain)
-            .transpose()
+        let select = row::Entity::find().filter(row::Column::Code.eq(code.as_str()));
+        fetch_one(self.conn(), select, to_domain).await
     }
 
     async fn update(&self, code: &PromoCode) -> Result<PromoCode, AppError> {
