@@ -138,7 +138,7 @@ impl WaitlistRepository for SeaTx {
         if !statuses.is_empty() {
             query = query.filter(row::Column::Status.is_in(texts(&statuses)));
         }
-        let order = |q: sea_orm::Select<row::Entity>| {
+        let order = |q: Select<row::Entity>| {
             q.order_by_asc(row::Column::Priority)
                 .order_by_asc(row::Column::Id)
         };
