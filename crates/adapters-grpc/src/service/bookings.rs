@@ -19,11 +19,7 @@ pub(super) async fn create(
     svc: &EventGrpc,
     request: Request<pb::CreateBookingRequest>,
 ) -> Reply<pb::BookingResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Write)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Write).await?;
     let r = request.into_inner();
     let cmd = CreateBookingCommand {
         event_id: EventId(r.event_id),
@@ -40,11 +36,7 @@ pub(super) async fn get(
     svc: &EventGrpc,
     request: Request<pb::GetBookingRequest>,
 ) -> Reply<pb::BookingResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Read)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Read).await?;
     let id = BookingId(request.into_inner().id);
     let details = svc.use_cases.bookings.get(&ctx, id).await.or_status()?;
     Ok(Response::new(messages::booking(&details.booking)))
@@ -54,11 +46,7 @@ pub(super) async fn list(
     svc: &EventGrpc,
     request: Request<pb::ListBookingsRequest>,
 ) -> Reply<pb::ListBookingsResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Read)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Read).await?;
     let filter = filter(request.into_inner()).or_status()?;
     let page = svc
         .use_cases
@@ -98,11 +86,7 @@ pub(super) async fn cancel(
     svc: &EventGrpc,
     request: Request<pb::CancelBookingRequest>,
 ) -> Reply<pb::BookingResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Write)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Write).await?;
     let r = request.into_inner();
     let done = svc
         .use_cases

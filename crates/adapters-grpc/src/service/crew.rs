@@ -28,11 +28,7 @@ pub(super) async fn assign(
     svc: &EventGrpc,
     request: Request<pb::AssignCrewRequest>,
 ) -> Reply<pb::EventResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Write)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Write).await?;
     let r = request.into_inner();
     let event_id = id("event_id", r.event_id).or_status()?;
     let crew_id = id("crew_id", r.crew_id).or_status()?;

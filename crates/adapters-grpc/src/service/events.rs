@@ -26,11 +26,7 @@ pub(super) async fn create(
     svc: &EventGrpc,
     request: Request<pb::CreateEventRequest>,
 ) -> Reply<pb::EventResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Write)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Write).await?;
     let cmd = create_command(request.into_inner()).or_status()?;
     let created = svc
         .use_cases
@@ -87,11 +83,7 @@ pub(super) async fn update(
     svc: &EventGrpc,
     request: Request<pb::UpdateEventRequest>,
 ) -> Reply<pb::EventResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Write)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Write).await?;
     let r = request.into_inner();
     let id = EventId(r.id);
     let cmd = update_command(r).or_status()?;
@@ -131,11 +123,7 @@ pub(super) async fn get(
     svc: &EventGrpc,
     request: Request<pb::GetEventRequest>,
 ) -> Reply<pb::EventResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Read)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Read).await?;
     let id = EventId(request.into_inner().id);
     let found = svc.use_cases.events.get(&ctx, id).await.or_status()?;
     Ok(Response::new(messages::event_details(&found)))
@@ -145,11 +133,7 @@ pub(super) async fn list(
     svc: &EventGrpc,
     request: Request<pb::ListEventsRequest>,
 ) -> Reply<pb::ListEventsResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Read)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Read).await?;
     let query = list_query(request.into_inner()).or_status()?;
     let page = svc.use_cases.events.list(&ctx, query).await.or_status()?;
     let (total_pages, total_elements, number) = messages::page_info(&page);
@@ -181,11 +165,7 @@ pub(super) async fn publish(
     svc: &EventGrpc,
     request: Request<pb::PublishEventRequest>,
 ) -> Reply<pb::EventResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Write)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Write).await?;
     let r = request.into_inner();
     let cmd = PublishEventCommand {
         publish_at: time_in("publish_at", r.publish_at).or_status()?,
@@ -204,11 +184,7 @@ pub(super) async fn cancel(
     svc: &EventGrpc,
     request: Request<pb::CancelEventRequest>,
 ) -> Reply<pb::EventResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Write)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Write).await?;
     let r = request.into_inner();
     let cmd = CancelEventCommand {
         reason: text(r.reason),
@@ -229,11 +205,7 @@ pub(super) async fn stats(
     svc: &EventGrpc,
     request: Request<pb::GetEventStatsRequest>,
 ) -> Reply<pb::EventStatsResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Read)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Read).await?;
     let r = request.into_inner();
     let from = time_in("start_date", r.start_date).or_status()?;
     let to = time_in("end_date", r.end_date).or_status()?;

@@ -18,11 +18,7 @@ pub(super) async fn add(
     svc: &EventGrpc,
     request: Request<pb::AddFavoriteRequest>,
 ) -> Reply<pb::FavoriteResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Write)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Write).await?;
     let event_id = id("event_id", request.into_inner().event_id).or_status()?;
     let added = svc
         .use_cases
@@ -38,11 +34,7 @@ pub(super) async fn remove(
     svc: &EventGrpc,
     request: Request<pb::RemoveFavoriteRequest>,
 ) -> Reply<()> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Write)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Write).await?;
     let event_id = id("event_id", request.into_inner().event_id).or_status()?;
     let _removed = svc
         .use_cases
@@ -57,11 +49,7 @@ pub(super) async fn list(
     svc: &EventGrpc,
     request: Request<pb::ListFavoritesRequest>,
 ) -> Reply<pb::ListFavoritesResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Read)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Read).await?;
     let r = request.into_inner();
     let page = messages::page_request(r.page, r.size).or_status()?;
     let page = svc.use_cases.favorites.list(&ctx, page).await.or_status()?;

@@ -13,15 +13,16 @@ pub use crew::{CREW_MESSAGE_METADATA, CREW_STATUS_METADATA};
 
 use std::sync::Arc;
 
-use application::ports::Authenticate;
+use application::ports::{Authenticate, RequestContext};
 use application::services::{
     BookingService, CrewService, EventService, FavoriteService, PaymentService, ReviewService,
 };
 use tonic::{Request, Response, Status};
 
-use crate::auth::Callers;
+use crate::auth::{Access, Callers};
 use crate::pb;
 use crate::pb::event_service_server::EventService as EventRpc;
+use crate::status::OrStatus;
 
 /// The use cases the rpcs call (the same instances REST uses).
 #[derive(Clone)]
@@ -60,6 +61,15 @@ impl EventGrpc {
             use_cases,
             callers: Callers::new(authenticator),
         }
+    }
+
+    /// The caller of `request`, allowed `access`, or the status that refuses the call.
+    async fn caller<T>(
+        &self,
+        request: &Request<T>,
+        access: Access,
+    ) -> Result<RequestContext, Status> {
+        self.callers.context(request, access).await.or_status()
     }
 }
 

@@ -21,11 +21,7 @@ pub(super) async fn initiate(
     svc: &EventGrpc,
     request: Request<pb::InitiatePaymentRequest>,
 ) -> Reply<pb::PaymentResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Write)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Write).await?;
     let idempotency_key = request
         .metadata()
         .get(IDEMPOTENCY_KEY)
@@ -52,11 +48,7 @@ pub(super) async fn confirm(
     svc: &EventGrpc,
     request: Request<pb::ConfirmPaymentRequest>,
 ) -> Reply<pb::PaymentResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Write)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Write).await?;
     let reference = request.into_inner().gateway_reference;
     let view = svc
         .use_cases
@@ -71,11 +63,7 @@ pub(super) async fn refund(
     svc: &EventGrpc,
     request: Request<pb::RefundPaymentRequest>,
 ) -> Reply<pb::PaymentResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Write)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Write).await?;
     let r = request.into_inner();
     // 0 is proto3's "not given": everything refundable (ADMIN) or what the policy gives.
     let amount = (r.amount != 0.0)

@@ -30,11 +30,7 @@ pub(super) async fn create(
     svc: &EventGrpc,
     request: Request<pb::CreateReviewRequest>,
 ) -> Reply<pb::ReviewResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Write)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Write).await?;
     let r = request.into_inner();
     let cmd = CreateReviewCommand {
         event_id: EventId(id("event_id", r.event_id).or_status()?),
@@ -66,11 +62,7 @@ pub(super) async fn update(
     svc: &EventGrpc,
     request: Request<pb::UpdateReviewRequest>,
 ) -> Reply<pb::ReviewResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Write)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Write).await?;
     let r = request.into_inner();
     let review_id = id("id", r.id).or_status()?;
     let cmd = update_command(&r).or_status()?;
@@ -110,11 +102,7 @@ pub(super) async fn list(
     svc: &EventGrpc,
     request: Request<pb::ListReviewsRequest>,
 ) -> Reply<pb::ListReviewsResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Read)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Read).await?;
     let query = list_query(request.into_inner()).or_status()?;
     let found = svc.use_cases.reviews.list(&ctx, query).await.or_status()?;
     let (total_pages, total_elements, number) = messages::page_info(&found.page);
@@ -133,11 +121,7 @@ pub(super) async fn reply(
     svc: &EventGrpc,
     request: Request<pb::ReplyToReviewRequest>,
 ) -> Reply<pb::ReviewReplyResponse> {
-    let ctx = svc
-        .callers
-        .context(&request, Access::Write)
-        .await
-        .or_status()?;
+    let ctx = svc.caller(&request, Access::Write).await?;
     let r = request.into_inner();
     let review_id = id("review_id", r.review_id).or_status()?;
     let reply = svc

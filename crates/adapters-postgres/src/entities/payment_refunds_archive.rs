@@ -1,28 +1,7 @@
 //! `payment_refunds_archive` table.
 
-use sea_orm::entity::prelude::*;
-
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-#[sea_orm(table_name = "payment_refunds_archive")]
-pub struct Model {
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub id: i64,
-    pub payment_id: i64,
-    pub amount_minor: i64,
-    pub reason: String,
-    pub gateway_reference: Option<String>,
-    pub actor_id: Option<Uuid>,
-    pub created_at: DateTimeUtc,
-    pub status: String,
-    pub idempotency_key: Option<String>,
-    pub attempts: i32,
-    pub next_attempt_at: Option<DateTimeUtc>,
-    pub last_error: Option<String>,
-    pub completed_at: Option<DateTimeUtc>,
+super::payment_refunds::model!(
+    "payment_refunds_archive",
+    [primary_key, auto_increment = false],
     pub archived_at: DateTimeUtc,
-}
-
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
-
-impl ActiveModelBehavior for ActiveModel {}
+);

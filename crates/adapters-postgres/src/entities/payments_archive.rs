@@ -1,28 +1,7 @@
 //! `payments_archive` table.
 
-use sea_orm::entity::prelude::*;
-
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-#[sea_orm(table_name = "payments_archive")]
-pub struct Model {
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub id: i64,
-    pub booking_id: i64,
-    pub amount_minor: i64,
-    pub status: String,
-    pub gateway: String,
-    pub gateway_reference: Option<String>,
-    pub payment_method: String,
-    pub refund_amount_minor: i64,
-    pub failure_reason: Option<String>,
-    pub version: i64,
-    pub created_at: DateTimeUtc,
-    pub updated_at: DateTimeUtc,
-    pub gateway_key: Option<String>,
+super::payments::model!(
+    "payments_archive",
+    [primary_key, auto_increment = false],
     pub archived_at: DateTimeUtc,
-}
-
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
-
-impl ActiveModelBehavior for ActiveModel {}
+);

@@ -10,11 +10,9 @@ use domain::Timestamp;
 use ports::{AppError, Page, Role};
 use ports::{AuditEntry, AuditLog, AuditQuery, AuditRecord};
 use sea_orm::sea_query::{Order, Query};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
+use super::{fetch_page, newest_first};
 use crate::convert;
 use crate::entities::audit_log as row;
 use crate::error::{corrupt, db_err};
@@ -93,15 +91,8 @@ impl AuditLog for SeaTx {
         if let Some(to) = query.to {
             select = select.filter(row::Column::CreatedAt.lte(to));
         }
-        let total = select.clone().count(self.conn()).await.map_err(db_err)?;
-        let rows = select
-            .order_by_desc(row::Column::CreatedAt)
-            .order_by_desc(row::Column::Id)
-            .offset(query.page.offset())
-            .limit(u64::from(query.page.size()))
-            .all(self.conn())
-            .await
-            .map_err(db_err)?;
+        let order = newest_first(row::Column::CreatedAt, row::Column::Id);
+        let (rows, total) = fetch_page(self.conn(), select, order, query.page).await?;
         let items = rows.into_iter().map(to_record).collect::<Result<_, _>>()?;
         Ok(Page::new(items, query.page, total))
     }

@@ -25,6 +25,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
+use super::{fetch_one, fetch_page, newest_first};
 use crate::convert::{
     self, count, for_update, int, minor, missed_update, money, parse, skip_locked,
 };
@@ -401,21 +402,16 @@ impl BookingRepository for SeaTx {
     }
 
     async fn find(&self, id: BookingId) -> Result<Option<Booking>, AppError> {
-        row::Entity::find_by_id(id.0)
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_domain)
-            .transpose()
+        fetch_one(self.conn(), row::Entity::find_by_id(id.0), to_domain).await
     }
 
     async fn find_for_update(&self, id: BookingId) -> Result<Option<Booking>, AppError> {
-        for_update(row::Entity::find_by_id(id.0), self.backend())
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_domain)
-            .transpose()
+        fetch_one(
+            self.conn(),
+            for_update(row::Entity::find_by_id(id.0), self.backend()),
+            to_domain,
+        )
+        .await
     }
 
     async fn find_active(
@@ -423,15 +419,11 @@ impl BookingRepository for SeaTx {
         event_id: EventId,
         user_id: UserId,
     ) -> Result<Option<Booking>, AppError> {
-        row::Entity::find()
+        let select = row::Entity::find()
             .filter(row::Column::EventId.eq(event_id.0))
             .filter(row::Column::UserId.eq(user_id.0))
-            .filter(row::Column::Status.is_in(active()))
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_domain)
-            .transpose()
+            .filter(row::Column::Status.is_in(active()));
+        fetch_one(self.conn(), select, to_domain).await
     }
 
     async fn find_latest(
@@ -439,15 +431,11 @@ impl BookingRepository for SeaTx {
         event_id: EventId,
         user_id: UserId,
     ) -> Result<Option<Booking>, AppError> {
-        row::Entity::find()
+        let select = row::Entity::find()
             .filter(row::Column::EventId.eq(event_id.0))
             .filter(row::Column::UserId.eq(user_id.0))
-            .order_by_desc(row::Column::Id)
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_domain)
-            .transpose()
+            .order_by_desc(row::Column::Id);
+        fetch_one(self.conn(), select, to_domain).await
     }
 
     async fn update(&self, booking: &Booking) -> Result<Booking, AppError> {
@@ -490,15 +478,8 @@ impl BookingRepository for SeaTx {
             select = select.filter(row::Column::Status.is_in(statuses(&query.statuses)));
         }
         let page: PageRequest = query.page;
-        let total = select.clone().count(self.conn()).await.map_err(db_err)?;
-        let rows = select
-            .order_by_desc(row::Column::CreatedAt)
-            .order_by_desc(row::Column::Id)
-            .offset(page.offset())
-            .limit(u64::from(page.size()))
-            .all(self.conn())
-            .await
-            .map_err(db_err)?;
+        let order = newest_first(row::Column::CreatedAt, row::Column::Id);
+        let (rows, total) = fetch_page(self.conn(), select, order, page).await?;
         Ok(Page::new(all_to_domain(rows)?, page, total))
     }
 

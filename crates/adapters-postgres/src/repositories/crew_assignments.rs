@@ -13,6 +13,7 @@ use sea_orm::{
     Set,
 };
 
+use super::fetch_one;
 use crate::convert::{for_update, int, parse, skip_locked};
 use crate::entities::{crew_assignments as row, events};
 use crate::error::{corrupt, db_err};
@@ -92,12 +93,12 @@ impl CrewAssignmentRepository for SeaTx {
     }
 
     async fn find_for_update(&self, id: i64) -> Result<Option<CrewAssignmentRecord>, AppError> {
-        for_update(row::Entity::find_by_id(id), self.backend())
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_record)
-            .transpose()
+        fetch_one(
+            self.conn(),
+            for_update(row::Entity::find_by_id(id), self.backend()),
+            to_record,
+        )
+        .await
     }
 
     async fn active_for_event(

@@ -19,6 +19,7 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
+use super::fetch_one;
 use crate::convert::{
     count, for_update, int, minor, missed_update, money, parse, skip_locked, user,
 };
@@ -397,21 +398,16 @@ impl EventRepository for SeaTx {
     }
 
     async fn find(&self, id: EventId) -> Result<Option<Event>, AppError> {
-        row::Entity::find_by_id(id.0)
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_domain)
-            .transpose()
+        fetch_one(self.conn(), row::Entity::find_by_id(id.0), to_domain).await
     }
 
     async fn find_for_update(&self, id: EventId) -> Result<Option<Event>, AppError> {
-        for_update(row::Entity::find_by_id(id.0), self.backend())
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_domain)
-            .transpose()
+        fetch_one(
+            self.conn(),
+            for_update(row::Entity::find_by_id(id.0), self.backend()),
+            to_domain,
+        )
+        .await
     }
 
     async fn update(&self, event: &Event) -> Result<Event, AppError> {

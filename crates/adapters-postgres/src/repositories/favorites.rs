@@ -5,11 +5,9 @@ use domain::favorite::Favorite;
 use domain::{EventId, FavoriteId, Timestamp, UserId};
 use ports::FavoriteRepository;
 use ports::{AppError, Page, PageRequest};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 
+use super::{fetch_page, newest_first};
 use crate::convert;
 use crate::entities::favorites as row;
 use crate::error::{db_err, is_fk_violation, is_unique_violation};
@@ -91,15 +89,8 @@ impl FavoriteRepository for SeaTx {
 
     async fn list(&self, user_id: UserId, page: PageRequest) -> Result<Page<Favorite>, AppError> {
         let query = row::Entity::find().filter(row::Column::UserId.eq(user_id.0));
-        let total = query.clone().count(self.conn()).await.map_err(db_err)?;
-        let rows = query
-            .order_by_desc(row::Column::CreatedAt)
-            .order_by_desc(row::Column::Id)
-            .offset(page.offset())
-            .limit(u64::from(page.size()))
-            .all(self.conn())
-            .await
-            .map_err(db_err)?;
+        let order = newest_first(row::Column::CreatedAt, row::Column::Id);
+        let (rows, total) = fetch_page(self.conn(), query, order, page).await?;
         Ok(Page::new(
             rows.into_iter().map(to_domain).collect(),
             page,

@@ -11,6 +11,7 @@ use ports::{IdempotencyRecord, IdempotencyStore};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 
+use super::fetch_one;
 use crate::entities::idempotency_keys as row;
 use crate::error::{corrupt, db_err, is_unique_violation};
 use crate::tx::SeaTx;
@@ -53,12 +54,9 @@ impl IdempotencyStore for SeaTx {
         user_id: Option<UserId>,
         operation: &str,
     ) -> Result<Option<IdempotencyRecord>, AppError> {
-        row::Entity::find_by_id((key.to_owned(), user_scope(user_id), operation.to_owned()))
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_record)
-            .transpose()
+        let select =
+            row::Entity::find_by_id((key.to_owned(), user_scope(user_id), operation.to_owned()));
+        fetch_one(self.conn(), select, to_record).await
     }
 
     async fn save(&self, record: IdempotencyRecord) -> Result<(), AppError> {

@@ -14,10 +14,11 @@ use ports::{AppError, Page, PageRequest};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QuerySelect, Set,
 };
 
 use super::advisory;
+use super::{fetch_page, newest_first};
 use crate::convert;
 use crate::entities::loyalty_ledger as row;
 use crate::error::db_err;
@@ -90,15 +91,8 @@ impl LoyaltyLedger for SeaTx {
         page: PageRequest,
     ) -> Result<Page<LoyaltyEntry>, AppError> {
         let select = row::Entity::find().filter(row::Column::UserId.eq(user_id.0));
-        let total = select.clone().count(self.conn()).await.map_err(db_err)?;
-        let rows = select
-            .order_by_desc(row::Column::CreatedAt)
-            .order_by_desc(row::Column::Id)
-            .offset(page.offset())
-            .limit(u64::from(page.size()))
-            .all(self.conn())
-            .await
-            .map_err(db_err)?;
+        let order = newest_first(row::Column::CreatedAt, row::Column::Id);
+        let (rows, total) = fetch_page(self.conn(), select, order, page).await?;
         let items = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
         Ok(Page::new(items, page, total))
     }

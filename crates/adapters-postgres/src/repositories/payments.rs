@@ -10,6 +10,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
+use super::fetch_one;
 use crate::convert::{self, for_update, minor, missed_update, money, parse, skip_locked};
 use crate::entities::payment_refunds as refund_row;
 use crate::entities::payments as row;
@@ -102,12 +103,7 @@ impl PaymentRepository for SeaTx {
     }
 
     async fn find(&self, id: PaymentId) -> Result<Option<Payment>, AppError> {
-        row::Entity::find_by_id(id.0)
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_domain)
-            .transpose()
+        fetch_one(self.conn(), row::Entity::find_by_id(id.0), to_domain).await
     }
 
     async fn find_by_reference(
@@ -115,14 +111,10 @@ impl PaymentRepository for SeaTx {
         gateway: &str,
         reference: &str,
     ) -> Result<Option<Payment>, AppError> {
-        row::Entity::find()
+        let select = row::Entity::find()
             .filter(row::Column::Gateway.eq(gateway))
-            .filter(row::Column::GatewayReference.eq(reference))
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_domain)
-            .transpose()
+            .filter(row::Column::GatewayReference.eq(reference));
+        fetch_one(self.conn(), select, to_domain).await
     }
 
     async fn find_by_reference_for_update(
@@ -133,12 +125,7 @@ impl PaymentRepository for SeaTx {
         let select = row::Entity::find()
             .filter(row::Column::Gateway.eq(gateway))
             .filter(row::Column::GatewayReference.eq(reference));
-        for_update(select, self.backend())
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_domain)
-            .transpose()
+        fetch_one(self.conn(), for_update(select, self.backend()), to_domain).await
     }
 
     async fn update(&self, payment: &Payment) -> Result<Payment, AppError> {
@@ -186,14 +173,10 @@ impl PaymentRepository for SeaTx {
         gateway: &str,
         key: &str,
     ) -> Result<Option<Payment>, AppError> {
-        row::Entity::find()
+        let select = row::Entity::find()
             .filter(row::Column::Gateway.eq(gateway))
-            .filter(row::Column::GatewayKey.eq(key))
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_domain)
-            .transpose()
+            .filter(row::Column::GatewayKey.eq(key));
+        fetch_one(self.conn(), select, to_domain).await
     }
 
     async fn unreferenced_before(
@@ -294,12 +277,12 @@ impl PaymentRepository for SeaTx {
 
     async fn find_refund_for_update(&self, id: RefundId) -> Result<Option<RefundRecord>, AppError> {
         let select = refund_row::Entity::find_by_id(id.0);
-        for_update(select, self.backend())
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(refund_to_port)
-            .transpose()
+        fetch_one(
+            self.conn(),
+            for_update(select, self.backend()),
+            refund_to_port,
+        )
+        .await
     }
 
     async fn update_refund(&self, refund: &RefundRecord) -> Result<(), AppError> {

@@ -15,11 +15,9 @@ use ports::{PromoCodeQuery, PromoCodeRepository};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
+use super::{fetch_one, fetch_page, newest_first};
 use crate::convert;
 use crate::entities::{promo_code_redemptions as redemption, promo_codes as row};
 use crate::error::{corrupt, db_err, is_fk_violation, is_unique_violation};
@@ -129,13 +127,8 @@ impl PromoCodeRepository for SeaTx {
     }
 
     async fn find_by_code(&self, code: &PromoCodeText) -> Result<Option<PromoCode>, AppError> {
-        row::Entity::find()
-            .filter(row::Column::Code.eq(code.as_str()))
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_domain)
-            .transpose()
+        let select = row::Entity::find().filter(row::Column::Code.eq(code.as_str()));
+        fetch_one(self.conn(), select, to_domain).await
     }
 
     async fn update(&self, code: &PromoCode) -> Result<PromoCode, AppError> {
@@ -184,15 +177,8 @@ impl PromoCodeRepository for SeaTx {
         if query.active_only {
             select = select.filter(row::Column::IsActive.eq(true));
         }
-        let total = select.clone().count(self.conn()).await.map_err(db_err)?;
-        let rows = select
-            .order_by_desc(row::Column::CreatedAt)
-            .order_by_desc(row::Column::Id)
-            .offset(query.page.offset())
-            .limit(u64::from(query.page.size()))
-            .all(self.conn())
-            .await
-            .map_err(db_err)?;
+        let order = newest_first(row::Column::CreatedAt, row::Column::Id);
+        let (rows, total) = fetch_page(self.conn(), select, order, query.page).await?;
         let items = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
         Ok(Page::new(items, query.page, total))
     }

@@ -13,6 +13,7 @@ use sea_orm::{
     QuerySelect, Select, Set, TransactionTrait,
 };
 
+use super::fetch_one;
 use crate::convert::{self, count, parse};
 use crate::entities::{review_helpful_votes as vote, review_replies as reply, reviews as row};
 use crate::error::{corrupt, db_err, is_fk_violation, is_unique_violation};
@@ -115,12 +116,7 @@ impl ReviewRepository for SeaTx {
     }
 
     async fn find(&self, id: ReviewId) -> Result<Option<Review>, AppError> {
-        row::Entity::find_by_id(id.0)
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_domain)
-            .transpose()
+        fetch_one(self.conn(), row::Entity::find_by_id(id.0), to_domain).await
     }
 
     async fn update(&self, review: &Review) -> Result<Review, AppError> {

@@ -11,6 +11,7 @@ use sea_orm::{
     QuerySelect, Select, Set,
 };
 
+use super::{fetch_one, fetch_page};
 use crate::convert::{self, count, for_update, int, parse, skip_locked};
 use crate::entities::{waitlist as row, waitlist_audit as audit};
 use crate::error::{corrupt, db_err, is_fk_violation, is_unique_violation};
@@ -98,12 +99,7 @@ impl WaitlistRepository for SeaTx {
     }
 
     async fn find(&self, id: WaitlistEntryId) -> Result<Option<WaitlistEntry>, AppError> {
-        row::Entity::find_by_id(id.0)
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_domain)
-            .transpose()
+        fetch_one(self.conn(), row::Entity::find_by_id(id.0), to_domain).await
     }
 
     async fn find_open(
@@ -112,12 +108,7 @@ impl WaitlistRepository for SeaTx {
         user_id: UserId,
     ) -> Result<Option<WaitlistEntry>, AppError> {
         let query = open_of_event(event_id).filter(row::Column::UserId.eq(user_id.0));
-        for_update(query, self.backend())
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_domain)
-            .transpose()
+        fetch_one(self.conn(), for_update(query, self.backend()), to_domain).await
     }
 
     async fn peek_open(
@@ -125,13 +116,8 @@ impl WaitlistRepository for SeaTx {
         event_id: EventId,
         user_id: UserId,
     ) -> Result<Option<WaitlistEntry>, AppError> {
-        open_of_event(event_id)
-            .filter(row::Column::UserId.eq(user_id.0))
-            .one(self.conn())
-            .await
-            .map_err(db_err)?
-            .map(to_domain)
-            .transpose()
+        let select = open_of_event(event_id).filter(row::Column::UserId.eq(user_id.0));
+        fetch_one(self.conn(), select, to_domain).await
     }
 
     async fn position(&self, entry: &WaitlistEntry) -> Result<u64, AppError> {
@@ -152,15 +138,11 @@ impl WaitlistRepository for SeaTx {
         if !statuses.is_empty() {
             query = query.filter(row::Column::Status.is_in(texts(&statuses)));
         }
-        let total = query.clone().count(self.conn()).await.map_err(db_err)?;
-        let rows = query
-            .order_by_asc(row::Column::Priority)
-            .order_by_asc(row::Column::Id)
-            .offset(page.offset())
-            .limit(u64::from(page.size()))
-            .all(self.conn())
-            .await
-            .map_err(db_err)?;
+        let order = |q: Select<row::Entity>| {
+            q.order_by_asc(row::Column::Priority)
+                .order_by_asc(row::Column::Id)
+        };
+        let (rows, total) = fetch_page(self.conn(), query, order, page).await?;
         Ok(Page::new(all_to_domain(rows)?, page, total))
     }
 

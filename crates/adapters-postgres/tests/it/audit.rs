@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::rows;
 use test_db::on_both_backends;
 
 use adapters_postgres::SeaUnitOfWork;
@@ -10,7 +11,7 @@ use chrono::{Duration, TimeZone, Utc};
 use domain::{Timestamp, UserId};
 use ports::{AuditEntry, AuditLog, AuditQuery};
 use ports::{PageRequest, Role};
-use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, QueryOrder, Set};
+use sea_orm::{EntityTrait, PaginatorTrait, QueryOrder, Set};
 
 fn at(minutes: i64) -> Timestamp {
     Utc.with_ymd_and_hms(2027, 5, 1, 9, 0, 0).unwrap() + Duration::minutes(minutes)
@@ -223,7 +224,7 @@ on_both_backends!(purge_deletes_the_oldest_lines_before_the_cutoff, |t| {
 });
 
 on_both_backends!(unknown_stored_roles_are_corrupt, |t| {
-    audit_log::ActiveModel {
+    let row = audit_log::ActiveModel {
         actor_id: Set(None),
         actor_role: Set("ROOT".into()),
         action: Set("x.y".into()),
@@ -235,12 +236,7 @@ on_both_backends!(unknown_stored_roles_are_corrupt, |t| {
         client_ip: Set(None),
         created_at: Set(at(0)),
         ..Default::default()
-    }
-    .insert(&t.db)
-    .await
-    .unwrap();
-    let uow = SeaUnitOfWork::new(t.db.clone());
-    let tx = uow.begin_tx().await.unwrap();
-    let err = tx.search(&AuditQuery::default()).await.unwrap_err();
-    assert_eq!(err.code(), "INTERNAL_ERROR");
+    };
+    let (_, tx) = rows::stored_then_begin(&t.db, row).await;
+    rows::assert_corrupt(&tx.search(&AuditQuery::default()).await.unwrap_err());
 });

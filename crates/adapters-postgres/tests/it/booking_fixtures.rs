@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::rows;
 use adapters_postgres::entities::{events, price_options, promo_codes, waitlist};
 use chrono::{Duration, TimeZone, Utc};
 use domain::booking::NewBooking;
@@ -32,35 +33,10 @@ pub async fn event_with(
     start: Timestamp,
 ) -> EventId {
     let model = events::ActiveModel {
-        name: Set("Rafting on the Soča".to_owned()),
-        description: Set(None),
-        short_description: Set(None),
-        start_date: Set(start),
-        end_date: Set(None),
-        location: Set(None),
-        latitude: Set(None),
-        longitude: Set(None),
         max_participants: Set(seats.max(1)),
         available_seats: Set(seats),
-        price_minor: Set(1_000),
         status: Set(status.to_owned()),
-        creator_id: Set(creator.0),
-        category: Set(None),
-        image_url: Set(None),
-        booking_deadline_hours: Set(24),
-        publish_at: Set(None),
-        published_at: Set(None),
-        canceled_reason: Set(None),
-        is_featured: Set(false),
-        refund_policy: Set(None),
-        pricing_rules: Set(serde_json::json!({})),
-        crew_status: Set("NONE".to_owned()),
-        crew_id: Set(None),
-        views: Set(0),
-        version: Set(0),
-        created_at: Set(t0()),
-        updated_at: Set(t0()),
-        ..Default::default()
+        ..rows::event("Rafting on the Soča", creator, start, t0())
     };
     EventId(model.insert(db).await.unwrap().id)
 }

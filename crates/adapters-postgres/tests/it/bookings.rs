@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::rows;
 use test_db::on_both_backends;
 
 use std::time::{Duration, Instant};
@@ -25,7 +26,7 @@ use ports::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set, SqlErr,
+    QueryOrder, Set,
 };
 
 async fn place1(tx: &SeaTx, new: NewBooking) -> Result<Booking, PlacementRejection> {
@@ -79,30 +80,7 @@ async fn move_to(
 
 /// A stored booking row as the tests insert it directly (bypassing the repository).
 fn raw_booking(event: EventId, who: UserId, status: &str) -> bookings::ActiveModel {
-    bookings::ActiveModel {
-        event_id: Set(event.0),
-        user_id: Set(who.0),
-        quantity: Set(1),
-        price_option_id: Set(None),
-        promo_code_id: Set(None),
-        waitlist_entry_id: Set(None),
-        status: Set(status.to_owned()),
-        payment_deadline: Set(at(1)),
-        ticket_code: Set(None),
-        unit_price_minor: Set(1_000),
-        base_minor: Set(1_000),
-        dynamic_adjustment_minor: Set(0),
-        group_discount_minor: Set(0),
-        promo_discount_minor: Set(0),
-        loyalty_discount_minor: Set(0),
-        loyalty_points_used: Set(0),
-        total_price_minor: Set(1_000),
-        canceled_reason: Set(None),
-        version: Set(0),
-        created_at: Set(t0()),
-        updated_at: Set(t0()),
-        ..Default::default()
-    }
+    rows::booking(event, who, status, 1_000, t0(), at(1))
 }
 
 on_both_backends!(place_stores_a_pending_booking_and_takes_its_seats, |t| {
@@ -357,10 +335,7 @@ on_both_backends!(
             .insert(&t.db)
             .await
             .unwrap_err();
-        assert!(
-            matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))),
-            "{err}"
-        );
+        rows::assert_unique_violation(&err);
         let mut confirmed = raw_booking(event, user(1), "CONFIRMED");
         confirmed.ticket_code = Set(Some("TICKET-CONFIRMED".to_owned()));
         assert!(

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::rows;
 use adapters_postgres::entities::{events, reviews};
 use chrono::{Duration, TimeZone, Utc};
 use domain::review::ReviewStatus;
@@ -21,35 +22,9 @@ pub fn user(n: u128) -> UserId {
 /// A published event with 100 seats.
 pub async fn event(db: &impl ConnectionTrait, name: &str) -> EventId {
     let row = events::ActiveModel {
-        name: Set(name.to_owned()),
-        description: Set(None),
-        short_description: Set(None),
-        start_date: Set(at(60 * 24 * 30)),
-        end_date: Set(None),
-        location: Set(None),
-        latitude: Set(None),
-        longitude: Set(None),
-        max_participants: Set(100),
-        available_seats: Set(100),
         price_minor: Set(2_500),
-        status: Set("PUBLISHED".to_owned()),
-        creator_id: Set(user(999).0),
-        category: Set(None),
-        image_url: Set(None),
-        booking_deadline_hours: Set(24),
-        publish_at: Set(None),
         published_at: Set(Some(at(0))),
-        canceled_reason: Set(None),
-        is_featured: Set(false),
-        refund_policy: Set(None),
-        pricing_rules: Set(serde_json::json!({})),
-        crew_status: Set("NONE".to_owned()),
-        crew_id: Set(None),
-        views: Set(0),
-        version: Set(0),
-        created_at: Set(at(0)),
-        updated_at: Set(at(0)),
-        ..Default::default()
+        ..rows::event(name, user(999), at(60 * 24 * 30), at(0))
     };
     EventId(row.insert(db).await.unwrap().id)
 }

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::rows;
 use test_db::on_both_backends;
 
 use adapters_postgres::entities::{bookings, payments, reviews};
@@ -104,25 +105,17 @@ async fn booking_row(
     quantity: i32,
 ) -> i64 {
     let m = bookings::ActiveModel {
-        event_id: Set(event.0),
-        user_id: Set(uuid::Uuid::from_u128(user)),
         quantity: Set(quantity),
-        status: Set(status.into()),
-        payment_deadline: Set(at + Duration::minutes(30)),
         ticket_code: Set(matches!(status, "CONFIRMED" | "COMPLETED")
             .then(|| format!("AQ-TEST-{user:04}-{}", event.0))),
-        unit_price_minor: Set(10_000),
-        base_minor: Set(10_000),
-        dynamic_adjustment_minor: Set(0),
-        group_discount_minor: Set(0),
-        promo_discount_minor: Set(0),
-        loyalty_discount_minor: Set(0),
-        loyalty_points_used: Set(0),
-        total_price_minor: Set(10_000),
-        version: Set(0),
-        created_at: Set(at),
-        updated_at: Set(at),
-        ..Default::default()
+        ..rows::booking(
+            event,
+            UserId(uuid::Uuid::from_u128(user)),
+            status,
+            10_000,
+            at,
+            at + Duration::minutes(30),
+        )
     };
     m.insert(tx.conn_for_tests()).await.unwrap().id
 }

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::rows;
 use test_db::on_both_backends;
 
 use std::time::{Duration, Instant};
@@ -13,9 +14,7 @@ use domain::EventId;
 use domain::favorite::Favorite;
 use ports::FavoriteRepository;
 use ports::PageRequest;
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, EntityTrait, PaginatorTrait, Set, SqlErr, Statement,
-};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, PaginatorTrait, Set, Statement};
 
 fn events_of(page: &[Favorite]) -> Vec<EventId> {
     page.iter().map(|f| f.event_id).collect()
@@ -108,10 +107,7 @@ on_both_backends!(the_database_keeps_one_row_per_user_and_event, |t| {
     };
     row().insert(&t.db).await.unwrap();
     let err = row().insert(&t.db).await.unwrap_err();
-    assert!(
-        matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))),
-        "{err}"
-    );
+    rows::assert_unique_violation(&err);
 });
 
 /// Whether a session of this database (the test's own: nobody else's insert counts) is blocked

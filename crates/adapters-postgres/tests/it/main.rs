@@ -14,6 +14,7 @@
 
 mod booking_fixtures;
 mod engagement_fixtures;
+mod rows;
 
 mod audit;
 mod bookings;

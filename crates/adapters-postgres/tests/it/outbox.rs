@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::rows;
 use test_db::on_both_backends;
 
 use adapters_postgres::SeaUnitOfWork;
@@ -10,7 +11,7 @@ use chrono::{Duration, TimeZone, Utc};
 use domain::Timestamp;
 use ports::outbox::{DomainEventType, OutboxMessage};
 use ports::{OutboxStats, OutboxStore};
-use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
+use sea_orm::{EntityTrait, PaginatorTrait, Set};
 
 fn at(minutes: i64) -> Timestamp {
     Utc.with_ymd_and_hms(2027, 5, 1, 9, 0, 0).unwrap() + Duration::minutes(minutes)
@@ -178,7 +179,7 @@ on_both_backends!(purge_deletes_sent_rows_only, |t| {
 });
 
 on_both_backends!(stored_event_types_the_code_does_not_know_are_corrupt, |t| {
-    outbox::ActiveModel {
+    let row = outbox::ActiveModel {
         event_type: Set("event.exploded".into()),
         aggregate_type: Set("event".into()),
         aggregate_id: Set("1".into()),
@@ -191,14 +192,9 @@ on_both_backends!(stored_event_types_the_code_does_not_know_are_corrupt, |t| {
         last_error: Set(None),
         sent_at: Set(None),
         ..Default::default()
-    }
-    .insert(&t.db)
-    .await
-    .unwrap();
-    let uow = SeaUnitOfWork::new(t.db.clone());
-    let tx = uow.begin_tx().await.unwrap();
-    let err = tx.claim_batch(at(1), 10).await.unwrap_err();
-    assert_eq!(err.code(), "INTERNAL_ERROR");
+    };
+    let (_, tx) = rows::stored_then_begin(&t.db, row).await;
+    rows::assert_corrupt(&tx.claim_batch(at(1), 10).await.unwrap_err());
     drop(tx);
     assert_eq!(outbox::Entity::find().count(&t.db).await.unwrap(), 1);
 });

@@ -2,10 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::rows;
 use test_db::on_both_backends;
 
 use adapters_postgres::SeaUnitOfWork;
-use adapters_postgres::entities::{bookings, events, promo_code_redemptions, promo_codes};
+use adapters_postgres::entities::{events, promo_code_redemptions, promo_codes};
 use chrono::{Duration, TimeZone, Utc};
 use domain::pricing::PromoDiscount;
 use domain::promo_code::{PromoCodeText, PromoTerms};
@@ -38,46 +39,16 @@ fn terms(discount: PromoDiscount, event: Option<EventId>, active: bool) -> Promo
 /// Fixtures go through the pool while no transaction is open (SQLite has one connection).
 async fn event(db: &sea_orm::DatabaseConnection) -> EventId {
     let model = events::ActiveModel {
-        name: Set("River trip".into()),
-        start_date: Set(at(500)),
         max_participants: Set(10),
         available_seats: Set(10),
         price_minor: Set(10_000),
-        status: Set("PUBLISHED".into()),
-        creator_id: Set(user(1).0),
-        booking_deadline_hours: Set(24),
-        is_featured: Set(false),
-        pricing_rules: Set(serde_json::json!({})),
-        crew_status: Set("NONE".into()),
-        views: Set(0),
-        version: Set(0),
-        created_at: Set(at(0)),
-        updated_at: Set(at(0)),
-        ..Default::default()
+        ..rows::event("River trip", user(1), at(500), at(0))
     };
     EventId(model.insert(db).await.unwrap().id)
 }
 
 async fn booking(db: &sea_orm::DatabaseConnection, event: EventId, who: UserId) -> BookingId {
-    let model = bookings::ActiveModel {
-        event_id: Set(event.0),
-        user_id: Set(who.0),
-        quantity: Set(1),
-        status: Set("PENDING_PAYMENT".into()),
-        payment_deadline: Set(at(1)),
-        unit_price_minor: Set(10_000),
-        base_minor: Set(10_000),
-        dynamic_adjustment_minor: Set(0),
-        group_discount_minor: Set(0),
-        promo_discount_minor: Set(0),
-        loyalty_discount_minor: Set(0),
-        loyalty_points_used: Set(0),
-        total_price_minor: Set(10_000),
-        version: Set(0),
-        created_at: Set(at(0)),
-        updated_at: Set(at(0)),
-        ..Default::default()
-    };
+    let model = rows::booking(event, who, "PENDING_PAYMENT", 10_000, at(0), at(1));
     BookingId(model.insert(db).await.unwrap().id)
 }
 
@@ -414,14 +385,8 @@ on_both_backends!(stored_values_the_domain_refuses_are_corrupt, |t| {
         created_at: Set(at(0)),
         updated_at: Set(at(0)),
         ..Default::default()
-    }
-    .insert(&t.db)
-    .await
-    .unwrap();
-    let uow = SeaUnitOfWork::new(t.db.clone());
-    let tx = uow.begin_tx().await.unwrap();
-    let err = tx.find(PromoCodeId(bad.id)).await.unwrap_err();
-    assert_eq!(err.code(), "INTERNAL_ERROR");
-    let err = tx.search(&PromoCodeQuery::default()).await.unwrap_err();
-    assert_eq!(err.code(), "INTERNAL_ERROR");
+    };
+    let (bad, tx) = rows::stored_then_begin(&t.db, bad).await;
+    rows::assert_corrupt(&tx.find(PromoCodeId(bad.id)).await.unwrap_err());
+    rows::assert_corrupt(&tx.search(&PromoCodeQuery::default()).await.unwrap_err());
 });

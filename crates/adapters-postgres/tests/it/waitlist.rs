@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::rows;
 use test_db::on_both_backends;
 
 use crate::engagement_fixtures::{at, event, user};
@@ -12,7 +13,7 @@ use domain::waitlist::{WaitlistEntry, WaitlistStatus};
 use domain::{EventId, Quantity, UserId, WaitlistEntryId};
 use ports::PageRequest;
 use ports::WaitlistRepository;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 fn qty(n: i64) -> Quantity {
     Quantity::new(n, 10).unwrap()
@@ -157,10 +158,7 @@ on_both_backends!(the_database_refuses_a_second_open_entry, |t| {
         .insert(&t.db)
         .await
         .unwrap_err();
-    assert!(
-        matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))),
-        "{err}"
-    );
+    rows::assert_unique_violation(&err);
     assert_eq!(waitlist::Entity::find().all(&t.db).await.unwrap().len(), 2);
 });
 

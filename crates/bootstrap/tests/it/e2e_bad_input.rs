@@ -230,14 +230,7 @@ on_both!(
         assert_eq!(status, 201, "{d}");
         assert_eq!(d["status"], "DRAFT");
         let draft = d["id"].as_i64().unwrap();
-        let (status, b) = app
-            .post(
-                "/api/v1/bookings",
-                Some(payer),
-                json!({"event_id": event_a, "quantity": 1}),
-            )
-            .await;
-        assert_eq!(status, 201, "{b}");
+        let b = app.book(payer, event_a, 1).await;
         let booking = b["id"].as_i64().unwrap();
 
         let ev = event_body(&app);

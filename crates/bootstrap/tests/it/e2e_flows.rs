@@ -50,18 +50,6 @@ async fn payment_json(app: &TestApp, id: i64, who: Who) -> Value {
     body
 }
 
-async fn book(app: &TestApp, who: Who, event_id: i64, quantity: u32) -> Value {
-    let (status, body) = app
-        .post(
-            "/api/v1/bookings",
-            Some(who),
-            json!({"event_id": event_id, "quantity": quantity}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body
-}
-
 async fn pay(app: &TestApp, who: Who, booking_id: i64, amount: Option<&str>) -> Value {
     let mut body = json!({"booking_id": booking_id, "payment_method": "CARD"});
     if let Some(a) = amount {
@@ -86,15 +74,8 @@ async fn sandbox(app: &TestApp, reference: &str, outcome: &str) -> Value {
 }
 
 async fn cancel_booking(app: &TestApp, who: Who, id: i64) -> Value {
-    let (status, body) = app
-        .post(
-            &format!("/api/v1/bookings/{id}/cancel"),
-            Some(who),
-            json!({"reason": "plans changed"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body
+    app.cancel_booking(who, id, json!({"reason": "plans changed"}))
+        .await
 }
 
 fn is_ticket_code(code: &str) -> bool {
@@ -440,7 +421,7 @@ on_both!(optimistic_lock, |app| {
 on_both!(partial_payments, |app| {
     let alice = user(1);
     let event_id = app.published_event(organizer(1), 10, "1000.00", 10).await;
-    let booking_id = book(&app, alice, event_id, 1).await["id"].as_i64().unwrap();
+    let booking_id = app.book(alice, event_id, 1).await["id"].as_i64().unwrap();
 
     let first = pay(&app, alice, booking_id, Some("400.00")).await;
     assert_eq!(first["amount"], "400.00");
@@ -494,7 +475,7 @@ on_both!(partial_payments, |app| {
 on_both!(expiry_refunds_partial_payments, |app| {
     let alice = user(1);
     let event_id = app.published_event(organizer(1), 10, "1000.00", 10).await;
-    let booking_id = book(&app, alice, event_id, 1).await["id"].as_i64().unwrap();
+    let booking_id = app.book(alice, event_id, 1).await["id"].as_i64().unwrap();
     let first = pay(&app, alice, booking_id, Some("400.00")).await;
     let done = sandbox(
         &app,
@@ -521,7 +502,7 @@ on_both!(expiry_refunds_partial_payments, |app| {
 on_both!(failure_and_confirm, |app| {
     let alice = user(1);
     let event_id = app.published_event(organizer(1), 10, "250.00", 10).await;
-    let booking_id = book(&app, alice, event_id, 2).await["id"].as_i64().unwrap();
+    let booking_id = app.book(alice, event_id, 2).await["id"].as_i64().unwrap();
 
     let failed = pay(&app, alice, booking_id, None).await;
     let failed_id = failed["id"].as_i64().unwrap();
@@ -580,7 +561,7 @@ on_both!(event_cancel_by_organizer, |app| {
     let bob = user(2);
     let event_id = app.published_event(org, 10, "1200.00", 3).await;
     let (paid_id, payment_id) = app.confirmed_booking(alice, event_id, 2).await;
-    let pending_id = book(&app, bob, event_id, 1).await["id"].as_i64().unwrap();
+    let pending_id = app.book(bob, event_id, 1).await["id"].as_i64().unwrap();
     assert_eq!(seats(&app, event_id).await, 7);
 
     // 12 hours before the start.
@@ -614,7 +595,7 @@ on_both!(event_cancel_by_organizer, |app| {
 on_both!(webhook_rejections, |app| {
     let alice = user(1);
     let event_id = app.published_event(organizer(1), 10, "100.00", 10).await;
-    let booking_id = book(&app, alice, event_id, 1).await["id"].as_i64().unwrap();
+    let booking_id = app.book(alice, event_id, 1).await["id"].as_i64().unwrap();
     let payment = pay(&app, alice, booking_id, None).await;
     let reference = payment["gateway_reference"].as_str().unwrap();
     let body =
@@ -697,7 +678,7 @@ on_both!(payment_edges, |app| {
     let event_id = app.published_event(organizer(1), 10, "1000.00", 10).await;
 
     // An INITIATED payment counts against what is owed: the next one asks for the rest.
-    let booking_id = book(&app, alice, event_id, 1).await["id"].as_i64().unwrap();
+    let booking_id = app.book(alice, event_id, 1).await["id"].as_i64().unwrap();
     let first = pay(&app, alice, booking_id, Some("400.00")).await;
     let rest = pay(&app, alice, booking_id, None).await;
     assert_eq!(rest["amount"], "600.00", "{rest}");
@@ -721,7 +702,7 @@ on_both!(payment_edges, |app| {
     assert_eq!(done["booking_status"], "CONFIRMED");
 
     // A payment completing after its booking was canceled is refunded, never resurrecting it.
-    let pending = book(&app, bob, event_id, 1).await["id"].as_i64().unwrap();
+    let pending = app.book(bob, event_id, 1).await["id"].as_i64().unwrap();
     let late = pay(&app, bob, pending, None).await;
     let canceled = cancel_booking(&app, bob, pending).await;
     assert_eq!(canceled["refund_amount"], "0.00", "{canceled}");

@@ -149,31 +149,12 @@ async fn wait_received(gw: &MockServer, verb: &str, tail: &str, n: usize) {
     }
 }
 
-async fn book(app: &TestApp, who: crate::support::Who, event: i64) -> Value {
-    let (status, body) = app
-        .post(
-            "/api/v1/bookings",
-            Some(who),
-            json!({"event_id": event, "quantity": 1}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body
-}
-
 /// A CONFIRMED booking of user 0 paid through the stand-in: (booking id, payment id).
 async fn paid_booking(app: &TestApp, gw: &MockServer, event: i64) -> (i64, i64) {
     answer_initiations(gw, Duration::ZERO).await;
     everything_paid(gw, "100.00").await;
-    let booking = book(app, user(0), event).await;
-    let (status, payment) = app
-        .post(
-            "/api/v1/payments",
-            Some(user(0)),
-            json!({"booking_id": booking["id"], "payment_method": "CARD"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{payment}");
+    let booking = app.book(user(0), event, 1).await;
+    let payment = app.pay(user(0), booking["id"].as_i64().unwrap()).await;
     let reference = payment["gateway_reference"].as_str().unwrap().to_owned();
     let (status, paid) = app
         .post(
@@ -194,7 +175,7 @@ async fn paid_booking(app: &TestApp, gw: &MockServer, event: i64) -> (i64, i64) 
 async fn others_book(app: &TestApp, event: i64) -> Vec<Duration> {
     let runs = (1..=OTHERS).map(|n| async move {
         let started = Instant::now();
-        book(app, user(n), event).await;
+        app.book(user(n), event, 1).await;
         started.elapsed()
     });
     futures_util::future::join_all(runs).await
@@ -294,7 +275,7 @@ with_gateway!(
     a_slow_payment_initiation_does_not_delay_other_bookings,
     |app, gw| {
         let event = app.published_event(organizer(1), 100, "100.00", 30).await;
-        let booking = book(&app, user(0), event).await;
+        let booking = app.book(user(0), event, 1).await;
         let bound = quiet_round(&app).await;
         answer_initiations(&gw, SLOW).await;
 
@@ -390,15 +371,8 @@ async fn keys_received(gw: &MockServer, tail: &str) -> Vec<String> {
 }
 
 async fn cancel(app: &TestApp, booking: i64) -> Value {
-    let (status, body) = app
-        .post(
-            &format!("/api/v1/bookings/{booking}/cancel"),
-            Some(user(0)),
-            json!({"reason": "plans changed"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body
+    app.cancel_booking(user(0), booking, json!({"reason": "plans changed"}))
+        .await
 }
 
 with_gateway!(
@@ -545,7 +519,7 @@ with_gateway!(
     an_intent_whose_answer_was_lost_is_reconciled_by_its_key,
     |app, gw| {
         let event = app.published_event(organizer(1), 10, "100.00", 30).await;
-        let booking = book(&app, user(0), event).await;
+        let booking = app.book(user(0), event, 1).await;
         // The gateway's answer is lost once (it may or may not have started the session).
         Mock::given(method("POST"))
             .and(path("/api/v1/payments"))
@@ -608,7 +582,7 @@ with_gateway!(
     a_client_retry_with_its_key_resumes_the_same_payment,
     |app, gw| {
         let event = app.published_event(organizer(1), 10, "100.00", 30).await;
-        let booking = book(&app, user(0), event).await;
+        let booking = app.book(user(0), event, 1).await;
         Mock::given(method("POST"))
             .and(path("/api/v1/payments"))
             .respond_with(ResponseTemplate::new(503))
@@ -661,7 +635,7 @@ mod two_users_reusing_one_key_each_get_their_payment {
         let event = app.published_event(organizer(1), 10, "100.00", 30).await;
         let mut references = Vec::new();
         for who in [user(1), user(2)] {
-            let booking = book(&app, who, event).await;
+            let booking = app.book(who, event, 1).await;
             let (status, body) = app
                 .send(
                     app.req(reqwest::Method::POST, "/api/v1/payments", Some(who))

@@ -204,23 +204,9 @@ on_both!(
     |app| {
         let alice = user(1);
         let event_id = app.published_event(organizer(1), 10, "100.00", 10).await;
-        let (status, booking) = app
-            .post(
-                "/api/v1/bookings",
-                Some(alice),
-                json!({"event_id": event_id, "quantity": 3}),
-            )
-            .await;
-        assert_eq!(status, 201, "{booking}");
+        let booking = app.book(alice, event_id, 3).await;
         let booking_id = booking["id"].as_i64().unwrap();
-        let (status, payment) = app
-            .post(
-                "/api/v1/payments",
-                Some(alice),
-                json!({"booking_id": booking_id, "payment_method": "CARD"}),
-            )
-            .await;
-        assert_eq!(status, 201, "{payment}");
+        let payment = app.pay(alice, booking_id).await;
 
         let ran = run_job(&app, "expire-bookings").await;
         assert_eq!(ran["processed"], 0, "not due yet: {ran}");
@@ -267,14 +253,7 @@ on_both!(process_waitlist_for_one_event_expires_stale_offers, |app| {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let (status, body) = app
-        .post(
-            &format!("/api/v1/bookings/{booking_id}/cancel"),
-            Some(user(1)),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    app.cancel_booking(user(1), booking_id, json!({})).await;
     let (_, mine) = app
         .get(
             &format!("/api/v1/events/{event_id}/waitlist"),

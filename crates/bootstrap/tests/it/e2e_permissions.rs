@@ -335,22 +335,8 @@ on_both!(booking_lists, |app| {
     let alice = user(1);
     let bob = user(2);
     let event_id = app.published_event(org, 10, "100.00", 10).await;
-    let (s, a) = app
-        .post(
-            "/api/v1/bookings",
-            Some(alice),
-            json!({"event_id": event_id, "quantity": 1}),
-        )
-        .await;
-    assert_eq!(s, 201, "{a}");
-    let (s, b) = app
-        .post(
-            "/api/v1/bookings",
-            Some(bob),
-            json!({"event_id": event_id, "quantity": 2}),
-        )
-        .await;
-    assert_eq!(s, 201, "{b}");
+    let a = app.book(alice, event_id, 1).await;
+    let b = app.book(bob, event_id, 2).await;
     let (alice_booking, bob_booking) = (a["id"].as_i64().unwrap(), b["id"].as_i64().unwrap());
 
     let (s, l) = app.get("/api/v1/bookings", Some(alice)).await;

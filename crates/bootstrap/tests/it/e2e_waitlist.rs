@@ -117,14 +117,7 @@ async fn book(app: &TestApp, who: Who, event_id: i64, quantity: u32) -> (u16, Va
 }
 
 async fn cancel(app: &TestApp, who: Who, booking_id: i64) {
-    let (status, body) = app
-        .post(
-            &format!("/api/v1/bookings/{booking_id}/cancel"),
-            Some(who),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    app.cancel_booking(who, booking_id, json!({})).await;
 }
 
 // The scenario: a 5-seat event sold out, 3 waiters, 2 cancellations, one waiter books,

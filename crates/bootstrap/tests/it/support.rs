@@ -206,8 +206,8 @@ impl TestApp {
         self.clock.now()
     }
 
-    /// Books and pays through the sandbox; answers (booking id, payment id).
-    pub async fn confirmed_booking(&self, who: Who, event_id: i64, quantity: u32) -> (i64, i64) {
+    /// Books `quantity` seats as `who`, which must be accepted (201); answers the booking.
+    pub async fn book(&self, who: Who, event_id: i64, quantity: u32) -> Value {
         let (status, booking) = self
             .post(
                 "/api/v1/bookings",
@@ -216,7 +216,21 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, 201, "{booking}");
-        let booking_id = booking["id"].as_i64().unwrap();
+        booking
+    }
+
+    /// Cancels booking `id` as `who` with `body`, which must succeed (200); answers the booking.
+    pub async fn cancel_booking(&self, who: Who, id: i64, body: Value) -> Value {
+        let (status, canceled) = self
+            .post(&format!("/api/v1/bookings/{id}/cancel"), Some(who), body)
+            .await;
+        assert_eq!(status, 200, "{canceled}");
+        canceled
+    }
+
+    /// Starts paying booking `booking_id` by card as `who`, which must be accepted (201);
+    /// answers the payment.
+    pub async fn pay(&self, who: Who, booking_id: i64) -> Value {
         let (status, payment) = self
             .post(
                 "/api/v1/payments",
@@ -225,6 +239,14 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, 201, "{payment}");
+        payment
+    }
+
+    /// Books and pays through the sandbox; answers (booking id, payment id).
+    pub async fn confirmed_booking(&self, who: Who, event_id: i64, quantity: u32) -> (i64, i64) {
+        let booking = self.book(who, event_id, quantity).await;
+        let booking_id = booking["id"].as_i64().unwrap();
+        let payment = self.pay(who, booking_id).await;
         let reference = payment["gateway_reference"].as_str().unwrap().to_owned();
         let (status, paid) = self
             .post(
