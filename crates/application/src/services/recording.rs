@@ -33,56 +33,29 @@ pub(crate) trait Aggregate {
     fn summary(&self) -> Value;
 }
 
-impl Aggregate for Event {
-    const TYPE: &'static str = "event";
-    fn aggregate_id(&self) -> String {
-        self.id.to_string()
-    }
-    fn aggregate_version(&self) -> i64 {
-        self.version
-    }
-    fn summary(&self) -> Value {
-        event_summary(self)
-    }
+/// An aggregate with an id, a version and a summary function.
+macro_rules! versioned_aggregate {
+    ($($ty:ty => $name:literal, $summary:path;)+) => {$(
+        impl Aggregate for $ty {
+            const TYPE: &'static str = $name;
+            fn aggregate_id(&self) -> String {
+                self.id.to_string()
+            }
+            fn aggregate_version(&self) -> i64 {
+                self.version
+            }
+            fn summary(&self) -> Value {
+                $summary(self)
+            }
+        }
+    )+};
 }
 
-impl Aggregate for Booking {
-    const TYPE: &'static str = "booking";
-    fn aggregate_id(&self) -> String {
-        self.id.to_string()
-    }
-    fn aggregate_version(&self) -> i64 {
-        self.version
-    }
-    fn summary(&self) -> Value {
-        booking_summary(self)
-    }
-}
-
-impl Aggregate for Payment {
-    const TYPE: &'static str = "payment";
-    fn aggregate_id(&self) -> String {
-        self.id.to_string()
-    }
-    fn aggregate_version(&self) -> i64 {
-        self.version
-    }
-    fn summary(&self) -> Value {
-        payment_summary(self)
-    }
-}
-
-impl Aggregate for Review {
-    const TYPE: &'static str = "review";
-    fn aggregate_id(&self) -> String {
-        self.id.to_string()
-    }
-    fn aggregate_version(&self) -> i64 {
-        self.version
-    }
-    fn summary(&self) -> Value {
-        review_summary(self)
-    }
+versioned_aggregate! {
+    Event => "event", event_summary;
+    Booking => "booking", booking_summary;
+    Payment => "payment", payment_summary;
+    Review => "review", review_summary;
 }
 
 /// Waitlist entries carry no version; their events say what moved in their own payload.

@@ -211,16 +211,7 @@ impl EventService {
         let moved = apply_update(&mut event, cmd, now)?;
         let event = tx.events().update(&event).await?;
         if moved {
-            let mut payload = event_summary(&event);
-            payload["previous_start_date"] = json!(before.schedule.start_date.to_rfc3339());
-            payload["previous_end_date"] = json!(before.schedule.end_date.map(|d| d.to_rfc3339()));
-            emit_with(
-                tx.as_ref(),
-                &event,
-                DomainEventType::EventRescheduled,
-                payload,
-            )
-            .await?;
+            emit_rescheduled(tx.as_ref(), &event, before.schedule).await?;
         } else {
             emit(tx.as_ref(), &event, DomainEventType::EventUpdated).await?;
         }
@@ -275,16 +266,7 @@ impl EventService {
             return Ok(event);
         }
         let event = tx.events().update(&event).await?;
-        let mut payload = event_summary(&event);
-        payload["previous_start_date"] = json!(old.start_date.to_rfc3339());
-        payload["previous_end_date"] = json!(old.end_date.map(|d| d.to_rfc3339()));
-        emit_with(
-            tx.as_ref(),
-            &event,
-            DomainEventType::EventRescheduled,
-            payload,
-        )
-        .await?;
+        emit_rescheduled(tx.as_ref(), &event, old).await?;
         tx.audit()
             .record(
                 AuditEntry::by(ctx, "event.reschedule", "event", event.id, now).with_change(
@@ -302,4 +284,17 @@ impl EventService {
         tx.commit().await?;
         Ok(event)
     }
+}
+
+/// `event.rescheduled`: the event as it is now, with the dates it moved from, so that
+/// participants can be told.
+async fn emit_rescheduled(
+    tx: &dyn Tx,
+    event: &Event,
+    previous: domain::event::Schedule,
+) -> Result<(), AppError> {
+    let mut payload = event_summary(event);
+    payload["previous_start_date"] = json!(previous.start_date.to_rfc3339());
+    payload["previous_end_date"] = json!(previous.end_date.map(|d| d.to_rfc3339()));
+    emit_with(tx, event, DomainEventType::EventRescheduled, payload).await
 }
