@@ -206,6 +206,29 @@ impl Env<'_> {
             .await
     }
 
+    /// Marks `payment` FAILED for `reason` (what the gateway said), stores it and records
+    /// `payment.failed` with its audit row; `payment` becomes the stored row.
+    pub(crate) async fn fail_payment(
+        &self,
+        payment: &mut Payment,
+        reason: &str,
+    ) -> Result<(), AppError> {
+        let before = payment_summary(payment);
+        let _ = payment.fail(&clip_failure(reason), self.now)?;
+        *payment = self.tx.payments().update(payment).await?;
+        self.record()
+            .emit(&*payment, DomainEventType::PaymentFailed, Value::Null)
+            .await?;
+        self.audit(
+            "payment.fail",
+            "payment",
+            payment.id,
+            Some(before),
+            Some(payment_summary(payment)),
+        )
+        .await
+    }
+
     /// Where this transaction's domain events go.
     pub(crate) const fn record(&self) -> Recorder<'_> {
         Recorder::new(self.tx, self.now)

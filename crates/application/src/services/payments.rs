@@ -41,9 +41,7 @@ use crate::ports::{
     PaymentSessionRequest, RefundRecord, SimulatedOutcome, TicketCodeGenerator, Tx, UnitOfWork,
 };
 use crate::services::bookings::{cancel_in_tx, event_creator};
-use crate::services::commerce::{
-    Commerce, Env, RefundKick, clip_failure, payment_summary, random_key,
-};
+use crate::services::commerce::{Commerce, Env, RefundKick, payment_summary, random_key};
 use crate::services::waitlist::WaitlistSettings;
 
 /// Input of `POST /api/v1/payments`.
@@ -360,20 +358,7 @@ impl PaymentService {
         if payment.status != PaymentStatus::Initiated || payment.gateway_reference.is_some() {
             return Ok(());
         }
-        let before = payment_summary(&payment);
-        let _ = payment.fail(&clip_failure(reason), env.now)?;
-        let payment = tx.payments().update(&payment).await?;
-        env.record()
-            .emit(&payment, DomainEventType::PaymentFailed, json!({}))
-            .await?;
-        env.audit(
-            "payment.fail",
-            "payment",
-            payment.id,
-            Some(before),
-            Some(payment_summary(&payment)),
-        )
-        .await?;
+        env.fail_payment(&mut payment, reason).await?;
         tx.commit().await
     }
 
@@ -683,19 +668,7 @@ impl PaymentService {
         match word {
             GatewayPaymentStatus::Pending => Ok(PaymentView::of(payment, booking)),
             GatewayPaymentStatus::Failed { reason } => {
-                let _ = payment.fail(&clip_failure(&reason), now)?;
-                let payment = env.tx.payments().update(&payment).await?;
-                env.record()
-                    .emit(&payment, DomainEventType::PaymentFailed, json!({}))
-                    .await?;
-                env.audit(
-                    "payment.fail",
-                    "payment",
-                    payment.id,
-                    Some(before),
-                    Some(payment_summary(&payment)),
-                )
-                .await?;
+                env.fail_payment(&mut payment, &reason).await?;
                 Ok(PaymentView::of(payment, booking))
             }
             GatewayPaymentStatus::Paid { amount } => {
