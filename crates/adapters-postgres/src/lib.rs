@@ -1,6 +1,7 @@
 //! PostgreSQL (production) and embedded SQLite persistence: sea-orm entities, repositories,
 //! unit of work and migrations.
 
+mod appends;
 pub mod connection;
 mod convert;
 pub mod entities;

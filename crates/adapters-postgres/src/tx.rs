@@ -12,6 +12,7 @@ use sea_orm::{DatabaseBackend, DatabaseConnection, DatabaseTransaction, Transact
 use ::ports::AppError;
 use ::ports::clock::{Clock, SystemClock};
 
+use crate::appends::Appends;
 use crate::error::db_err;
 
 /// Opens transactions on the pool.
@@ -62,6 +63,7 @@ impl SeaUnitOfWork {
             tx,
             backend,
             clock: Arc::clone(&self.clock),
+            appends: Appends::default(),
         })
     }
 }
@@ -71,6 +73,8 @@ pub struct SeaTx {
     pub(crate) tx: DatabaseTransaction,
     pub(crate) backend: DatabaseBackend,
     clock: Arc<dyn Clock>,
+    /// Booking log, audit and outbox rows written at commit ([`crate::appends`]).
+    pub(crate) appends: Appends,
 }
 
 impl std::fmt::Debug for SeaTx {
@@ -87,9 +91,16 @@ impl SeaTx {
         self.clock.now()
     }
 
-    /// Commits everything done through this transaction.
+    /// Commits everything done through this transaction: first the appended rows that wait in
+    /// memory ([`crate::appends`]), then `COMMIT`.
     pub async fn commit_tx(self) -> Result<(), AppError> {
+        self.appends.flush(&self.tx).await?;
         self.tx.commit().await.map_err(db_err)
+    }
+
+    /// Writes the appended rows that wait for the commit; reads of those tables call it first.
+    pub(crate) async fn flush_appends(&self) -> Result<(), AppError> {
+        self.appends.flush(&self.tx).await
     }
 
     /// Rolls back now. Dropping a `SeaTx` rolls back too, but only once the connection goes

@@ -19,9 +19,9 @@ use application::ports::{
     PaymentGateways, TicketCodeGenerator, UnitOfWork,
 };
 use application::services::{
-    AdminService, BookingService, BrokerHealth, CategoryService, CrewService, EventService,
-    FavoriteService, IdempotencyService, JobService, LoyaltyService, OutboxHealth, OutboxRelay,
-    PaymentService, PromoCodeService, RefundKick, ReminderService, RetentionService,
+    AdminService, BatchSettings, BookingService, BrokerHealth, CategoryService, CrewService,
+    EventService, FavoriteService, IdempotencyService, JobService, LoyaltyService, OutboxHealth,
+    OutboxRelay, PaymentService, PromoCodeService, RefundKick, ReminderService, RetentionService,
     RetentionSettings, RetryPolicy, ReviewService, WaitlistService, WaitlistSettings,
 };
 use domain::Money;
@@ -285,7 +285,11 @@ pub fn services(
         loyalty,
     )
     .with_waitlist(waitlist)
-    .with_refund_kick(Arc::clone(&kick));
+    .with_refund_kick(Arc::clone(&kick))
+    .with_batching(BatchSettings {
+        max_size: usize::try_from(config.app.booking.batch.max_size).unwrap_or(1),
+        max_wait: std::time::Duration::from_millis(config.app.booking.batch.max_wait_ms),
+    });
     let payments = PaymentService::new(
         Arc::clone(&uow),
         Arc::clone(&clock),

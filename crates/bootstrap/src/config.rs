@@ -125,6 +125,15 @@ pub struct BookingSection {
     pub expiration_check_interval_ms: u64,
     pub grace_period_minutes: u32,
     pub max_quantity: u32,
+    pub batch: BookingBatchSection,
+}
+
+/// Placements of one event grouped into one transaction (`app.booking.batch`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookingBatchSection {
+    pub max_size: u32,
+    pub max_wait_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -448,6 +457,12 @@ impl Config {
         }
         if !(1..=100).contains(&b.max_quantity) {
             return fail("app.booking.max_quantity", "must be between 1 and 100");
+        }
+        if !(1..=1000).contains(&b.batch.max_size) {
+            return fail("app.booking.batch.max_size", "must be between 1 and 1000");
+        }
+        if b.batch.max_wait_ms > 1000 {
+            return fail("app.booking.batch.max_wait_ms", "must be ≤ 1000");
         }
         if self.app.waitlist.notification_window_minutes == 0 {
             return fail("app.waitlist.notification_window_minutes", "must be ≥ 1");
@@ -797,6 +812,14 @@ mod tests {
             (
                 &[("APP__APP__BOOKING__MAX_QUANTITY", "-1")],
                 "app.booking.max_quantity",
+            ),
+            (
+                &[("APP__APP__BOOKING__BATCH__MAX_SIZE", "0")],
+                "app.booking.batch.max_size",
+            ),
+            (
+                &[("APP__APP__BOOKING__BATCH__MAX_WAIT_MS", "5000")],
+                "app.booking.batch.max_wait_ms",
             ),
             (&[("APP__SERVER__NOPE", "1")], "nope"),
             (&[("DATABASE_URL", "mysql://x")], "database.url"),

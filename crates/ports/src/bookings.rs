@@ -108,15 +108,25 @@ impl ReminderKind {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait BookingRepository: Send + Sync {
-    /// Places bookings for one event: takes their seats (except seats already held for a
-    /// waitlist entry), price-option stock and promo uses with conditional updates, and inserts
-    /// them. Each item succeeds or fails on its own; a duplicate user does not abort the others.
-    /// Shaped for batching many concurrent requests into one transaction per event.
+    /// Places a batch of bookings of one event, all or nothing: takes their seats (except seats
+    /// held for a waitlist entry converted in this transaction), price-option stock and promo
+    /// uses with one conditional update each, and inserts them. Answers the stored bookings in
+    /// the input's order. The use case decides beforehand which items can be placed (it holds
+    /// the event's row lock); when a condition fails anyway — seats, stock, uses, a hold, a user
+    /// who already has an active booking — the call fails with that [`PlacementRejection`] as a
+    /// conflict and the transaction must be rolled back.
     async fn place(
         &self,
         event_id: EventId,
         bookings: Vec<NewBooking>,
-    ) -> Result<Vec<Result<Booking, PlacementRejection>>, AppError>;
+    ) -> Result<Vec<Booking>, AppError>;
+
+    /// Which of `users` hold an active (PENDING_PAYMENT or CONFIRMED) booking of the event.
+    async fn users_with_active_booking(
+        &self,
+        event_id: EventId,
+        users: &[UserId],
+    ) -> Result<Vec<UserId>, AppError>;
 
     async fn find(&self, id: BookingId) -> Result<Option<Booking>, AppError>;
 

@@ -31,6 +31,12 @@ pub trait WaitlistRepository: Send + Sync {
         event_id: EventId,
         user_id: UserId,
     ) -> Result<Option<WaitlistEntry>, AppError>;
+    /// The NOTIFIED entries (open offers) of any of `users` for the event, locked.
+    async fn find_offers(
+        &self,
+        event_id: EventId,
+        users: &[UserId],
+    ) -> Result<Vec<WaitlistEntry>, AppError>;
     /// The user's WAITING or NOTIFIED entry for the event, read without locking it (a plain
     /// read must not make the offer paths, which skip locked entries, pass it over).
     async fn peek_open(

@@ -180,7 +180,7 @@ impl PartialEq<&str> for ErrorCode {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AppError {
     /// The object does not exist, or exists but belongs to someone else (ownership failures
     /// answer 404 so that ids of other users' objects cannot be probed).

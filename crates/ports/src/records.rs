@@ -95,8 +95,9 @@ pub struct OutboxStats {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Writes a domain event in the caller's transaction.
-    async fn enqueue(&self, message: OutboxMessage) -> Result<i64, AppError>;
+    /// Writes a domain event in the caller's transaction (it is stored no later than the
+    /// commit, and read back by any later read of the outbox in the same transaction).
+    async fn enqueue(&self, message: OutboxMessage) -> Result<(), AppError>;
     /// The oldest unsent rows whose retry time has come, in id order, locked and skipped by
     /// other relay instances. A row is never returned while an earlier unsent row of the same
     /// aggregate is held back, so per-aggregate order is kept.

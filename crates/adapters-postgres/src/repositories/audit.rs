@@ -10,7 +10,7 @@ use domain::Timestamp;
 use ports::{AppError, Page, Role};
 use ports::{AuditEntry, AuditLog, AuditQuery, AuditRecord};
 use sea_orm::sea_query::{Order, Query};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use super::{fetch_page, newest_first};
 use crate::convert;
@@ -54,7 +54,7 @@ fn to_record(m: row::Model) -> Result<AuditRecord, AppError> {
 #[async_trait]
 impl AuditLog for SeaTx {
     async fn record(&self, entry: AuditEntry) -> Result<(), AppError> {
-        let model = row::ActiveModel {
+        self.appends.audit(row::ActiveModel {
             actor_id: Set(entry.actor_id.map(|u| u.0)),
             actor_role: Set(entry.actor_role.as_str().to_owned()),
             action: Set(entry.action),
@@ -66,12 +66,12 @@ impl AuditLog for SeaTx {
             client_ip: Set(entry.client_ip),
             created_at: Set(entry.created_at),
             ..Default::default()
-        };
-        model.insert(self.conn()).await.map_err(db_err)?;
+        });
         Ok(())
     }
 
     async fn search(&self, query: &AuditQuery) -> Result<Page<AuditRecord>, AppError> {
+        self.flush_appends().await?;
         let mut select = row::Entity::find();
         if let Some(actor) = query.actor_id {
             select = select.filter(row::Column::ActorId.eq(actor.0));
@@ -98,6 +98,7 @@ impl AuditLog for SeaTx {
     }
 
     async fn purge_before(&self, before: Timestamp, limit: u32) -> Result<u64, AppError> {
+        self.flush_appends().await?;
         if limit == 0 {
             return Ok(0);
         }

@@ -1,10 +1,15 @@
 //! `BookingRepository` on `bookings`, `booking_logs`, `booking_reminders` and the archive
 //! tables.
 //!
-//! Seats, price-option stock and promo uses are taken with conditional `UPDATE`s (never read,
-//! check, write), so concurrent placements cannot oversell. `place` runs every item in its own
-//! SAVEPOINT: on PostgreSQL a failed statement aborts the whole transaction unless it is rolled
-//! back to a savepoint, and one duplicate user must not sink the rest of a batch.
+//! `place` writes a whole batch of bookings of one event with a fixed number of statements: one
+//! multi-row `INSERT … RETURNING`, then one conditional `UPDATE` for the batch's seats, one per
+//! price option for its stock and one per promo code for its uses (never read, check, write), so
+//! concurrent placements — on one instance or many — cannot oversell. The use case decided
+//! which items to place under the event's row lock; should the database disagree (a condition
+//! fails, a user already holds a booking), the call fails and the caller's transaction is rolled
+//! back whole: nothing of the batch is written.
+
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use domain::booking::{Booking, BookingStatus, NewBooking};
@@ -20,9 +25,8 @@ use ports::{BookingLog, BookingQuery, BookingRepository, PlacementRejection, Rem
 use ports::{Page, PageRequest};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
-    IdenStatic, Iterable, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, IdenStatic, Iterable,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use super::{fetch_one, fetch_page, newest_first};
@@ -169,18 +173,15 @@ fn statuses(list: &[BookingStatus]) -> Vec<&'static str> {
     list.iter().map(|s| s.as_str()).collect()
 }
 
-/// One step of a placement either goes on, rejects the item, or fails the whole call.
-type Step<T> = Result<Result<T, PlacementRejection>, AppError>;
-
-/// Takes the seats ([`take_event_seats`]) or tells how many are left.
+/// Takes `quantity` seats of the event ([`take_event_seats`]), or fails with how many are left.
 async fn take_seats(
     conn: &DatabaseTransaction,
     event_id: EventId,
     quantity: i32,
     now: Timestamp,
-) -> Step<()> {
+) -> Result<(), AppError> {
     if take_event_seats(conn, event_id, quantity, now).await? {
-        return Ok(Ok(()));
+        return Ok(());
     }
     let current: Option<(i32, String)> = events::Entity::find_by_id(event_id.0)
         .select_only()
@@ -197,28 +198,38 @@ async fn take_seats(
         }
         _ => 0,
     };
-    Ok(Err(PlacementRejection::SoldOut { available }))
+    Err(PlacementRejection::SoldOut { available }.into())
 }
 
-/// The seats were held for a waitlist entry that the use case converted in this transaction.
-async fn check_waitlist_hold(
+/// The seats of these bookings were held for waitlist entries the use case converted in this
+/// transaction.
+async fn check_waitlist_holds(
     conn: &DatabaseTransaction,
-    new: &NewBooking,
-    entry: WaitlistEntryId,
-) -> Step<()> {
-    let held = waitlist::Entity::find()
-        .filter(waitlist::Column::Id.eq(entry.0))
-        .filter(waitlist::Column::EventId.eq(new.event_id.0))
-        .filter(waitlist::Column::UserId.eq(new.user_id.0))
+    event_id: EventId,
+    holds: &[(WaitlistEntryId, UserId)],
+) -> Result<(), AppError> {
+    if holds.is_empty() {
+        return Ok(());
+    }
+    let found: Vec<(i64, uuid::Uuid)> = waitlist::Entity::find()
+        .select_only()
+        .column(waitlist::Column::Id)
+        .column(waitlist::Column::UserId)
+        .filter(waitlist::Column::Id.is_in(holds.iter().map(|(e, _)| e.0)))
+        .filter(waitlist::Column::EventId.eq(event_id.0))
         .filter(waitlist::Column::Status.eq(WaitlistStatus::Converted.as_str()))
-        .count(conn)
+        .into_tuple()
+        .all(conn)
         .await
         .map_err(db_err)?;
-    Ok(if held > 0 {
+    let all_held = holds
+        .iter()
+        .all(|(entry, user)| found.contains(&(entry.0, user.0)));
+    if all_held {
         Ok(())
     } else {
-        Err(PlacementRejection::WaitlistHoldGone)
-    })
+        Err(PlacementRejection::WaitlistHoldGone.into())
+    }
 }
 
 async fn take_price_option_stock(
@@ -226,7 +237,7 @@ async fn take_price_option_stock(
     event_id: EventId,
     option: PriceOptionId,
     quantity: i32,
-) -> Step<()> {
+) -> Result<(), AppError> {
     let stock = price_options::Column::QuantityAvailable;
     let taken = price_options::Entity::update_many()
         .col_expr(stock, Expr::col(stock).sub(quantity))
@@ -238,7 +249,7 @@ async fn take_price_option_stock(
         .await
         .map_err(db_err)?;
     if taken.rows_affected > 0 {
-        return Ok(Ok(()));
+        return Ok(());
     }
     let current: Option<(Option<i32>, bool, i64)> = price_options::Entity::find_by_id(option.0)
         .select_only()
@@ -255,18 +266,20 @@ async fn take_price_option_stock(
         }
         _ => 0,
     };
-    Ok(Err(PlacementRejection::PriceOptionSoldOut { available }))
+    Err(PlacementRejection::PriceOptionSoldOut { available }.into())
 }
 
+/// Counts `uses` more uses of the code, when they stay within its `max_uses`.
 async fn use_promo_code(
     conn: &DatabaseTransaction,
     promo: PromoCodeId,
+    uses: i32,
     now: Timestamp,
-) -> Step<()> {
-    let uses = promo_codes::Column::CurrentUses;
+) -> Result<(), AppError> {
+    let current = promo_codes::Column::CurrentUses;
     let max = promo_codes::Column::MaxUses;
     let taken = promo_codes::Entity::update_many()
-        .col_expr(uses, Expr::col(uses).add(1))
+        .col_expr(current, Expr::col(current).add(uses))
         .col_expr(
             promo_codes::Column::Version,
             Expr::col(promo_codes::Column::Version).add(1),
@@ -274,42 +287,48 @@ async fn use_promo_code(
         .col_expr(promo_codes::Column::UpdatedAt, Expr::value(now))
         .filter(promo_codes::Column::Id.eq(promo.0))
         .filter(promo_codes::Column::IsActive.eq(true))
-        .filter(max.is_null().or(Expr::col(uses).lt(Expr::col(max))))
+        .filter(
+            max.is_null()
+                .or(Expr::col(current).add(uses).lte(Expr::col(max))),
+        )
         .exec(conn)
         .await
         .map_err(db_err)?;
-    Ok(if taken.rows_affected > 0 {
+    if taken.rows_affected > 0 {
         Ok(())
     } else {
-        Err(PlacementRejection::PromoCodeExhausted)
-    })
+        Err(PlacementRejection::PromoCodeExhausted.into())
+    }
 }
 
-/// One item of a placement, inside its own savepoint `sp`.
-async fn place_one(sp: &DatabaseTransaction, new: &NewBooking) -> Step<Booking> {
-    let now = new.created_at;
-    let quantity = int(new.quantity.get());
-    let seats = match new.waitlist_entry_id {
-        Some(entry) => check_waitlist_hold(sp, new, entry).await?,
-        None => take_seats(sp, new.event_id, quantity, now).await?,
-    };
-    if let Err(rejected) = seats {
-        return Ok(Err(rejected));
-    }
-    if let Some(option) = new.price_option_id
-        && let Err(rejected) = take_price_option_stock(sp, new.event_id, option, quantity).await?
-    {
-        return Ok(Err(rejected));
-    }
-    if let Some(promo) = new.promo_code_id
-        && let Err(rejected) = use_promo_code(sp, promo, now).await?
-    {
-        return Ok(Err(rejected));
-    }
-    match new_row(new).insert(sp).await {
-        Ok(model) => Ok(Ok(to_domain(model)?)),
-        Err(e) if is_unique_violation(&e) => Ok(Err(PlacementRejection::AlreadyBooked)),
-        Err(e) => Err(db_err(e)),
+/// What a batch takes from the event, its price options and promo codes.
+#[derive(Default)]
+struct Takes {
+    seats: i32,
+    options: BTreeMap<PriceOptionId, i32>,
+    promos: BTreeMap<PromoCodeId, i32>,
+    holds: Vec<(WaitlistEntryId, UserId)>,
+    latest: Option<Timestamp>,
+}
+
+impl Takes {
+    fn of(bookings: &[NewBooking]) -> Self {
+        let mut takes = Self::default();
+        for new in bookings {
+            let quantity = int(new.quantity.get());
+            match new.waitlist_entry_id {
+                Some(entry) => takes.holds.push((entry, new.user_id)),
+                None => takes.seats += quantity,
+            }
+            if let Some(option) = new.price_option_id {
+                *takes.options.entry(option).or_default() += quantity;
+            }
+            if let Some(promo) = new.promo_code_id {
+                *takes.promos.entry(promo).or_default() += 1;
+            }
+            takes.latest = Ord::max(takes.latest, Some(new.created_at));
+        }
+        takes
     }
 }
 
@@ -371,34 +390,72 @@ impl BookingRepository for SeaTx {
         &self,
         event_id: EventId,
         bookings: Vec<NewBooking>,
-    ) -> Result<Vec<Result<Booking, PlacementRejection>>, AppError> {
+    ) -> Result<Vec<Booking>, AppError> {
         if let Some(other) = bookings.iter().find(|b| b.event_id != event_id) {
             return Err(AppError::internal(format!(
                 "placement for event {event_id} holds a booking for event {}",
                 other.event_id
             )));
         }
-        let mut placed = Vec::with_capacity(bookings.len());
-        for new in &bookings {
-            // A nested transaction is a SAVEPOINT: a rejected item is rolled back alone.
-            let sp = self.conn().begin().await.map_err(db_err)?;
-            match place_one(&sp, new).await {
-                Ok(Ok(booking)) => {
-                    sp.commit().await.map_err(db_err)?;
-                    placed.push(Ok(booking));
-                }
-                Ok(Err(rejected)) => {
-                    sp.rollback().await.map_err(db_err)?;
-                    placed.push(Err(rejected));
-                }
-                Err(e) => {
-                    // The whole call fails; undo this item's partial work before reporting.
-                    let _ = sp.rollback().await;
-                    return Err(e);
-                }
-            }
+        let takes = Takes::of(&bookings);
+        let Some(now) = takes.latest else {
+            return Ok(Vec::new());
+        };
+        let conn = self.conn();
+        // Seats first: the event's row lock orders placements of one event on every instance.
+        if takes.seats > 0 {
+            take_seats(conn, event_id, takes.seats, now).await?;
         }
-        Ok(placed)
+        check_waitlist_holds(conn, event_id, &takes.holds).await?;
+        for (option, quantity) in &takes.options {
+            take_price_option_stock(conn, event_id, *option, *quantity).await?;
+        }
+        for (promo, uses) in &takes.promos {
+            use_promo_code(conn, *promo, *uses, now).await?;
+        }
+        let inserted = row::Entity::insert_many(bookings.iter().map(new_row))
+            .exec_with_returning(conn)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    AppError::from(PlacementRejection::AlreadyBooked)
+                } else {
+                    db_err(e)
+                }
+            })?;
+        // One active booking per user and event: the user finds each row in the input's order.
+        let mut by_user: HashMap<uuid::Uuid, row::Model> =
+            inserted.into_iter().map(|m| (m.user_id, m)).collect();
+        bookings
+            .iter()
+            .map(|new| {
+                by_user
+                    .remove(&new.user_id.0)
+                    .ok_or_else(|| AppError::internal("placement lost a booking row"))
+                    .and_then(to_domain)
+            })
+            .collect()
+    }
+
+    async fn users_with_active_booking(
+        &self,
+        event_id: EventId,
+        users: &[UserId],
+    ) -> Result<Vec<UserId>, AppError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found: Vec<uuid::Uuid> = row::Entity::find()
+            .select_only()
+            .column(row::Column::UserId)
+            .filter(row::Column::EventId.eq(event_id.0))
+            .filter(row::Column::UserId.is_in(users.iter().map(|u| u.0)))
+            .filter(row::Column::Status.is_in(active()))
+            .into_tuple()
+            .all(self.conn())
+            .await
+            .map_err(db_err)?;
+        Ok(found.into_iter().map(convert::user).collect())
     }
 
     async fn find(&self, id: BookingId) -> Result<Option<Booking>, AppError> {
@@ -588,7 +645,7 @@ impl BookingRepository for SeaTx {
     }
 
     async fn append_log(&self, log: BookingLog) -> Result<(), AppError> {
-        let model = booking_logs::ActiveModel {
+        self.appends.log(booking_logs::ActiveModel {
             booking_id: Set(log.booking_id.0),
             old_status: Set(log.old_status.map(|s| s.as_str().to_owned())),
             new_status: Set(log.new_status.as_str().to_owned()),
@@ -596,15 +653,12 @@ impl BookingRepository for SeaTx {
             details: Set(log.details),
             created_at: Set(log.created_at),
             ..Default::default()
-        };
-        booking_logs::Entity::insert(model)
-            .exec_without_returning(self.conn())
-            .await
-            .map_err(not_found_booking)?;
+        });
         Ok(())
     }
 
     async fn logs(&self, booking_id: BookingId) -> Result<Vec<BookingLog>, AppError> {
+        self.flush_appends().await?;
         booking_logs::Entity::find()
             .filter(booking_logs::Column::BookingId.eq(booking_id.0))
             .order_by_asc(booking_logs::Column::CreatedAt)

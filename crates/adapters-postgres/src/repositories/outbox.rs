@@ -34,8 +34,7 @@ use ports::outbox::{DomainEventType, OutboxMessage, OutboxRecord};
 use ports::{OutboxStats, OutboxStore};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use crate::convert;
@@ -145,10 +144,10 @@ async fn keep_aggregate_order(
 
 #[async_trait]
 impl OutboxStore for SeaTx {
-    async fn enqueue(&self, message: OutboxMessage) -> Result<i64, AppError> {
-        let model = row::ActiveModel {
+    async fn enqueue(&self, message: OutboxMessage) -> Result<(), AppError> {
+        self.appends.outbox(row::ActiveModel {
             event_type: Set(message.event_type.as_str().to_owned()),
-            aggregate_type: Set(message.aggregate_type.to_owned()),
+            aggregate_type: Set(message.aggregate_type),
             aggregate_id: Set(message.aggregate_id),
             aggregate_version: Set(message.aggregate_version),
             payload: Set(message.payload),
@@ -159,12 +158,12 @@ impl OutboxStore for SeaTx {
             last_error: Set(None),
             sent_at: Set(None),
             ..Default::default()
-        };
-        let stored = model.insert(self.conn()).await.map_err(db_err)?;
-        Ok(stored.id)
+        });
+        Ok(())
     }
 
     async fn claim_batch(&self, now: Timestamp, limit: u32) -> Result<Vec<OutboxRecord>, AppError> {
+        self.flush_appends().await?;
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -174,6 +173,7 @@ impl OutboxStore for SeaTx {
     }
 
     async fn mark_sent(&self, ids: &[i64], at: Timestamp) -> Result<(), AppError> {
+        self.flush_appends().await?;
         if ids.is_empty() {
             return Ok(());
         }
@@ -188,6 +188,7 @@ impl OutboxStore for SeaTx {
     }
 
     async fn mark_failed(&self, id: i64, error: &str, retry_at: Timestamp) -> Result<(), AppError> {
+        self.flush_appends().await?;
         let result = row::Entity::update_many()
             .col_expr(
                 row::Column::Attempts,
@@ -208,6 +209,7 @@ impl OutboxStore for SeaTx {
     }
 
     async fn stats(&self) -> Result<OutboxStats, AppError> {
+        self.flush_appends().await?;
         let unsent = row::Entity::find().filter(row::Column::SentAt.is_null());
         let count = unsent.clone().count(self.conn()).await.map_err(db_err)?;
         let oldest: Option<Timestamp> = unsent
@@ -225,6 +227,7 @@ impl OutboxStore for SeaTx {
     }
 
     async fn purge_sent_before(&self, before: Timestamp, limit: u32) -> Result<u64, AppError> {
+        self.flush_appends().await?;
         if limit == 0 {
             return Ok(0);
         }

@@ -111,6 +111,27 @@ impl WaitlistRepository for SeaTx {
         fetch_one(self.conn(), for_update(query, self.backend()), to_domain).await
     }
 
+    async fn find_offers(
+        &self,
+        event_id: EventId,
+        users: &[UserId],
+    ) -> Result<Vec<WaitlistEntry>, AppError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = row::Entity::find()
+            .filter(row::Column::EventId.eq(event_id.0))
+            .filter(row::Column::Status.eq(WaitlistStatus::Notified.as_str()))
+            .filter(row::Column::UserId.is_in(users.iter().map(|u| u.0)));
+        for_update(query, self.backend())
+            .all(self.conn())
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(to_domain)
+            .collect()
+    }
+
     async fn peek_open(
         &self,
         event_id: EventId,

@@ -29,10 +29,24 @@ use sea_orm::{
     QueryOrder, Set,
 };
 
-async fn place1(tx: &SeaTx, new: NewBooking) -> Result<Booking, PlacementRejection> {
-    let mut placed = tx.place(new.event_id, vec![new]).await.unwrap();
-    assert_eq!(placed.len(), 1);
-    placed.pop().unwrap()
+/// Places one booking; a refusal comes back as the message of the conflict it is.
+async fn place1(tx: &SeaTx, new: NewBooking) -> Result<Booking, String> {
+    tx.place(new.event_id, vec![new])
+        .await
+        .map(|mut placed| {
+            assert_eq!(placed.len(), 1);
+            placed.pop().unwrap()
+        })
+        .map_err(|e| refusal_text(&e))
+}
+
+/// A placement refusal as the conflict the repository answers (code and message).
+fn refusal_text(e: &ports::AppError) -> String {
+    format!("{}: {e}", e.code())
+}
+
+fn refused(r: PlacementRejection) -> String {
+    refusal_text(&ports::AppError::from(r))
 }
 
 async fn booking_count(db: &DatabaseConnection, event: EventId) -> u64 {
@@ -139,74 +153,126 @@ on_both_backends!(sold_out_leaves_seats_and_bookings_untouched, |t| {
         place1(&tx, new_booking(event, user(1), 3))
             .await
             .unwrap_err(),
-        PlacementRejection::SoldOut { available: 2 }
+        refused(PlacementRejection::SoldOut { available: 2 })
     );
     assert_eq!(
         place1(&tx, new_booking(draft, user(1), 1))
             .await
             .unwrap_err(),
-        PlacementRejection::SoldOut { available: 0 },
+        refused(PlacementRejection::SoldOut { available: 0 }),
         "an event that is not on sale offers no seats"
     );
     assert_eq!(
         place1(&tx, new_booking(EventId(9_999), user(1), 1))
             .await
             .unwrap_err(),
-        PlacementRejection::SoldOut { available: 0 }
+        refused(PlacementRejection::SoldOut { available: 0 })
     );
-    // the transaction is still usable after the rejections
+    // the seat update is conditional: a refusal fails no statement, the transaction goes on
     place1(&tx, new_booking(event, user(1), 2)).await.unwrap();
     assert_eq!(
         place1(&tx, new_booking(event, user(2), 1))
             .await
             .unwrap_err(),
-        PlacementRejection::SoldOut { available: 0 }
+        refused(PlacementRejection::SoldOut { available: 0 })
     );
     tx.commit_tx().await.unwrap();
     assert_eq!(seats(&t.db, event).await, 0);
     assert_eq!(seats(&t.db, draft).await, 5);
     assert_eq!(booking_count(&t.db, event).await, 1);
-    assert_eq!(event_row(&t.db, draft).await.version, 0);
 });
 
-on_both_backends!(
-    a_duplicate_in_the_middle_of_a_batch_does_not_sink_the_others,
-    |t| {
-        let event = event(&t.db, 10).await;
-        let uow = SeaUnitOfWork::new(t.db.clone());
-        let tx = uow.begin_tx().await.unwrap();
-        let first = place1(&tx, new_booking(event, user(2), 1)).await.unwrap();
-        let batch = vec![
-            new_booking(event, user(1), 2),
-            new_booking(event, user(2), 3),
-            new_booking(event, user(3), 1),
-        ];
-        let placed = tx.place(event, batch).await.unwrap();
-        assert_eq!(placed.len(), 3);
-        assert!(placed[0].is_ok());
-        assert_eq!(placed[1], Err(PlacementRejection::AlreadyBooked));
-        assert!(placed[2].is_ok());
-        tx.commit_tx().await.unwrap();
-
-        // 1 + 2 + 1 seats taken: the duplicate's 3 seats were given back with its savepoint
-        assert_eq!(seats(&t.db, event).await, 6);
-        assert_eq!(booking_count(&t.db, event).await, 3);
-        let tx = uow.begin_tx().await.unwrap();
-        for (who, quantity) in [(1, 2), (3, 1)] {
-            let b = tx.find_active(event, user(who)).await.unwrap().unwrap();
-            assert_eq!(b.quantity.get(), quantity);
-        }
-        assert_eq!(tx.find_active(event, user(2)).await.unwrap(), Some(first));
-        assert_eq!(tx.seats_held(event).await.unwrap(), 4);
-
-        // a batch must be for the event it names
-        let err = tx
-            .place(EventId(9_999), vec![new_booking(event, user(4), 1)])
+on_both_backends!(a_batch_is_placed_whole_with_one_seat_update, |t| {
+    let event = event(&t.db, 10).await;
+    let uow = SeaUnitOfWork::new(t.db.clone());
+    let tx = uow.begin_tx().await.unwrap();
+    let batch = vec![
+        new_booking(event, user(1), 2),
+        new_booking(event, user(2), 3),
+        new_booking(event, user(3), 1),
+    ];
+    let placed = tx.place(event, batch).await.unwrap();
+    // the stored rows come back in the input's order
+    assert_eq!(
+        placed
+            .iter()
+            .map(|b| (b.user_id, b.quantity.get()))
+            .collect::<Vec<_>>(),
+        [(user(1), 2), (user(2), 3), (user(3), 1)]
+    );
+    assert!(placed.iter().all(|b| b.id.0 > 0));
+    tx.commit_tx().await.unwrap();
+    assert_eq!(seats(&t.db, event).await, 4);
+    // one conditional update for the whole batch
+    assert_eq!(event_row(&t.db, event).await.version, 1);
+    let tx = uow.begin_tx().await.unwrap();
+    assert_eq!(tx.seats_held(event).await.unwrap(), 6);
+    let mut who = tx
+        .users_with_active_booking(event, &[user(1), user(3), user(4)])
+        .await
+        .unwrap();
+    who.sort_by_key(|u| u.0);
+    let mut expected = vec![user(1), user(3)];
+    expected.sort_by_key(|u| u.0);
+    assert_eq!(who, expected);
+    assert!(
+        tx.users_with_active_booking(event, &[])
             .await
-            .unwrap_err();
-        assert_eq!(err.code(), "INTERNAL_ERROR");
-    }
-);
+            .unwrap()
+            .is_empty()
+    );
+    assert!(tx.place(event, Vec::new()).await.unwrap().is_empty());
+});
+
+on_both_backends!(a_batch_the_database_refuses_writes_nothing, |t| {
+    let event = event(&t.db, 10).await;
+    let uow = SeaUnitOfWork::new(t.db.clone());
+    let tx = uow.begin_tx().await.unwrap();
+    place1(&tx, new_booking(event, user(2), 1)).await.unwrap();
+    tx.commit_tx().await.unwrap();
+
+    // user 2 already holds a booking: the unique index refuses the whole batch
+    let tx = uow.begin_tx().await.unwrap();
+    let batch = vec![
+        new_booking(event, user(1), 2),
+        new_booking(event, user(2), 3),
+        new_booking(event, user(3), 1),
+    ];
+    let err = tx.place(event, batch).await.unwrap_err();
+    assert_eq!(
+        refusal_text(&err),
+        refused(PlacementRejection::AlreadyBooked)
+    );
+    tx.rollback_tx().await.unwrap();
+    // more seats than there are: refused before anything is inserted
+    let tx = uow.begin_tx().await.unwrap();
+    let err = tx
+        .place(
+            event,
+            vec![
+                new_booking(event, user(4), 5),
+                new_booking(event, user(5), 5),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refusal_text(&err),
+        refused(PlacementRejection::SoldOut { available: 9 })
+    );
+    tx.rollback_tx().await.unwrap();
+
+    assert_eq!(seats(&t.db, event).await, 9);
+    assert_eq!(booking_count(&t.db, event).await, 1);
+
+    // a batch must be for the event it names
+    let tx = uow.begin_tx().await.unwrap();
+    let err = tx
+        .place(EventId(9_999), vec![new_booking(event, user(4), 1)])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "INTERNAL_ERROR");
+});
 
 on_both_backends!(price_option_stock_is_enforced, |t| {
     let other = event(&t.db, 20).await;
@@ -227,32 +293,33 @@ on_both_backends!(price_option_stock_is_enforced, |t| {
             event,
             vec![
                 with(1, 2, limited),
-                with(2, 2, limited),
                 with(3, 5, unlimited),
-                with(4, 1, inactive),
-                with(5, 1, foreign),
                 with(6, 1, limited),
             ],
         )
         .await
         .unwrap();
-    assert_eq!(placed[0].as_ref().unwrap().price_option_id, Some(limited));
-    assert_eq!(
-        placed[1],
-        Err(PlacementRejection::PriceOptionSoldOut { available: 1 })
-    );
-    assert!(placed[2].is_ok());
-    assert_eq!(
-        placed[3],
-        Err(PlacementRejection::PriceOptionSoldOut { available: 0 })
-    );
-    assert_eq!(
-        placed[4],
-        Err(PlacementRejection::PriceOptionSoldOut { available: 0 }),
-        "a price option of another event is refused"
-    );
-    assert!(placed[5].is_ok());
+    assert_eq!(placed[0].price_option_id, Some(limited));
     tx.commit_tx().await.unwrap();
+    for (booking, refusal) in [
+        (
+            with(2, 1, limited),
+            PlacementRejection::PriceOptionSoldOut { available: 0 },
+        ),
+        (
+            with(4, 1, inactive),
+            PlacementRejection::PriceOptionSoldOut { available: 0 },
+        ),
+        // a price option of another event is refused
+        (
+            with(5, 1, foreign),
+            PlacementRejection::PriceOptionSoldOut { available: 0 },
+        ),
+    ] {
+        let tx = uow.begin_tx().await.unwrap();
+        assert_eq!(place1(&tx, booking).await.unwrap_err(), refused(refusal));
+        tx.rollback_tx().await.unwrap();
+    }
 
     assert_eq!(price_option_stock(&t.db, limited).await, Some(0));
     assert_eq!(price_option_stock(&t.db, unlimited).await, None);
@@ -266,6 +333,7 @@ on_both_backends!(price_option_stock_is_enforced, |t| {
 on_both_backends!(promo_code_max_uses_is_enforced, |t| {
     let event = event(&t.db, 20).await;
     let once = promo(&t.db, "ONCE", Some(1)).await;
+    let twice = promo(&t.db, "TWICE", Some(2)).await;
     let open = promo(&t.db, "OPEN", None).await;
     let with = |who, code| {
         let mut b = new_booking(event, user(who), 1);
@@ -277,17 +345,26 @@ on_both_backends!(promo_code_max_uses_is_enforced, |t| {
     let placed = tx
         .place(
             event,
-            vec![with(1, once), with(2, once), with(3, open), with(4, open)],
+            vec![with(1, once), with(3, open), with(4, open), with(5, twice)],
         )
         .await
         .unwrap();
-    assert_eq!(placed[0].as_ref().unwrap().promo_code_id, Some(once));
-    assert_eq!(placed[1], Err(PlacementRejection::PromoCodeExhausted));
-    assert!(placed[2].is_ok() && placed[3].is_ok());
+    assert_eq!(placed[0].promo_code_id, Some(once));
     tx.commit_tx().await.unwrap();
+    // uses are counted per batch: two more of TWICE exceed it although one is left
+    for batch in [vec![with(2, once)], vec![with(6, twice), with(7, twice)]] {
+        let tx = uow.begin_tx().await.unwrap();
+        let err = tx.place(event, batch).await.unwrap_err();
+        assert_eq!(
+            refusal_text(&err),
+            refused(PlacementRejection::PromoCodeExhausted)
+        );
+        tx.rollback_tx().await.unwrap();
+    }
     assert_eq!(promo_uses(&t.db, once).await, 1);
+    assert_eq!(promo_uses(&t.db, twice).await, 1);
     assert_eq!(promo_uses(&t.db, open).await, 2);
-    assert_eq!(seats(&t.db, event).await, 17);
+    assert_eq!(seats(&t.db, event).await, 16);
 });
 
 on_both_backends!(a_waitlist_held_booking_does_not_take_seats, |t| {
@@ -301,21 +378,19 @@ on_both_backends!(a_waitlist_held_booking_does_not_take_seats, |t| {
         b
     };
     let uow = SeaUnitOfWork::new(t.db.clone());
+    for booking in [
+        with(3, converted), // someone else's entry
+        with(2, notified),  // not converted (the hold expired or was never used)
+    ] {
+        let tx = uow.begin_tx().await.unwrap();
+        assert_eq!(
+            place1(&tx, booking).await.unwrap_err(),
+            refused(PlacementRejection::WaitlistHoldGone)
+        );
+        tx.rollback_tx().await.unwrap();
+    }
     let tx = uow.begin_tx().await.unwrap();
-    let placed = tx
-        .place(
-            event,
-            vec![
-                with(3, converted), // someone else's entry
-                with(2, notified),  // not converted (the hold expired or was never used)
-                with(1, converted),
-            ],
-        )
-        .await
-        .unwrap();
-    assert_eq!(placed[0], Err(PlacementRejection::WaitlistHoldGone));
-    assert_eq!(placed[1], Err(PlacementRejection::WaitlistHoldGone));
-    let held = placed[2].clone().unwrap();
+    let held = place1(&tx, with(1, converted)).await.unwrap();
     assert_eq!(held.waitlist_entry_id, Some(converted));
     tx.commit_tx().await.unwrap();
     assert_eq!(seats(&t.db, event).await, 0);
@@ -578,10 +653,7 @@ on_both_backends!(
                 ],
             )
             .await
-            .unwrap()
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
+            .unwrap();
         move_to(&tx, placed[4].clone(), BookingStatus::Canceled, at(0)).await;
         move_to(&tx, placed[5].clone(), BookingStatus::Confirmed, at(0)).await;
 
@@ -735,14 +807,17 @@ on_both_backends!(logs_are_appended_and_read_in_order, |t| {
         [created.clone(), confirmed, same_instant]
     );
     assert_eq!(tx.logs(BookingId(9_999)).await.unwrap(), []);
-    let err = tx
-        .append_log(BookingLog {
-            booking_id: BookingId(9_999),
-            ..created
-        })
-        .await
-        .unwrap_err();
+    // logs are written at the latest at the commit: a log of a missing booking fails it, and
+    // nothing of the transaction stays
+    tx.append_log(BookingLog {
+        booking_id: BookingId(9_999),
+        ..created
+    })
+    .await
+    .unwrap();
+    let err = tx.commit_tx().await.unwrap_err();
     assert_eq!(err.code(), "NOT_FOUND");
+    assert_eq!(booking_count(&t.db, event).await, 0);
 });
 
 on_both_backends!(
@@ -906,20 +981,26 @@ async fn two_hundred_concurrent_buyers_get_exactly_fifty_seats_on_postgres() {
             let uow = uow.clone();
             tokio::spawn(async move {
                 let tx = uow.begin_tx().await?;
-                let placed = tx
+                match tx
                     .place(event, vec![new_booking(event, user(1_000 + n), 1)])
-                    .await?;
-                tx.commit_tx().await?;
-                Ok::<_, ports::AppError>(placed)
+                    .await
+                {
+                    Ok(placed) => {
+                        tx.commit_tx().await?;
+                        Ok::<_, ports::AppError>(Ok(placed))
+                    }
+                    Err(refused) => Ok(Err(refused)),
+                }
             })
         })
         .collect();
     let (mut ok, mut sold_out) = (0, 0);
     for task in tasks {
-        let placed = task.await.unwrap().unwrap();
-        match placed.as_slice() {
-            [Ok(_)] => ok += 1,
-            [Err(PlacementRejection::SoldOut { available: 0 })] => sold_out += 1,
+        match task.await.unwrap().unwrap() {
+            Ok(placed) if placed.len() == 1 => ok += 1,
+            Err(e) if refusal_text(&e) == refused(PlacementRejection::SoldOut { available: 0 }) => {
+                sold_out += 1;
+            }
             other => panic!("unexpected outcome {other:?}"),
         }
     }

@@ -13,6 +13,21 @@ use ports::outbox::{DomainEventType, OutboxMessage};
 use ports::{OutboxStats, OutboxStore};
 use sea_orm::{EntityTrait, PaginatorTrait, Set};
 
+/// Enqueues `m` and answers its id: a read of the outbox writes the rows the transaction
+/// appended (they wait for the commit otherwise), then the newest id is the one just written.
+async fn enqueue(tx: &adapters_postgres::SeaTx, m: OutboxMessage) -> i64 {
+    tx.enqueue(m).await.unwrap();
+    tx.stats().await.unwrap();
+    outbox::Entity::find()
+        .all(tx.conn_for_tests())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .max()
+        .unwrap()
+}
+
 fn at(minutes: i64) -> Timestamp {
     Utc.with_ymd_and_hms(2027, 5, 1, 9, 0, 0).unwrap() + Duration::minutes(minutes)
 }
@@ -42,9 +57,9 @@ on_both_backends!(enqueue_claim_and_mark_sent, |t| {
     let tx = uow.begin_tx().await.unwrap();
     assert_eq!(tx.stats().await.unwrap(), OutboxStats::default());
     let first = message("event", 7, 1, 0);
-    let a = tx.enqueue(first.clone()).await.unwrap();
-    let b = tx.enqueue(message("booking", 40, 1, 1)).await.unwrap();
-    let c = tx.enqueue(message("event", 8, 3, 5)).await.unwrap();
+    let a = enqueue(&tx, first.clone()).await;
+    let b = enqueue(&tx, message("booking", 40, 1, 1)).await;
+    let c = enqueue(&tx, message("event", 8, 3, 5)).await;
     assert!(a < b && b < c, "ids grow in write order");
     tx.commit_tx().await.unwrap();
 
@@ -99,13 +114,13 @@ on_both_backends!(
     |t| {
         let uow = SeaUnitOfWork::new(t.db.clone());
         let tx = uow.begin_tx().await.unwrap();
-        let a1 = tx.enqueue(message("booking", 1, 1, 0)).await.unwrap();
-        let b1 = tx.enqueue(message("booking", 2, 1, 0)).await.unwrap();
-        let a2 = tx.enqueue(message("booking", 1, 2, 1)).await.unwrap();
+        let a1 = enqueue(&tx, message("booking", 1, 1, 0)).await;
+        let b1 = enqueue(&tx, message("booking", 2, 1, 0)).await;
+        let a2 = enqueue(&tx, message("booking", 1, 2, 1)).await;
         // same id, another aggregate type: another aggregate
-        let e1 = tx.enqueue(message("event", 1, 1, 1)).await.unwrap();
-        let b2 = tx.enqueue(message("booking", 2, 2, 2)).await.unwrap();
-        let a3 = tx.enqueue(message("booking", 1, 3, 2)).await.unwrap();
+        let e1 = enqueue(&tx, message("event", 1, 1, 1)).await;
+        let b2 = enqueue(&tx, message("booking", 2, 2, 2)).await;
+        let a3 = enqueue(&tx, message("booking", 1, 3, 2)).await;
         tx.commit_tx().await.unwrap();
 
         let tx = uow.begin_tx().await.unwrap();
@@ -156,7 +171,7 @@ on_both_backends!(purge_deletes_sent_rows_only, |t| {
     let tx = uow.begin_tx().await.unwrap();
     let mut written = Vec::new();
     for i in 0..5 {
-        written.push(tx.enqueue(message("event", i, 1, i)).await.unwrap());
+        written.push(enqueue(&tx, message("event", i, 1, i)).await);
     }
     tx.mark_sent(&written[..2], at(10)).await.unwrap();
     tx.mark_sent(&written[2..4], at(20)).await.unwrap();
@@ -208,12 +223,12 @@ async fn concurrent_relays_claim_disjoint_rows_in_aggregate_order_on_postgres() 
     };
     let uow = SeaUnitOfWork::new(t.db.clone());
     let tx = uow.begin_tx().await.unwrap();
-    let a1 = tx.enqueue(message("event", 1, 1, 0)).await.unwrap();
-    let b1 = tx.enqueue(message("event", 2, 1, 0)).await.unwrap();
-    let a2 = tx.enqueue(message("event", 1, 2, 1)).await.unwrap();
-    let c1 = tx.enqueue(message("event", 3, 1, 1)).await.unwrap();
-    let b2 = tx.enqueue(message("event", 2, 2, 2)).await.unwrap();
-    let d1 = tx.enqueue(message("event", 4, 1, 2)).await.unwrap();
+    let a1 = enqueue(&tx, message("event", 1, 1, 0)).await;
+    let b1 = enqueue(&tx, message("event", 2, 1, 0)).await;
+    let a2 = enqueue(&tx, message("event", 1, 2, 1)).await;
+    let c1 = enqueue(&tx, message("event", 3, 1, 1)).await;
+    let b2 = enqueue(&tx, message("event", 2, 2, 2)).await;
+    let d1 = enqueue(&tx, message("event", 4, 1, 2)).await;
     tx.commit_tx().await.unwrap();
 
     // relay 1 holds the first two rows (events 1 and 2) while relay 2 claims

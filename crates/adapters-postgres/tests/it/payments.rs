@@ -16,7 +16,7 @@ async fn booking(tx: &SeaTx, event: domain::EventId, who: u128) -> Booking {
         .place(event, vec![new_booking(event, user(who), 2)])
         .await
         .unwrap();
-    placed.pop().unwrap().unwrap()
+    placed.pop().unwrap()
 }
 
 fn new_payment(booking: BookingId, minor: i64) -> NewPayment {

@@ -17,20 +17,14 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use domain::booking::{Booking, BookingStatus, NewBooking};
-use domain::booking_rules::{BookingSettings, check_can_book, payment_deadline};
+use domain::booking::{Booking, BookingStatus};
+use domain::booking_rules::BookingSettings;
 use domain::event::Event;
 use domain::loyalty::{LoyaltyProgram, NewLoyaltyEntry};
 use domain::payment::{Payment, PaymentCoverage};
-use domain::price_option::PriceOption;
-use domain::pricing::{LoyaltyRedemption, PriceRequest, price};
-use domain::promo_code::{PromoCode, PromoCodeText};
+use domain::promo_code::PromoCodeText;
 use domain::refund_policy::CancellationReason;
-use domain::waitlist::WaitlistEntry;
-use domain::{
-    BookingId, DomainError, EventId, Money, PriceOptionId, Quantity, Timestamp, UserId,
-    WaitlistEntryId,
-};
+use domain::{BookingId, EventId, Money, PriceOptionId, Quantity, UserId};
 use serde_json::json;
 
 use crate::actor::{RequestContext, Role};
@@ -38,11 +32,12 @@ use crate::clock::Clock;
 use crate::outbox::DomainEventType;
 use crate::ports::{BookingQuery, PaymentGateways, TicketCodeGenerator, Tx, UnitOfWork};
 pub use crate::services::commerce::BookingCancellation;
-use crate::services::commerce::{Commerce, Env, RefundKick, booking_summary, details_of};
+use crate::services::commerce::{Commerce, Env, RefundKick, booking_summary};
 use crate::services::events::event_summary;
+use crate::services::placement::{BatchSettings, BookingRequest, Combiner, place_batch};
 use crate::services::recording::Recorder;
 use crate::services::waitlist::{WaitlistSettings, offer_freed_seats};
-use crate::{AppError, ErrorCode, Page, PageRequest};
+use crate::{AppError, Page, PageRequest};
 
 /// Input of "create booking" (`POST /api/v1/bookings`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +90,8 @@ pub struct EventCancellation {
 #[derive(Clone)]
 pub struct BookingService {
     deps: Commerce,
+    /// Per-event batching of placements; `None` places each request alone.
+    combiner: Option<Arc<Combiner>>,
 }
 
 impl std::fmt::Debug for BookingService {
@@ -120,6 +117,7 @@ impl BookingService {
     ) -> Self {
         Self {
             deps: Commerce::new(uow, clock, gateways, tickets, settings, loyalty),
+            combiner: None,
         }
     }
 
@@ -139,13 +137,19 @@ impl BookingService {
         self
     }
 
-    /// `POST /api/v1/bookings`: any signed-in caller books for themselves. The steps, in one
-    /// transaction: the event and price option the caller may book ([`bookable_target`]), an
-    /// open waitlist offer that holds seats for them ([`open_offer`]), the promo code
-    /// ([`applicable_promo`]) and loyalty points ([`points_to_redeem`]), the price, the offer
-    /// converted ([`convert_offer`]), the booking placed with its seats taken
-    /// ([`place_booking`]), and what records it ([`record_creation`]); a free booking is
-    /// confirmed at once.
+    /// Places requests of one event in batches (one transaction per batch, see
+    /// [`crate::services::placement`]); without it every request is a batch of one.
+    #[must_use]
+    pub fn with_batching(mut self, settings: BatchSettings) -> Self {
+        self.combiner = Some(Arc::new(Combiner::new(settings)));
+        self
+    }
+
+    /// `POST /api/v1/bookings`: any signed-in caller books for themselves. What needs no
+    /// database is checked here (sign-in, quantity, promo code shape); the rest — the event the
+    /// caller may book, an open waitlist offer, the promo code, loyalty points, the price with
+    /// the seats taken so far, the seats — in the event's next batch
+    /// ([`crate::services::placement`]). A free booking is confirmed at once.
     pub async fn create(
         &self,
         ctx: &RequestContext,
@@ -153,78 +157,29 @@ impl BookingService {
     ) -> Result<Booking, AppError> {
         let user = ctx.actor.require_authenticated()?;
         let quantity = Quantity::new(cmd.quantity, self.deps.settings.max_quantity)?;
-        let promo_text = cmd
+        let promo = cmd
             .promo_code
             .as_deref()
             .filter(|c| !c.trim().is_empty())
             .map(PromoCodeText::new)
             .transpose()
             .map_err(|e| AppError::invalid("promo_code", e.to_string()))?;
-        let now = self.deps.clock.now();
-
-        let tx = self.deps.uow.begin().await?;
-        let env = self.deps.env(tx.as_ref(), ctx);
-        let (event, option) = bookable_target(tx.as_ref(), ctx, user, &cmd).await?;
-        let mut offer =
-            open_offer(tx.as_ref(), &event, option.as_ref(), user, quantity, now).await?;
-        let promo = applicable_promo(tx.as_ref(), promo_text.as_ref(), &event, now).await?;
-        let loyalty = match cmd.use_loyalty_points.filter(|p| *p > 0) {
-            Some(points) => {
-                Some(points_to_redeem(tx.as_ref(), &self.deps.loyalty, user, points).await?)
-            }
-            None => None,
-        };
-        let breakdown = price(&PriceRequest {
-            unit_price: option.as_ref().map_or(event.price, |o| o.price),
+        let request = BookingRequest {
+            ctx: ctx.clone(),
+            user,
+            event_id: cmd.event_id,
             quantity,
-            seats_taken: event.seats.taken(),
-            capacity: event.seats.capacity(),
-            rules: &event.pricing_rules,
-            promo: promo.as_ref().map(|p| p.terms.discount),
-            loyalty,
-        });
-        let converted = match offer.as_mut() {
-            Some(entry) => Some(convert_offer(tx.as_ref(), entry, event.id, quantity, now).await?),
-            None => None,
+            price_option_id: cmd.price_option_id,
+            promo,
+            points: cmd.use_loyalty_points,
         };
-
-        let booking = place_booking(
-            tx.as_ref(),
-            NewBooking {
-                event_id: event.id,
-                user_id: user,
-                quantity,
-                price_option_id: option.as_ref().map(|o| o.id),
-                promo_code_id: promo.as_ref().map(|p| p.id),
-                waitlist_entry_id: converted.map(|c| c.entry),
-                price: breakdown,
-                payment_deadline: payment_deadline(
-                    now,
-                    self.deps.settings.ttl,
-                    event.booking_cutoff(),
-                ),
-                created_at: now,
-            },
-        )
-        .await?;
-        if converted.is_some_and(|c| c.surplus > 0) {
-            // Held seats the booking did not need pass on to the next waiter.
-            offer_freed_seats(tx.as_ref(), event.id, now, env.waitlist, ctx).await?;
+        match &self.combiner {
+            Some(combiner) => combiner.submit(&self.deps, request).await,
+            None => place_batch(&self.deps, cmd.event_id, &[request])
+                .await
+                .pop()
+                .unwrap_or_else(|| Err(AppError::internal("placement answered nothing"))),
         }
-        record_creation(&env, &booking, promo.as_ref()).await?;
-
-        let booking = if booking.total_price().is_zero() {
-            env.confirm_booking(
-                booking,
-                self.deps.tickets.generate(),
-                self.deps.settings.grace,
-            )
-            .await?
-        } else {
-            booking
-        };
-        tx.commit().await?;
-        Ok(booking)
     }
 
     /// `GET /api/v1/bookings/{id}`: the owner, the event's organizer, admins.
@@ -563,191 +518,6 @@ pub(crate) async fn cancel_in_tx(
     .await
 }
 
-/// The event the caller may book (a DRAFT is 404 to anyone but its organizer and admins) and the
-/// price option they chose.
-async fn bookable_target(
-    tx: &dyn Tx,
-    ctx: &RequestContext,
-    user: UserId,
-    cmd: &CreateBookingCommand,
-) -> Result<(Event, Option<PriceOption>), AppError> {
-    let event = tx
-        .events()
-        .find(cmd.event_id)
-        .await?
-        .ok_or(AppError::NotFound { entity: "event" })?;
-    if !(event.is_public() || ctx.actor.is_admin() || event.creator_id == user) {
-        return Err(AppError::NotFound { entity: "event" });
-    }
-    let option = match cmd.price_option_id {
-        Some(id) => Some(
-            tx.events()
-                .price_options(event.id)
-                .await?
-                .into_iter()
-                .find(|o| o.id == id)
-                .ok_or(DomainError::PriceOptionUnavailable)?,
-        ),
-        None => None,
-    };
-    Ok((event, option))
-}
-
-/// The caller's open waitlist offer on the event, when it holds enough seats for this booking
-/// (the booking then takes the held seats, so only the event's bookability is checked);
-/// otherwise the event and option must have the seats free.
-async fn open_offer(
-    tx: &dyn Tx,
-    event: &Event,
-    option: Option<&PriceOption>,
-    user: UserId,
-    quantity: Quantity,
-    now: Timestamp,
-) -> Result<Option<WaitlistEntry>, AppError> {
-    let offer = match tx.waitlist().find_open(event.id, user).await? {
-        Some(e) if e.offer_open(now) && quantity.get() <= e.held_seats => Some(e),
-        _ => None,
-    };
-    if offer.is_some() {
-        event.check_bookable(now)?;
-        if let Some(o) = option {
-            o.check_available_for(event.id, quantity.get())?;
-        }
-    } else {
-        check_can_book(event, quantity, option, now)?;
-    }
-    Ok(offer)
-}
-
-/// The promo code the caller typed, when it exists and applies to this event now.
-async fn applicable_promo(
-    tx: &dyn Tx,
-    text: Option<&PromoCodeText>,
-    event: &Event,
-    now: Timestamp,
-) -> Result<Option<PromoCode>, AppError> {
-    let Some(text) = text else {
-        return Ok(None);
-    };
-    let code = tx.promo_codes().find_by_code(text).await?.ok_or_else(|| {
-        AppError::conflict(ErrorCode::PromoCodeNotApplicable, "unknown promo code")
-    })?;
-    code.check_applicable(event.id, now)?;
-    Ok(Some(code))
-}
-
-/// The points the caller may redeem, with their balance row-locked until the commit.
-async fn points_to_redeem(
-    tx: &dyn Tx,
-    program: &LoyaltyProgram,
-    user: UserId,
-    points: u64,
-) -> Result<LoyaltyRedemption, AppError> {
-    let balance = tx.loyalty().balance_for_update(user).await?;
-    Ok(program.redemption(points, balance)?)
-}
-
-/// A waitlist offer turned into this booking.
-#[derive(Debug, Clone, Copy)]
-struct ConvertedOffer {
-    entry: WaitlistEntryId,
-    /// Held seats the booking does not need, given back to the event.
-    surplus: u32,
-}
-
-/// Converts the offer (CONVERTED, audited, `waitlist.converted`) and gives back the held seats
-/// this booking does not use.
-async fn convert_offer(
-    tx: &dyn Tx,
-    entry: &mut WaitlistEntry,
-    event_id: EventId,
-    quantity: Quantity,
-    now: Timestamp,
-) -> Result<ConvertedOffer, AppError> {
-    let old = entry.status;
-    let hold = entry.convert(now)?;
-    let surplus = hold.seats.saturating_sub(quantity.get());
-    if surplus > 0 {
-        tx.events().release_seats(event_id, surplus).await?;
-    }
-    let stored = tx.waitlist().update(entry).await?;
-    tx.waitlist()
-        .append_audit(&stored, Some(old), Some(stored.user_id), now)
-        .await?;
-    Recorder::new(tx, now)
-        .emit_payload(
-            &stored,
-            DomainEventType::WaitlistConverted,
-            json!({
-                "waitlist_entry_id": stored.id.value(),
-                "event_id": event_id.value(),
-                "user_id": stored.user_id.to_string(),
-                "quantity": quantity.get(),
-            }),
-        )
-        .await?;
-    Ok(ConvertedOffer {
-        entry: stored.id,
-        surplus,
-    })
-}
-
-/// Places the booking: the repository takes the seats (or the held ones) with one conditional
-/// statement and answers this item's own outcome (sold out, already booked, …).
-async fn place_booking(tx: &dyn Tx, new: NewBooking) -> Result<Booking, AppError> {
-    let event_id = new.event_id;
-    let placed = tx
-        .bookings()
-        .place(event_id, vec![new])
-        .await?
-        .pop()
-        .ok_or_else(|| AppError::internal("placement answered no booking"))?;
-    Ok(placed?)
-}
-
-/// What records a new booking: the promo redemption, the redeemed points, the booking log,
-/// `booking.created` and the audit row.
-async fn record_creation(
-    env: &Env<'_>,
-    booking: &Booking,
-    promo: Option<&PromoCode>,
-) -> Result<(), AppError> {
-    let (tx, user, now) = (env.tx, booking.user_id, booking.created_at);
-    if let Some(code) = promo {
-        tx.promo_codes()
-            .record_redemption(code.id, booking.id, user, now)
-            .await?;
-    }
-    if booking.price.loyalty_points_used > 0 {
-        tx.loyalty()
-            .append(NewLoyaltyEntry::redeemed(
-                user,
-                booking.id,
-                booking.price.loyalty_points_used,
-                now,
-            ))
-            .await?;
-    }
-    let price = details_of(&booking.price)?;
-    env.log(booking, None, json!({"action": "create", "price": price}))
-        .await?;
-    env.record()
-        .emit(
-            booking,
-            DomainEventType::BookingCreated,
-            json!({ "price": price }),
-        )
-        .await?;
-    env.audit(
-        "booking.create",
-        "booking",
-        booking.id,
-        None,
-        Some(booking_summary(booking)),
-    )
-    .await
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -758,6 +528,7 @@ pub(crate) mod tests {
     use crate::ports::tickets::MockTicketCodeGenerator;
     use crate::services::test_support::{FakeTx, uow_with};
     use chrono::{Duration, TimeZone, Utc};
+    use domain::booking::NewBooking;
     use domain::event::{EventDetailsInput, NewEvent, NewEventInput};
     use domain::payment::{NewPayment, PaymentStatus};
     use domain::pricing::PriceBreakdown;
@@ -1001,7 +772,7 @@ pub(crate) mod tests {
         tx.outbox
             .expect_enqueue()
             .withf(|m| m.event_type != DomainEventType::PaymentRefunded)
-            .returning(|_| Ok(1));
+            .returning(|_| Ok(()));
         let mut g = named_gateway();
         g.expect_refund().never();
         let kicks = Arc::new(std::sync::atomic::AtomicU32::new(0));

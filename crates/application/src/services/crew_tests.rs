@@ -96,7 +96,7 @@ fn record_outbox(tx: &mut FakeTx) -> Sink<OutboxMessage> {
     let s = Arc::clone(&sink);
     tx.outbox.expect_enqueue().returning(move |m| {
         s.lock().unwrap().push(m);
-        Ok(1)
+        Ok(())
     });
     sink
 }

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod loyalty;
 pub mod outbox_relay;
 pub mod payments;
+pub mod placement;
 pub mod promo_codes;
 mod recording;
 pub mod reminders;
@@ -46,6 +47,7 @@ pub use outbox_relay::{
     BrokerHealth, OutboxHealth, OutboxRelay, RelayMetrics, RelayReport, RelayStatus, RetryPolicy,
 };
 pub use payments::{InitiatePaymentCommand, PaymentService, PaymentView, RefundCommand};
+pub use placement::BatchSettings;
 pub use promo_codes::{
     CreatePromoCodeCommand, PromoCodeFilter, PromoCodeService, PromoTermsInput, PromoValidation,
     UpdatePromoCodeCommand, ValidatePromoCodeCommand,

@@ -985,7 +985,7 @@ mod tests {
             .expect_enqueue()
             .times(1)
             .withf(|m| m.event_type == DomainEventType::PaymentInitiated)
-            .returning(|_| Ok(1));
+            .returning(|_| Ok(()));
         let mut g = named_gateway();
         let flag = Arc::clone(&intent_committed);
         g.expect_initiate().times(1).returning(move |req| {
@@ -1041,7 +1041,7 @@ mod tests {
             .expect_enqueue()
             .times(1)
             .withf(|m| m.event_type == DomainEventType::PaymentFailed)
-            .returning(|_| Ok(1));
+            .returning(|_| Ok(()));
         let mut g = named_gateway();
         g.expect_initiate()
             .times(1)
@@ -1113,7 +1113,7 @@ mod tests {
             .expect_enqueue()
             .times(1)
             .withf(|m| m.event_type == DomainEventType::PaymentInitiated)
-            .returning(|_| Ok(1));
+            .returning(|_| Ok(()));
         // …then reads it by reference and asks its state (pending: nothing else to write).
         let (mut read, _) = tx();
         let mut referenced = intent();
@@ -1226,7 +1226,7 @@ mod tests {
         permissive_writes(&mut t);
         t.outbox.expect_enqueue().returning(move |m| {
             events.lock().unwrap().push(m.event_type);
-            Ok(1)
+            Ok(())
         });
         t
     }

@@ -138,6 +138,6 @@ impl<'a> Recorder<'a> {
             payload,
             self.now,
         );
-        self.tx.outbox().enqueue(message).await.map(|_| ())
+        self.tx.outbox().enqueue(message).await
     }
 }

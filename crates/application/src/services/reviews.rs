@@ -713,7 +713,7 @@ mod tests {
                     && m.aggregate_id == "21"
                     && m.payload["status"] == "PENDING"
             })
-            .returning(|_| Ok(1));
+            .returning(|_| Ok(()));
         let created = service(vec![tx])
             .create(&user(1), create(5, "<script>alert(1)</script><b>great</b>"))
             .await
@@ -960,7 +960,7 @@ mod tests {
                     && m.payload["review_author_id"] == uid(1).to_string()
                     && m.payload["content"] == "Thanks!"
             })
-            .returning(|_| Ok(2));
+            .returning(|_| Ok(()));
         let reply = service(vec![tx])
             .reply(&organizer(5), ReviewId(21), "<b>Thanks!</b>")
             .await

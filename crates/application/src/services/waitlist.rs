@@ -694,7 +694,7 @@ mod tests {
             .expect_enqueue()
             .times(1)
             .withf(|m| m.event_type == DomainEventType::WaitlistNotified)
-            .returning(|_| Ok(1));
+            .returning(|_| Ok(()));
         tx.audit.expect_record().times(1).returning(|_| Ok(()));
 
         let settings = WaitlistSettings::default();

@@ -20,6 +20,7 @@ mod binary;
 mod dependency_rule;
 mod e2e_actuator;
 mod e2e_bad_input;
+mod e2e_batched_placement;
 mod e2e_broker;
 mod e2e_commerce;
 mod e2e_crew;

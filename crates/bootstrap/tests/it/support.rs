@@ -40,7 +40,9 @@ pub struct TestApp {
     /// Keeps the gRPC server running: it stops when the app is dropped.
     _grpc: bootstrap::GrpcServer,
     /// Declared last: removed after everything above has let go of it.
-    _database: FreshDatabase,
+    /// Owns (and drops) the test database; `None` for a second instance on another's.
+    _database: Option<FreshDatabase>,
+    database_url: String,
 }
 
 /// A caller: the trusted gateway headers of the test profile.
@@ -89,9 +91,25 @@ pub async fn spawn_app_publishing(
     publisher: Option<Arc<dyn application::ports::MessagePublisher>>,
 ) -> Option<TestApp> {
     let database = FreshDatabase::migrated(backend).await?;
+    let url = database.config.url.clone();
+    Some(start_on(backend, Some(database), url, env, publisher).await)
+}
+
+/// A second instance of the app on `first`'s database (as two pods share one).
+pub async fn spawn_app_on(first: &TestApp, env: &[(&str, &str)]) -> TestApp {
+    start_on(first.backend, None, first.database_url.clone(), env, None).await
+}
+
+async fn start_on(
+    backend: Backend,
+    database: Option<FreshDatabase>,
+    url: String,
+    env: &[(&str, &str)],
+    publisher: Option<Arc<dyn application::ports::MessagePublisher>>,
+) -> TestApp {
     let mut vars: Vec<(String, String)> = vec![
         ("APP_PROFILE".into(), "test".into()),
-        ("APP__DATABASE__URL".into(), database.config.url.clone()),
+        ("APP__DATABASE__URL".into(), url.clone()),
     ];
     if backend == Backend::Postgres {
         vars.push(("APP__DATABASE__MAX_CONNECTIONS".into(), "30".into()));
@@ -121,7 +139,7 @@ pub async fn spawn_app_publishing(
     let grpc_addr = running.grpc.addr;
     let grpc = running.grpc;
     tokio::spawn(running.server);
-    Some(TestApp {
+    TestApp {
         base: format!("http://{addr}"),
         client: reqwest::Client::builder()
             .pool_max_idle_per_host(64)
@@ -135,7 +153,8 @@ pub async fn spawn_app_publishing(
         background: Some(background),
         _grpc: grpc,
         _database: database,
-    })
+        database_url: url,
+    }
 }
 
 impl TestApp {

@@ -89,7 +89,7 @@ async fn organizer_creates_a_draft_with_its_outbox_and_audit_rows_in_one_transac
                 && m.aggregate_id == "7"
                 && m.payload["status"] == "DRAFT"
         })
-        .returning(|_| Ok(1));
+        .returning(|_| Ok(()));
     tx.audit
         .expect_record()
         .times(1)
@@ -145,7 +145,7 @@ async fn auto_publish_publishes_in_the_same_transaction_and_emits_both_events_in
             .times(1)
             .in_sequence(&mut seq)
             .withf(move |m| m.event_type == kind)
-            .returning(|_| Ok(1));
+            .returning(|_| Ok(()));
     }
     tx.audit.expect_record().times(1).returning(|_| Ok(()));
     let mut cmd = command();
