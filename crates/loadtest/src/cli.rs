@@ -82,6 +82,8 @@ pub struct Options {
     pub organizer: Uuid,
     /// Where the JSON result goes (default `target/loadtest/<scenario>-<timestamp>.json`).
     pub out: Option<PathBuf>,
+    /// The service's process id: its resident memory is sampled during the load (Linux).
+    pub service_pid: Option<u32>,
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -109,6 +111,7 @@ impl Options {
             timeout: Duration::from_secs(10),
             organizer: DEFAULT_ORGANIZER,
             out: None,
+            service_pid: None,
         }
     }
 
@@ -166,6 +169,7 @@ COMMON OPTIONS:
     --timeout D             per-request limit                                  [10s]
     --organizer UUID        X-User-Id of the organizer that creates the events
     --out PATH              JSON result [target/loadtest/<scenario>-<timestamp>.json]
+    --service-pid PID       sample the service's resident memory during the load
 
 FLASH-SALE (and mixed):
     --attempts A            stop after A booking requests
@@ -252,6 +256,7 @@ where
                     Uuid::parse_str(&v).map_err(|_| format!("{name}: `{v}` is not a UUID"))?;
             }
             "--out" => o.out = Some(PathBuf::from(value("a path")?)),
+            "--service-pid" => o.service_pid = Some(positive(&name, &value("a process id")?)?),
             other => return Err(format!("unknown option `{other}`")),
         }
         if inline.is_some() && matches!(name.as_str(), "--free" | "--reuse") {
@@ -366,6 +371,8 @@ mod tests {
             "http://localhost:9000/",
             "-c",
             "8",
+            "--service-pid",
+            "4242",
         ]);
         assert_eq!(o.attempts, Some(10_000));
         assert_eq!(o.duration, ATTEMPTS_TIME_CAP);
@@ -373,6 +380,7 @@ mod tests {
         assert_eq!(o.price, "0");
         assert_eq!(o.url, "http://localhost:9000");
         assert_eq!(o.connections, 8);
+        assert_eq!(o.service_pid, Some(4242));
     }
 
     #[test]

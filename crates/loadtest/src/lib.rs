@@ -9,7 +9,8 @@
 //! - `catalog`: guests read the first page of the catalog and event details (`--list-ratio`).
 //! - `mixed`: a flash sale while `--read-connections` of the workers read the catalog.
 //!
-//! It prints throughput, latency percentiles and status counts and writes a JSON result.
+//! It prints throughput, latency percentiles and status counts and writes a JSON result;
+//! with `--service-pid` it also samples the service's resident memory during the load.
 //!
 //! Choices, for a generator that shares two cores with the service and its database:
 //! - HTTP: `hyper` 1's low-level HTTP/1.1 client (`hyper::client::conn::http1`) with one
@@ -30,6 +31,7 @@ pub mod api;
 pub mod checks;
 pub mod cli;
 pub mod client;
+pub mod memory;
 pub mod report;
 pub mod run;
 pub mod stats;

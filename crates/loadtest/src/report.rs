@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::checks::{Check, EventOutcome};
+use crate::memory::ServiceMemory;
 use crate::stats::StreamReport;
 
 /// What the setup created or found.
@@ -36,6 +37,8 @@ pub struct RunReport {
     pub streams: Vec<StreamReport>,
     /// The flash-sale events read back after the run.
     pub events: Vec<EventOutcome>,
+    /// With `--service-pid`: the service's memory during the load.
+    pub service_memory: Option<ServiceMemory>,
     pub checks: Vec<Check>,
     pub passed: bool,
 }
@@ -141,6 +144,18 @@ pub fn render_text(r: &RunReport) -> String {
             );
         }
     }
+    if let Some(m) = &r.service_memory {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "service (pid {}) memory during the load: RSS max {:.1} MiB, last {:.1} MiB ({} samples); peak since its start {:.1} MiB",
+            m.pid,
+            m.rss_max_kib as f64 / 1024.0,
+            m.rss_last_kib as f64 / 1024.0,
+            m.samples,
+            m.hwm_kib as f64 / 1024.0
+        );
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "checks:");
     for c in &r.checks {
@@ -198,6 +213,13 @@ mod tests {
             passed: checks::all_passed(&checks),
             streams: vec![bookings],
             events,
+            service_memory: Some(ServiceMemory {
+                pid: 7,
+                samples: 3,
+                rss_max_kib: 40_960,
+                rss_last_kib: 30_720,
+                hwm_kib: 51_200,
+            }),
             checks,
         }
     }
@@ -218,6 +240,7 @@ mod tests {
         let max = json["streams"][0]["latency_ms"]["max"].as_f64().unwrap();
         assert!((max - 8.0).abs() < 0.01, "{max}");
         assert_eq!(json["events"][0]["taken"], 3);
+        assert_eq!(json["service_memory"]["rss_max_kib"], 40_960);
         assert_eq!(json["passed"], true);
         let back: RunReport = serde_json::from_value(json).unwrap();
         assert_eq!(back, report);
@@ -254,6 +277,10 @@ mod tests {
         assert!(text.contains("refusals    SOLD_OUT: 1"), "{text}");
         assert!(
             text.contains("[ok  ] event 42: 201 answers = seats taken"),
+            "{text}"
+        );
+        assert!(
+            text.contains("RSS max 40.0 MiB, last 30.0 MiB (3 samples)"),
             "{text}"
         );
         assert!(text.ends_with("result: PASSED\n"), "{text}");

@@ -16,6 +16,7 @@ use crate::api::{Api, gateway_headers};
 use crate::checks::{self, EventOutcome};
 use crate::cli::Options;
 use crate::client::{Connection, Failure, Target};
+use crate::memory::Sampler;
 use crate::report::{RunReport, Setup};
 use crate::stats::{Expect, Recorder, classify};
 
@@ -84,6 +85,7 @@ pub async fn run(options: &Options) -> Result<RunReport, String> {
     };
 
     // The load.
+    let sampler = options.service_pid.map(Sampler::start).transpose()?;
     let load_started = Instant::now();
     let deadline = load_started + options.duration;
     let stop_reading = Arc::new(AtomicBool::new(false));
@@ -141,6 +143,10 @@ pub async fn run(options: &Options) -> Result<RunReport, String> {
     } else {
         None
     };
+    let service_memory = match sampler {
+        Some(sampler) => Some(sampler.finish().await?),
+        None => None,
+    };
 
     // The read-back and the verdicts.
     let mut streams = Vec::new();
@@ -185,6 +191,7 @@ pub async fn run(options: &Options) -> Result<RunReport, String> {
         passed: checks::all_passed(&verdicts),
         streams,
         events,
+        service_memory,
         checks: verdicts,
     })
 }

@@ -78,6 +78,8 @@ async fn a_sell_out_of_50_seats_to_200_new_users_gives_exactly_50_bookings() {
     options.attempts = Some(200);
     options.seats = 50;
     options.duration = Duration::from_secs(60);
+    // In-process: the service's memory is this process's.
+    options.service_pid = Some(std::process::id());
 
     let report = loadtest::run(&options).await.expect("the run completes");
 
@@ -97,6 +99,8 @@ async fn a_sell_out_of_50_seats_to_200_new_users_gives_exactly_50_bookings() {
         (50, 0, 50, 50)
     );
     assert!(report.checks.iter().all(|c| c.passed));
+    let memory = report.service_memory.expect("memory sampled");
+    assert!(memory.rss_max_kib > 0 && memory.samples >= 1);
     // The options the run used are part of the result.
     assert_eq!(report.options["attempts"], 200);
     assert_eq!(report.options["seats"], 50);
