@@ -107,9 +107,13 @@ pub fn job_service(config: &Config, deps: JobDeps, sqlite: bool) -> JobService {
             JobSchedule::Every(Duration::from_millis(
                 app.booking.expiration_check_interval_ms,
             )),
-            move |_| {
-                let bookings = bookings.clone();
-                async move { bookings.expire_due(batch).await }
+            {
+                // A run drains everything due, bounded by the interval so runs never overlap.
+                let budget = Duration::from_millis(app.booking.expiration_check_interval_ms);
+                move |_| {
+                    let bookings = bookings.clone();
+                    async move { bookings.expire_due(budget).await }
+                }
             },
         )
         // Expired offers closed, their seats offered to the next in line. An admin's trigger may

@@ -183,6 +183,11 @@ pub trait BookingRepository: Send + Sync {
     /// CONFIRMED bookings of an event (completion).
     async fn confirmed_for_event(&self, event_id: EventId) -> Result<Vec<Booking>, AppError>;
 
+    /// Stores the status change of claimed bookings that all moved to the same status at the
+    /// same instant (the expiry job's batch), with one statement; each row must still be at the
+    /// version it was read with. Answers the bookings as stored (version + 1).
+    async fn store_transitions(&self, bookings: &[Booking]) -> Result<Vec<Booking>, AppError>;
+
     async fn append_log(&self, log: BookingLog) -> Result<(), AppError>;
 
     async fn logs(&self, booking_id: BookingId) -> Result<Vec<BookingLog>, AppError>;
@@ -250,6 +255,8 @@ pub trait PaymentRepository: Send + Sync {
     /// Optimistic update by version; bumps the version.
     async fn update(&self, payment: &Payment) -> Result<Payment, AppError>;
     async fn for_booking(&self, booking_id: BookingId) -> Result<Vec<Payment>, AppError>;
+    /// The payments of any of `bookings`, oldest first.
+    async fn for_bookings(&self, bookings: &[BookingId]) -> Result<Vec<Payment>, AppError>;
     /// The payment the gateway knows by `key` (its initiation's idempotency key).
     async fn find_by_gateway_key(
         &self,

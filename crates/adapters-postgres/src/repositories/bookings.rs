@@ -20,7 +20,7 @@ use domain::waitlist::WaitlistStatus;
 use domain::{
     BookingId, EventId, PriceOptionId, PromoCodeId, Quantity, Timestamp, UserId, WaitlistEntryId,
 };
-use ports::AppError;
+use ports::{AppError, ErrorCode};
 use ports::{BookingLog, BookingQuery, BookingRepository, PlacementRejection, ReminderKind};
 use ports::{Page, PageRequest};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -642,6 +642,53 @@ impl BookingRepository for SeaTx {
             .await
             .map_err(db_err)?;
         all_to_domain(rows)
+    }
+
+    async fn store_transitions(&self, bookings: &[Booking]) -> Result<Vec<Booking>, AppError> {
+        let Some(first) = bookings.first() else {
+            return Ok(Vec::new());
+        };
+        if bookings
+            .iter()
+            .any(|b| b.status != first.status || b.updated_at != first.updated_at)
+        {
+            return Err(AppError::internal(
+                "store_transitions takes bookings moved to one status at one instant",
+            ));
+        }
+        // One statement per version read (claimed rows are nearly all at one) and chunk.
+        let mut by_version: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        for b in bookings {
+            by_version.entry(b.version).or_default().push(b.id.0);
+        }
+        let mut stored = 0;
+        for (version, ids) in by_version {
+            for chunk in ids.chunks(ARCHIVE_CHUNK) {
+                let updated = row::Entity::update_many()
+                    .col_expr(row::Column::Status, Expr::value(first.status.as_str()))
+                    .col_expr(row::Column::UpdatedAt, Expr::value(first.updated_at))
+                    .col_expr(row::Column::Version, Expr::col(row::Column::Version).add(1))
+                    .filter(row::Column::Id.is_in(chunk.iter().copied()))
+                    .filter(row::Column::Version.eq(version))
+                    .exec(self.conn())
+                    .await
+                    .map_err(db_err)?;
+                stored += updated.rows_affected;
+            }
+        }
+        if stored != bookings.len() as u64 {
+            return Err(AppError::conflict(
+                ErrorCode::VersionConflict,
+                "a booking changed while its batch was being stored",
+            ));
+        }
+        Ok(bookings
+            .iter()
+            .map(|b| Booking {
+                version: b.version + 1,
+                ..b.clone()
+            })
+            .collect())
     }
 
     async fn append_log(&self, log: BookingLog) -> Result<(), AppError> {

@@ -168,6 +168,22 @@ impl PaymentRepository for SeaTx {
             .collect()
     }
 
+    async fn for_bookings(&self, bookings: &[BookingId]) -> Result<Vec<Payment>, AppError> {
+        let mut found = Vec::new();
+        for chunk in bookings.chunks(1000) {
+            found.extend(
+                row::Entity::find()
+                    .filter(row::Column::BookingId.is_in(chunk.iter().map(|b| b.0)))
+                    .order_by_asc(row::Column::Id)
+                    .all(self.conn())
+                    .await
+                    .map_err(db_err)?,
+            );
+        }
+        found.sort_by_key(|m| m.id);
+        found.into_iter().map(to_domain).collect()
+    }
+
     async fn find_by_gateway_key(
         &self,
         gateway: &str,

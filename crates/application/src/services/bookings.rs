@@ -374,46 +374,90 @@ impl BookingService {
 impl BookingService {
     /// The expire-bookings job (system actor `expire-bookings`): PENDING_PAYMENT bookings whose
     /// `payment_deadline + grace` has passed become EXPIRED; their seats and price-option
-    /// stock come back, redeemed loyalty points are given back, each with its `booking_logs`,
-    /// `booking.expired` and audit rows, and the waitlist of every affected event advances.
+    /// stock come back, redeemed loyalty points are given back, partial payments are refunded,
+    /// each with its `booking_logs`, `booking.expired` and audit rows, and the waitlist of every
+    /// affected event advances.
     ///
-    /// Works in transactions of up to 200 bookings (claimed with `SKIP LOCKED` through the
-    /// partial index on pending deadlines, so several instances share the work), handles at
-    /// most `limit` bookings, and answers how many expired.
-    pub async fn expire_due(&self, limit: u32) -> Result<u64, AppError> {
+    /// Works in transactions of up to [`EXPIRY_BATCH`] bookings, claimed with `SKIP LOCKED`
+    /// through the partial index on pending deadlines (several instances share the work), until
+    /// nothing is due or `budget` has passed — a backlog after an on-sale drains in one run.
+    /// Bookings with nothing but seats to give back (the usual case) are stored with one
+    /// statement per batch and their seats returned with one per event; the others take the
+    /// step-by-step path. Answers how many expired.
+    pub async fn expire_due(&self, budget: std::time::Duration) -> Result<u64, AppError> {
         let ctx = RequestContext::system("expire-bookings");
-        let mut expired = 0u32;
-        while expired < limit {
-            let batch = EXPIRY_BATCH.min(limit - expired);
+        let started = std::time::Instant::now();
+        let mut expired = 0u64;
+        loop {
             let tx = self.deps.uow.begin().await?;
             let env = self.deps.env(tx.as_ref(), &ctx);
             let claimed = tx
                 .bookings()
-                .claim_expired(env.now - self.deps.settings.grace, batch)
+                .claim_expired(env.now - self.deps.settings.grace, EXPIRY_BATCH)
                 .await?;
-            let count = u32::try_from(claimed.len()).unwrap_or(u32::MAX);
-            let mut events = BTreeSet::new();
-            for booking in claimed {
-                events.insert(booking.event_id);
-                expire_in_tx(&env, booking, self.deps.settings.grace).await?;
-            }
+            let count = claimed.len();
+            let events = expire_batch(&env, claimed, self.deps.settings.grace).await?;
             for event_id in events {
                 offer_freed_seats(tx.as_ref(), event_id, env.now, env.waitlist, &ctx).await?;
             }
             let queued = env.queued_refunds();
             tx.commit().await?;
             self.deps.after_commit(queued);
-            expired = expired.saturating_add(count);
-            if count < batch {
+            expired += count as u64;
+            if count < EXPIRY_BATCH as usize || started.elapsed() >= budget {
                 break;
             }
         }
-        Ok(u64::from(expired))
+        Ok(expired)
     }
 }
 
-/// Bookings expired per transaction by [`BookingService::expire_due`].
-const EXPIRY_BATCH: u32 = 200;
+/// Bookings claimed per transaction by [`BookingService::expire_due`].
+pub const EXPIRY_BATCH: u32 = 2000;
+
+/// Expires claimed bookings; answers the events whose seats came back.
+async fn expire_batch(
+    env: &Env<'_>,
+    claimed: Vec<Booking>,
+    grace: chrono::Duration,
+) -> Result<BTreeSet<EventId>, AppError> {
+    let mut events = BTreeSet::new();
+    let ids: Vec<BookingId> = claimed.iter().map(|b| b.id).collect();
+    let paid: BTreeSet<BookingId> = env
+        .tx
+        .payments()
+        .for_bookings(&ids)
+        .await?
+        .into_iter()
+        .map(|p| p.booking_id)
+        .collect();
+    let mut simple = Vec::new();
+    let mut seats: std::collections::BTreeMap<EventId, u32> = std::collections::BTreeMap::new();
+    for booking in claimed {
+        events.insert(booking.event_id);
+        let plain = booking.price_option_id.is_none()
+            && booking.price.loyalty_points_used == 0
+            && !paid.contains(&booking.id);
+        if !plain {
+            expire_in_tx(env, booking, grace).await?;
+            continue;
+        }
+        let mut booking = booking;
+        let before = booking_summary(&booking);
+        let release = booking.expire(env.now, grace)?;
+        *seats.entry(booking.event_id).or_default() += release.seats_freed;
+        simple.push((booking, before, release));
+    }
+    for (event_id, freed) in seats {
+        env.tx.events().release_seats(event_id, freed).await?;
+    }
+    let moved: Vec<Booking> = simple.iter().map(|(b, _, _)| b.clone()).collect();
+    let stored = env.tx.bookings().store_transitions(&moved).await?;
+    for (booking, (_, before, release)) in stored.iter().zip(simple) {
+        record_expiry(env, booking, release, 0, Money::ZERO, before).await?;
+    }
+    Ok(events)
+}
 
 /// PENDING_PAYMENT → EXPIRED for a claimed booking, with everything it gives back.
 async fn expire_in_tx(
@@ -451,23 +495,35 @@ async fn expire_in_tx(
             .await?;
     }
     let booking = env.tx.bookings().update(&booking).await?;
+    record_expiry(env, &booking, release, used, paid, before).await
+}
+
+/// The log, `booking.expired` and audit rows of an expired booking.
+async fn record_expiry(
+    env: &Env<'_>,
+    booking: &Booking,
+    release: domain::booking::Release,
+    points_returned: u64,
+    refunded: Money,
+    before: serde_json::Value,
+) -> Result<(), AppError> {
     let details = json!({
         "action": "expire",
         "seats_freed": release.seats_freed,
-        "loyalty_points_returned": used,
-        "refund_amount": paid.to_string(),
+        "loyalty_points_returned": points_returned,
+        "refund_amount": refunded.to_string(),
     });
-    env.log(&booking, Some(release.transition.from), details.clone())
+    env.log(booking, Some(release.transition.from), details.clone())
         .await?;
     env.record()
-        .emit(&booking, DomainEventType::BookingExpired, details)
+        .emit(booking, DomainEventType::BookingExpired, details)
         .await?;
     env.audit(
         "booking.expire",
         "booking",
         booking.id,
         Some(before),
-        Some(booking_summary(&booking)),
+        Some(booking_summary(booking)),
     )
     .await
 }

@@ -511,13 +511,32 @@ async fn expiry_sweep(app: &TestApp, many: u32) {
 
     // Just past deadline (30 min) but within grace (5 min): nothing expires yet.
     app.clock.advance(Duration::minutes(22));
-    assert_eq!(app.services.bookings.expire_due(10_000).await.unwrap(), 0);
+    assert_eq!(
+        app.services
+            .bookings
+            .expire_due(std::time::Duration::from_secs(60))
+            .await
+            .unwrap(),
+        0
+    );
 
     // Past deadline + grace for everything but the young booking.
     app.clock.advance(Duration::minutes(4));
-    let expired = app.services.bookings.expire_due(10_000).await.unwrap();
+    let expired = app
+        .services
+        .bookings
+        .expire_due(std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(expired, u64::from(many) + 2);
-    assert_eq!(app.services.bookings.expire_due(10_000).await.unwrap(), 0);
+    assert_eq!(
+        app.services
+            .bookings
+            .expire_due(std::time::Duration::from_secs(60))
+            .await
+            .unwrap(),
+        0
+    );
 
     assert_eq!(assert_invariant(app, big).await, (many, 0, 0));
     // Two seats freed on the small event: the waiter holds one, one is free again.
