@@ -8,8 +8,9 @@
 //!    against the issuer's JWKS ([`JwtConfig`]). When the header is present it decides alone:
 //!    any defect is a 401, the gateway headers are not consulted.
 //! 2. Trusted gateway headers `X-User-Id` / `X-User-Role` — only when
-//!    [`AuthConfig::gateway_headers`] is on (otherwise they are ignored, so nobody becomes
-//!    ADMIN by sending them).
+//!    [`AuthConfig::gateway_headers`] is on *and* the connection comes from a trusted proxy
+//!    ([`Credentials::via_trusted_proxy`], `server.trusted_proxies`); otherwise they are
+//!    ignored, so nobody becomes ADMIN by sending them.
 //! 3. Nothing → [`Actor::guest`].
 //!
 //! When the issuer cannot be reached and the token's key is not cached, a safe request
@@ -39,8 +40,8 @@ use jwt::{JwtValidator, Rejection};
 pub struct AuthConfig {
     /// Bearer tokens of an OIDC issuer. `None`: every `Authorization` header is refused (401).
     pub jwt: Option<JwtConfig>,
-    /// Trust `X-User-Id` / `X-User-Role` set by a gateway in front of the service. Only for
-    /// deployments where nobody can reach the service without passing the gateway.
+    /// Trust `X-User-Id` / `X-User-Role` set by a gateway in front of the service, on
+    /// connections from a trusted proxy only.
     pub gateway_headers: bool,
 }
 
@@ -164,7 +165,7 @@ impl Authenticator {
             [None] => return Err(reject("Authorization is not visible ASCII")),
             _ => return Err(reject("several Authorization headers")),
         }
-        if self.inner.gateway_headers {
+        if self.inner.gateway_headers && credentials.via_trusted_proxy {
             match gateway::actor_from_headers(credentials) {
                 Ok(Some(actor)) => return Ok(actor),
                 Ok(None) => {}
@@ -264,6 +265,7 @@ mod tests {
         Credentials {
             user_id: vec![Some(id.to_owned())],
             user_role: vec![Some(role.to_owned())],
+            via_trusted_proxy: true,
             ..Credentials::default()
         }
     }
@@ -326,6 +328,22 @@ mod tests {
     async fn gateway_headers_are_ignored_unless_trusted() {
         let closed = Authenticator::new(AuthConfig::default());
         let actor = Authenticate::authenticate(&closed, &gateway(ID, "ADMIN"), false)
+            .await
+            .unwrap();
+        assert_eq!(actor, Actor::guest());
+    }
+
+    #[tokio::test]
+    async fn hole_7_gateway_headers_from_an_untrusted_peer_are_ignored() {
+        let trusting = Authenticator::new(AuthConfig {
+            jwt: None,
+            gateway_headers: true,
+        });
+        let direct = Credentials {
+            via_trusted_proxy: false,
+            ..gateway(ID, "ADMIN")
+        };
+        let actor = Authenticate::authenticate(&trusting, &direct, false)
             .await
             .unwrap();
         assert_eq!(actor, Actor::guest());

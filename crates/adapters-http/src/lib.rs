@@ -1,6 +1,7 @@
 //! actix-web REST adapter: routes, DTOs, the `Caller` extractor (over the `Authenticate` port),
 //! problem+json errors, actuator endpoints and OpenAPI.
 
+pub mod access;
 pub mod actuator;
 pub mod auth;
 pub mod dto;
@@ -31,9 +32,10 @@ pub fn configure(
     // through the document while they import it.
     let route_table = web::Data::new(extract::RouteTable::of(&openapi::document()));
     move |cfg: &mut web::ServiceConfig| {
-        let settings = state.settings;
+        let settings = state.settings.clone();
         extract::configure(cfg, settings.max_body_bytes, route_table);
-        cfg.app_data(web::Data::new(state))
+        cfg.app_data(web::Data::new(settings.trusted_proxies.clone()))
+            .app_data(web::Data::new(state))
             .app_data(web::Data::from(authenticator));
         for prefix in ["/api/v1", "/api"] {
             cfg.service(web::scope(prefix).configure(api));

@@ -455,6 +455,9 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         Arc::new(OutboxHealth(services.relay.clone())),
     ];
     let grpc_health = health.clone();
+    let trusted_proxies = config
+        .trusted_proxies()
+        .map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?;
     let state = ApiState {
         events: services.events.clone(),
         categories: services.categories.clone(),
@@ -489,6 +492,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         settings: HttpSettings {
             max_body_bytes: config.server.max_body_bytes,
             sandbox_enabled: config.payments.sandbox.enabled,
+            trusted_proxies: trusted_proxies.clone(),
         },
     };
     // One authenticator (one JWKS cache) for both edges.
@@ -501,8 +505,14 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         reviews: services.reviews.clone(),
         crew: services.crew.clone(),
     };
-    let grpc =
-        crate::grpc::start(config, use_cases, Arc::clone(&authenticator), grpc_health).await?;
+    let grpc = crate::grpc::start(
+        config,
+        use_cases,
+        Arc::clone(&authenticator),
+        trusted_proxies,
+        grpc_health,
+    )
+    .await?;
     let listener = TcpListener::bind((config.server.host.as_str(), config.server.port))
         .with_context(|| {
             format!(
@@ -514,6 +524,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
     let routes = adapters_http::configure(state, authenticator);
     let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(middleware::from_fn(adapters_http::access::middleware))
             .wrap(middleware::from_fn(adapters_http::request_id::middleware))
             .configure(routes.clone())
             .default_service(web::to(adapters_http::extract::not_found))

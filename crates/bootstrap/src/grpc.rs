@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use adapters_grpc::{EventGrpc, GrpcError, HealthSettings, UseCases};
 use anyhow::Context;
-use application::ports::{Authenticate, HealthIndicator};
+use application::ports::{Authenticate, HealthIndicator, TrustedProxies};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -34,6 +34,7 @@ pub(crate) async fn start(
     config: &Config,
     use_cases: UseCases,
     authenticator: Arc<dyn Authenticate>,
+    trusted_proxies: TrustedProxies,
     indicators: Vec<Arc<dyn HealthIndicator>>,
 ) -> anyhow::Result<GrpcServer> {
     let listener = tokio::net::TcpListener::bind((config.server.host.as_str(), config.grpc.port))
@@ -45,7 +46,7 @@ pub(crate) async fn start(
             )
         })?;
     let addr = listener.local_addr()?;
-    let service = EventGrpc::new(use_cases, authenticator);
+    let service = EventGrpc::new(use_cases, authenticator).with_trusted_proxies(trusted_proxies);
     let health = HealthSettings {
         indicators,
         interval: Duration::from_secs(config.grpc.health_interval_seconds),

@@ -13,7 +13,7 @@ pub use crew::{CREW_MESSAGE_METADATA, CREW_STATUS_METADATA};
 
 use std::sync::Arc;
 
-use application::ports::{Authenticate, RequestContext};
+use application::ports::{Authenticate, RequestContext, TrustedProxies};
 use application::services::{
     BookingService, CrewService, EventService, FavoriteService, PaymentService, ReviewService,
 };
@@ -59,8 +59,16 @@ impl EventGrpc {
     pub fn new(use_cases: UseCases, authenticator: Arc<dyn Authenticate>) -> Self {
         Self {
             use_cases,
-            callers: Callers::new(authenticator),
+            callers: Callers::new(authenticator, TrustedProxies::default()),
         }
+    }
+
+    /// Believe `x-forwarded-for` and the gateway identity metadata only from these peers
+    /// (none by default).
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.callers = self.callers.with_trusted_proxies(proxies);
+        self
     }
 
     /// The caller of `request`, allowed `access`, or the status that refuses the call.

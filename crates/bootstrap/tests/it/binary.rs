@@ -128,6 +128,63 @@ fn invalid_configuration_fails_at_start_naming_the_key() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Hole 3: prod (and stage) refuse to start, exit 78 naming the key, on the sandbox gateway,
+/// a shipped or short webhook secret, or no authentication at all.
+#[test]
+fn hole_3_prod_refuses_sandbox_gateway_shipped_secrets_and_no_authentication() {
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const ISSUER: &str = "https://keycloak.example/realms/a";
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        // Out of the box prod has no webhook secret.
+        (&[], "payments.http.webhook_secret"),
+        (
+            &[
+                ("APP__PAYMENTS__HTTP__WEBHOOK_SECRET", SECRET),
+                ("APP__AUTH__JWT__ISSUER", ISSUER),
+                ("APP__PAYMENTS__SANDBOX__ENABLED", "true"),
+            ],
+            "payments.sandbox.enabled",
+        ),
+        (
+            &[
+                ("APP__PAYMENTS__HTTP__WEBHOOK_SECRET", "too-short"),
+                ("APP__AUTH__JWT__ISSUER", ISSUER),
+            ],
+            "payments.http.webhook_secret",
+        ),
+        (
+            &[
+                (
+                    "APP__PAYMENTS__HTTP__WEBHOOK_SECRET",
+                    "sandbox-webhook-secret",
+                ),
+                ("APP__AUTH__JWT__ISSUER", ISSUER),
+            ],
+            "payments.http.webhook_secret",
+        ),
+        (
+            &[("APP__PAYMENTS__HTTP__WEBHOOK_SECRET", SECRET)],
+            "auth.jwt",
+        ),
+    ];
+    let dir = temp_dir();
+    for (vars, key) in cases {
+        let mut command = bin(&dir);
+        command.env("APP_PROFILE", "prod");
+        for (k, v) in *vars {
+            command.env(k, v);
+        }
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{vars:?}: {stderr}");
+        assert!(
+            stderr.contains(key),
+            "{vars:?}: `{stderr}` does not name {key}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn migrate_status_lists_the_migrations_and_bad_commands_exit_2() {
     let dir = temp_dir();

@@ -1,0 +1,168 @@
+//! Security regressions (issue 12), each named after the hole it closes, against the running
+//! app.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::support::*;
+use reqwest::Method;
+use serde_json::json;
+
+// Hole 1: whoever holds a sandbox reference (it is in the page's URL) may play the customer,
+// but learns only the payment's outcome — never the ticket code or the booking.
+on_both!(hole_1_sandbox_page_answers_the_outcome_only, |app| {
+    let alice = user(1);
+    let event_id = app.published_event(organizer(1), 10, "100.00", 10).await;
+    let booking_id = app.book(alice, event_id, 1).await["id"].as_i64().unwrap();
+    let payment = app.pay(alice, booking_id).await;
+    let reference = payment["gateway_reference"].as_str().unwrap().to_owned();
+
+    let page = app
+        .req(Method::GET, &format!("/sandbox/payments/{reference}"), None)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (status, paid) = app
+        .post(
+            &format!("/sandbox/payments/{reference}"),
+            None,
+            json!({"outcome": "success"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(paid, json!({"status": "COMPLETED"}));
+
+    let (_, booking) = app
+        .get(&format!("/api/v1/bookings/{booking_id}"), Some(alice))
+        .await;
+    assert_eq!(booking["status"], "CONFIRMED", "{booking}");
+    let ticket = booking["ticket_code"].as_str().unwrap();
+    for answer in [page.as_str(), &paid.to_string()] {
+        assert!(!answer.contains(ticket), "ticket code leaked: {answer}");
+        assert!(!answer.contains("booking"), "booking data leaked: {answer}");
+        assert!(!answer.contains("100.00"), "amount leaked: {answer}");
+    }
+    // Playing it again reveals nothing more either.
+    let (_, again) = app
+        .post(
+            &format!("/sandbox/payments/{reference}"),
+            None,
+            json!({"outcome": "success"}),
+        )
+        .await;
+    assert!(!again.to_string().contains(ticket), "{again}");
+});
+
+// Hole 7: X-Forwarded-For is believed from a trusted proxy only (the test profile trusts the
+// loopback): the audit trail records the first address, from the right, that is not a proxy.
+on_both!(
+    hole_7_forwarded_for_is_read_from_trusted_proxies_only,
+    |app| {
+        let org = organizer(7);
+        let (status, event) = app
+            .send(
+                app.req(Method::POST, "/api/v1/events", Some(org))
+                    .header("X-Forwarded-For", "6.6.6.6, 203.0.113.5")
+                    .json(&json!({
+                        "name": "Audited",
+                        "start_date": (app.clock_now() + chrono::Duration::days(5)).to_rfc3339(),
+                        "max_participants": 5,
+                        "price": "10.00",
+                    })),
+            )
+            .await;
+        assert_eq!(status, 201, "{event}");
+        let (status, audit) = app
+            .get(
+                &format!(
+                    "/api/v1/admin/audit?action=event.create&entity_id={}",
+                    event["id"]
+                ),
+                Some(admin()),
+            )
+            .await;
+        assert_eq!(status, 200, "{audit}");
+        assert_eq!(audit["entries"][0]["client_ip"], "203.0.113.5", "{audit}");
+    }
+);
+
+// Hole 7 (gateway headers): with the loopback not among the trusted proxies, the identity
+// headers of a caller connecting directly are ignored — nobody becomes ADMIN by sending them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hole_7_gateway_headers_from_an_untrusted_peer_are_ignored() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[("APP__SERVER__TRUSTED_PROXIES", r#"["10.0.0.0/8"]"#)],
+    )
+    .await
+    .unwrap();
+    let (status, problem) = app.get("/api/v1/admin/audit", Some(admin())).await;
+    assert_eq!(status, 401, "{problem}");
+    let (status, problem) = app
+        .post(
+            "/api/v1/categories",
+            Some(admin()),
+            json!({"name": "Spoofed"}),
+        )
+        .await;
+    assert_eq!(status, 401, "{problem}");
+    let (status, categories) = app.get("/api/v1/categories", None).await;
+    assert_eq!(status, 200);
+    assert!(!categories.to_string().contains("Spoofed"), "{categories}");
+}
+
+// Hole 10: a caller whose role can never use a route is refused (401/403) before the body is
+// read: the answer is the same whether the body is complete, incomplete or not JSON at all.
+on_both!(hole_10_authorization_comes_before_body_validation, |app| {
+    let cases: &[(Method, &str, Option<Who>, u16)] = &[
+        (Method::POST, "/api/v1/events", Some(user(1)), 403),
+        (Method::POST, "/api/v1/events", None, 401),
+        (Method::PUT, "/api/v1/events/1", Some(user(1)), 403),
+        (Method::POST, "/api/v1/categories", Some(organizer(1)), 403),
+        (
+            Method::POST,
+            "/api/v1/admin/events/bulk-cancel",
+            Some(organizer(1)),
+            403,
+        ),
+        (Method::POST, "/api/v1/promo-codes", Some(user(1)), 403),
+        (
+            Method::POST,
+            "/api/v1/reviews/1/moderate",
+            Some(user(1)),
+            403,
+        ),
+        (Method::POST, "/api/v1/bookings", None, 401),
+        (Method::POST, "/api/v1/payments", None, 401),
+        (Method::POST, "/api/events", Some(user(1)), 403),
+        (
+            Method::POST,
+            "/internal/jobs/expire-bookings",
+            Some(user(1)),
+            403,
+        ),
+    ];
+    for (method, path, who, expected) in cases {
+        for body in ["{}", "{not json", r#"{"name": 1}"#] {
+            let (status, problem) = app
+                .send(
+                    app.req(method.clone(), path, *who)
+                        .header("Content-Type", "application/json")
+                        .body(body),
+                )
+                .await;
+            assert_eq!(status, *expected, "{method} {path} {body}: {problem}");
+            let code = problem["code"].as_str().unwrap_or_default();
+            assert!(
+                code == "FORBIDDEN" || code == "UNAUTHENTICATED",
+                "{method} {path} {body}: {problem}"
+            );
+        }
+    }
+    // A caller who may use the route still gets the validation answer.
+    let (status, problem) = app
+        .post("/api/v1/events", Some(organizer(1)), json!({}))
+        .await;
+    assert_eq!(status, 400, "{problem}");
+});
