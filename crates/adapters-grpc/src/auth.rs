@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use application::actor::Role;
 use application::ports::{Authenticate, ClientAddress, Credentials, TrustedProxies};
 use application::{AppError, RequestContext};
 use tonic::Request;
@@ -18,6 +19,34 @@ const X_FORWARDED_FOR: &str = "x-forwarded-for";
 pub(crate) enum Access {
     Read,
     Write,
+}
+
+/// The least role that can ever use an rpc (the use case decides the rest: the event's own
+/// organizer, the booking's owner, …). Checked before the request is converted, so a caller
+/// who can never use the rpc learns nothing from validation errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Least {
+    Anyone,
+    User,
+    Organizer,
+}
+
+impl Least {
+    pub(crate) fn check(self, ctx: &RequestContext) -> Result<(), AppError> {
+        let role = ctx.actor.role();
+        let admitted = match self {
+            Self::Anyone => true,
+            Self::User => role != Role::Guest,
+            Self::Organizer => matches!(role, Role::Organizer | Role::Admin),
+        };
+        match (admitted, role) {
+            (true, _) => Ok(()),
+            (false, Role::Guest) => Err(AppError::Unauthenticated),
+            (false, _) => Err(AppError::Forbidden {
+                reason: "this operation is not available to the caller's role",
+            }),
+        }
+    }
 }
 
 /// Resolves callers for the service.

@@ -19,7 +19,7 @@ use application::services::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::auth::{Access, Callers};
+use crate::auth::{Access, Callers, Least};
 use crate::pb;
 use crate::pb::event_service_server::EventService as EventRpc;
 use crate::status::OrStatus;
@@ -72,12 +72,18 @@ impl EventGrpc {
     }
 
     /// The caller of `request`, allowed `access`, or the status that refuses the call.
+    ///
+    /// A caller whose role is below `least` is refused here (guest: UNAUTHENTICATED, another
+    /// role: PERMISSION_DENIED), before the request is converted or validated.
     async fn caller<T>(
         &self,
         request: &Request<T>,
         access: Access,
+        least: Least,
     ) -> Result<RequestContext, Status> {
-        self.callers.context(request, access).await.or_status()
+        let ctx = self.callers.context(request, access).await.or_status()?;
+        least.check(&ctx).or_status()?;
+        Ok(ctx)
     }
 }
 

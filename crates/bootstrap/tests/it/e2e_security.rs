@@ -166,3 +166,31 @@ on_both!(hole_10_authorization_comes_before_body_validation, |app| {
         .await;
     assert_eq!(status, 400, "{problem}");
 });
+
+// Hole 10 over gRPC: the same order — a caller whose role can never use the rpc is refused
+// before the request is converted or validated (an empty CreateEvent is invalid).
+on_both!(hole_10_grpc_authorization_comes_before_validation, |app| {
+    use crate::grpc::{call, client};
+    use adapters_grpc::pb;
+    let mut grpc = client(&app).await;
+    let denied = grpc
+        .create_event(call(pb::CreateEventRequest::default(), Some(user(1))))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied:?}");
+    let guest = grpc
+        .create_event(call(pb::CreateEventRequest::default(), None))
+        .await
+        .unwrap_err();
+    assert_eq!(guest.code(), tonic::Code::Unauthenticated, "{guest:?}");
+    let guest = grpc
+        .create_booking(call(pb::CreateBookingRequest::default(), None))
+        .await
+        .unwrap_err();
+    assert_eq!(guest.code(), tonic::Code::Unauthenticated, "{guest:?}");
+    let invalid = grpc
+        .create_event(call(pb::CreateEventRequest::default(), Some(organizer(1))))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.code(), tonic::Code::InvalidArgument, "{invalid:?}");
+});
