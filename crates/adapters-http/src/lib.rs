@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod problem;
 pub mod request_id;
 pub mod routes;
+pub mod security_headers;
 pub mod state;
 
 use std::sync::Arc;
@@ -35,6 +36,9 @@ pub fn configure(
         let settings = state.settings.clone();
         extract::configure(cfg, settings.max_body_bytes, route_table);
         cfg.app_data(web::Data::new(settings.trusted_proxies.clone()))
+            .app_data(web::Data::new(security_headers::SecurityHeaders {
+                hsts: settings.hsts,
+            }))
             .app_data(web::Data::new(state))
             .app_data(web::Data::from(authenticator));
         for prefix in ["/api/v1", "/api"] {

@@ -48,4 +48,6 @@ pub struct HttpSettings {
     pub sandbox_enabled: bool,
     /// Whose `X-Forwarded-For` (and gateway identity headers) are believed.
     pub trusted_proxies: TrustedProxies,
+    /// Send `Strict-Transport-Security`.
+    pub hsts: bool,
 }

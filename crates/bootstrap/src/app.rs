@@ -493,6 +493,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
             max_body_bytes: config.server.max_body_bytes,
             sandbox_enabled: config.payments.sandbox.enabled,
             trusted_proxies: trusted_proxies.clone(),
+            hsts: config.server.hsts,
         },
     };
     // One authenticator (one JWKS cache) for both edges.
@@ -525,6 +526,9 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
     let mut server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(adapters_http::access::middleware))
+            .wrap(middleware::from_fn(
+                adapters_http::security_headers::middleware,
+            ))
             .wrap(middleware::from_fn(adapters_http::request_id::middleware))
             .configure(routes.clone())
             .default_service(web::to(adapters_http::extract::not_found))

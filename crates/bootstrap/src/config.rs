@@ -51,6 +51,8 @@ pub struct ServerConfig {
     pub shutdown_timeout_seconds: u64,
     /// CIDR blocks of the proxies whose forwarding and gateway headers are believed.
     pub trusted_proxies: Vec<String>,
+    /// Send `Strict-Transport-Security` (the service is reached over HTTPS only).
+    pub hsts: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

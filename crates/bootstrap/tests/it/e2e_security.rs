@@ -194,3 +194,65 @@ on_both!(hole_10_grpc_authorization_comes_before_validation, |app| {
         .unwrap_err();
     assert_eq!(invalid.code(), tonic::Code::InvalidArgument, "{invalid:?}");
 });
+
+async fn headers_of(app: &TestApp, r: reqwest::RequestBuilder) -> reqwest::header::HeaderMap {
+    let _ = app;
+    r.send().await.unwrap().headers().clone()
+}
+
+// Hole 9: security headers on every answer; no-store on personal ones; a CSP fit for each
+// kind of page; HSTS only when server.hsts is on.
+on_both!(hole_9_security_headers, |app| {
+    let h = |map: &reqwest::header::HeaderMap, name: &str| {
+        map.get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    let public = headers_of(&app, app.req(Method::GET, "/api/v1/events", None)).await;
+    let personal = headers_of(
+        &app,
+        app.req(Method::GET, "/api/v1/bookings", Some(user(1))),
+    )
+    .await;
+    let refused = headers_of(&app, app.req(Method::POST, "/api/v1/events", Some(user(1)))).await;
+    let unknown = headers_of(&app, app.req(Method::GET, "/nothing", None)).await;
+    for map in [&public, &personal, &refused, &unknown] {
+        assert_eq!(h(map, "x-content-type-options"), "nosniff", "{map:?}");
+        assert_eq!(h(map, "x-frame-options"), "DENY", "{map:?}");
+        assert_eq!(h(map, "referrer-policy"), "no-referrer", "{map:?}");
+        assert!(h(map, "content-security-policy").contains("frame-ancestors 'none'"));
+        assert!(
+            map.get("strict-transport-security").is_none(),
+            "hsts is off by default"
+        );
+    }
+    assert_eq!(h(&personal, "cache-control"), "no-store");
+    assert_eq!(h(&refused, "cache-control"), "no-store");
+    assert_eq!(
+        h(&public, "cache-control"),
+        "",
+        "public reads stay cacheable"
+    );
+
+    let page = headers_of(&app, app.req(Method::GET, "/sandbox/payments/sbx_x", None)).await;
+    assert!(h(&page, "content-security-policy").contains("form-action 'self'"));
+    assert_eq!(h(&page, "cache-control"), "no-store");
+    let docs = headers_of(&app, app.req(Method::GET, "/docs/", None)).await;
+    assert!(
+        h(&docs, "content-security-policy").contains("script-src 'self'"),
+        "{docs:?}"
+    );
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hole_9_hsts_when_enabled() {
+    let app = spawn_app_with(Backend::Sqlite, &[("APP__SERVER__HSTS", "true")])
+        .await
+        .unwrap();
+    let map = headers_of(&app, app.req(Method::GET, "/actuator/health", None)).await;
+    assert!(
+        map.get("strict-transport-security")
+            .is_some_and(|v| v.to_str().unwrap().starts_with("max-age=")),
+        "{map:?}"
+    );
+}
