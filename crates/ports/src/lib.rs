@@ -30,6 +30,7 @@ pub mod health;
 pub mod messaging;
 pub mod payment_gateway;
 pub mod records;
+pub mod redaction;
 pub mod tickets;
 pub mod unit_of_work;
 

@@ -235,3 +235,142 @@ fn jobs_run_runs_one_job_and_refuses_unknown_ones() {
     assert_eq!(stdout.lines().count(), 9, "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Hole 8: a whole booking flow against the binary (dev profile, debug logs, the logging broker
+/// sink) never writes the ticket code or the payment reference to the log output.
+#[tokio::test]
+async fn hole_8_no_ticket_code_or_reference_in_the_logs_of_a_booking_flow() {
+    let dir = temp_dir();
+    let port = free_port();
+    let log_path = dir.join("out.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = bin(&dir)
+        .env("APP__SERVER__PORT", port.to_string())
+        .env("APP__GRPC__PORT", free_port().to_string())
+        .env("APP__SERVER__HOST", "127.0.0.1")
+        .env("LOG_LEVEL", "debug")
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client
+        .get(format!("{base}/actuator/health"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no answer in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let as_who = |r: reqwest::RequestBuilder, id: &str, role: &str| {
+        r.header("X-User-Id", id).header("X-User-Role", role)
+    };
+    let organizer = "20000000-0000-4000-8000-000000000001";
+    let buyer = "10000000-0000-4000-8000-000000000001";
+    let json = |r: reqwest::Response| async move {
+        let status = r.status();
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(status.is_success(), "{status}: {body}");
+        body
+    };
+    let start = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let event = json(
+        as_who(
+            client.post(format!("{base}/api/v1/events")),
+            organizer,
+            "ORGANIZER",
+        )
+        .json(&serde_json::json!({
+            "name": "Log scan", "start_date": start, "max_participants": 5,
+            "price": "20.00", "auto_publish": true,
+        }))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let booking = json(
+        as_who(
+            client.post(format!("{base}/api/v1/bookings")),
+            buyer,
+            "USER",
+        )
+        .json(&serde_json::json!({"event_id": event["id"], "quantity": 1}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let payment = json(
+        as_who(
+            client.post(format!("{base}/api/v1/payments")),
+            buyer,
+            "USER",
+        )
+        .json(&serde_json::json!({"booking_id": booking["id"], "payment_method": "CARD"}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let reference = payment["gateway_reference"].as_str().unwrap().to_owned();
+    json(
+        client
+            .post(format!("{base}/sandbox/payments/{reference}"))
+            .json(&serde_json::json!({"outcome": "success"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let confirmed = json(
+        as_who(
+            client.get(format!("{base}/api/v1/bookings/{}", booking["id"])),
+            buyer,
+            "USER",
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let ticket = confirmed["ticket_code"].as_str().unwrap().to_owned();
+    // The relay hands booking.confirmed to the logging sink within its poll interval.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log_path)
+        .unwrap()
+        .contains("booking.confirmed")
+    {
+        assert!(Instant::now() < deadline, "booking.confirmed never logged");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "no exit within 30 s of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(logs.contains("request finished"), "the logs were captured");
+    assert!(
+        !logs.contains(&ticket),
+        "ticket code {ticket} in the logs:\n{logs}"
+    );
+    assert!(
+        !logs.contains(&reference),
+        "reference {reference} in the logs:\n{logs}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
