@@ -280,7 +280,7 @@ mod tests {
         });
         let port: &dyn Authenticate = &trusting;
         let actor = port
-            .authenticate(&gateway(ID, "organizer"), false)
+            .authenticate(&gateway(ID, "ORGANIZER"), false)
             .await
             .unwrap();
         assert_eq!(actor.user_id().map(|u| u.to_string()).as_deref(), Some(ID));
@@ -294,6 +294,8 @@ mod tests {
         let refused = [
             gateway("not-a-uuid", "USER"),
             gateway(ID, "EMPEROR"),
+            gateway(ID, "admin"),
+            gateway(ID, "Role_Admin"),
             Credentials {
                 user_id: vec![None],
                 ..Credentials::default()

@@ -24,7 +24,7 @@ pub use auth::Caller;
 pub use state::{ApiState, HttpSettings};
 
 /// The whole HTTP surface for one app instance: `/api/v1` (and the `/api` alias), actuator,
-/// OpenAPI and docs, the sandbox page when enabled, problem+json for everything else.
+/// OpenAPI and docs when enabled, the sandbox page when enabled, problem+json for everything else.
 pub fn configure(
     state: ApiState,
     authenticator: Arc<dyn Authenticate>,
@@ -49,10 +49,12 @@ pub fn configure(
         if settings.sandbox_enabled {
             cfg.configure(routes::sandbox::configure);
         }
-        cfg.service(
-            SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi::document()),
-        )
-        .service(web::redirect("/docs", "/docs/"));
+        if settings.api_docs {
+            cfg.service(
+                SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi::document()),
+            )
+            .service(web::redirect("/docs", "/docs/"));
+        }
     }
 }
 

@@ -50,4 +50,6 @@ pub struct HttpSettings {
     pub trusted_proxies: TrustedProxies,
     /// Send `Strict-Transport-Security`.
     pub hsts: bool,
+    /// Serve the OpenAPI document (`/api-docs/openapi.json`) and Swagger UI (`/docs`).
+    pub api_docs: bool,
 }

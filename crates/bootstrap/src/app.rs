@@ -494,6 +494,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
             sandbox_enabled: config.payments.sandbox.enabled,
             trusted_proxies: trusted_proxies.clone(),
             hsts: config.server.hsts,
+            api_docs: config.server.api_docs,
         },
     };
     // One authenticator (one JWKS cache) for both edges.

@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<String>,
     /// Send `Strict-Transport-Security` (the service is reached over HTTPS only).
     pub hsts: bool,
+    /// Serve `/api-docs/openapi.json` and `/docs` (on in dev and test, off elsewhere).
+    pub api_docs: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

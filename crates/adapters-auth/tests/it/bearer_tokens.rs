@@ -91,7 +91,7 @@ async fn issuer_serving(keys: &[&str], expected_fetches: impl Into<wiremock::Tim
 async fn a_token_of_the_issuer_names_its_user_and_roles_and_the_keys_are_fetched_once() {
     let server = issuer_serving(&["issuer"], 1).await;
     let auth = authenticator(format!("{}/certs", server.uri()));
-    let credentials = bearer(&token("issuer", "issuer-key", &claims(&["organizer"])));
+    let credentials = bearer(&token("issuer", "issuer-key", &claims(&["ORGANIZER"])));
     for _ in 0..3 {
         let actor = auth.authenticate(&credentials, false).await.unwrap();
         assert_eq!(
@@ -112,11 +112,11 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
     let refused = [
         (
             "an unpublished key",
-            token("attacker", "attacker-key", &claims(&["admin"])),
+            token("attacker", "attacker-key", &claims(&["ADMIN"])),
         ),
         (
             "the issuer's kid on an attacker's signature",
-            token("attacker", "issuer-key", &claims(&["admin"])),
+            token("attacker", "issuer-key", &claims(&["ADMIN"])),
         ),
         ("an expired token", token("issuer", "issuer-key", &expired)),
         (
@@ -156,10 +156,10 @@ async fn a_rotated_key_is_fetched_when_a_token_first_names_it() {
     let auth = authenticator(format!("{}/certs", server.uri()));
     assert_eq!(auth.refresh_keys().await.unwrap(), 1);
 
-    let rotated = bearer(&token("rotated", "rotated-key", &claims(&["user"])));
+    let rotated = bearer(&token("rotated", "rotated-key", &claims(&["USER"])));
     let actor = auth.authenticate(&rotated, false).await.unwrap();
     assert_eq!(actor.role(), Role::User);
-    let old = bearer(&token("issuer", "issuer-key", &claims(&["user"])));
+    let old = bearer(&token("issuer", "issuer-key", &claims(&["USER"])));
     assert!(auth.authenticate(&old, false).await.is_ok());
 }
 
@@ -170,7 +170,7 @@ async fn while_the_issuer_is_unreachable_reads_go_on_as_guests_and_writes_are_re
     // Nothing listens there any more: every fetch fails to connect.
     drop(server);
     let auth = authenticator(url);
-    let credentials = bearer(&token("issuer", "issuer-key", &claims(&["admin"])));
+    let credentials = bearer(&token("issuer", "issuer-key", &claims(&["ADMIN"])));
 
     let read = auth.authenticate(&credentials, true).await.unwrap();
     assert_eq!(read, Actor::guest());

@@ -73,6 +73,8 @@ async fn runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
     );
     let info: serde_json::Value = client
         .get(format!("http://127.0.0.1:{port}/actuator/info"))
+        .header("X-User-Id", "30000000-0000-4000-8000-000000000001")
+        .header("X-User-Role", "ADMIN")
         .send()
         .await
         .unwrap()

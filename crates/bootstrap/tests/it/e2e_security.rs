@@ -256,3 +256,48 @@ async fn hole_9_hsts_when_enabled() {
         "{map:?}"
     );
 }
+
+// Information exposure: with the docs and the sandbox switched off (the prod defaults) their
+// routes do not exist — 404, not a 405 that advertises them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabled_docs_and_sandbox_routes_are_404() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("APP__SERVER__API_DOCS", "false"),
+            ("APP__PAYMENTS__SANDBOX__ENABLED", "false"),
+            ("APP__PAYMENTS__DEFAULT_GATEWAY", "http"),
+        ],
+    )
+    .await
+    .unwrap();
+    for (method, path) in [
+        (Method::GET, "/docs/"),
+        (Method::GET, "/api-docs/openapi.json"),
+        (Method::GET, "/sandbox/payments/sbx_x"),
+        (Method::POST, "/sandbox/payments/sbx_x"),
+    ] {
+        let (status, problem) = app.send(app.req(method.clone(), path, None)).await;
+        assert_eq!(status, 404, "{method} {path}: {problem}");
+    }
+}
+
+// Role strings are exact: USER, ORGANIZER, ADMIN (or ROLE_ADMIN …); `admin` is refused.
+on_both!(role_names_are_exact, |app| {
+    let id = "30000000-0000-4000-8000-000000000009";
+    for (role, expected) in [
+        ("admin", 401),
+        ("Admin", 401),
+        ("ROLE_ADMIN", 200),
+        ("ADMIN", 200),
+    ] {
+        let (status, body) = app
+            .send(
+                app.req(Method::GET, "/api/v1/admin/audit", None)
+                    .header("X-User-Id", id)
+                    .header("X-User-Role", role),
+            )
+            .await;
+        assert_eq!(status, expected, "{role}: {body}");
+    }
+});
