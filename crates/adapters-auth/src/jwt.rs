@@ -119,7 +119,7 @@ impl JwtValidator {
         {
             return Err(invalid(format!("a {typ} token is not an access token")));
         }
-        if self.audiences.is_empty() && !self.authorized_parties.is_empty() {
+        if !self.authorized_parties.is_empty() {
             let azp = claims.get("azp").and_then(Value::as_str);
             if !azp.is_some_and(|azp| self.authorized_parties.iter().any(|p| p == azp)) {
                 return Err(invalid(format!("azp {azp:?} is not an authorized party")));

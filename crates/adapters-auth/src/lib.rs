@@ -50,14 +50,14 @@ pub struct AuthConfig {
 pub struct JwtConfig {
     /// The expected `iss`, e.g. `https://keycloak/realms/aquastream` (compared verbatim).
     pub issuer: String,
-    /// Accepted `aud` values: a token must name at least one of them.
+    /// Accepted `aud` values: a token must name at least one of them (default
+    /// `["backend-event"]`; Keycloak needs an audience mapper for it).
     ///
-    /// When empty the `aud` claim is not checked (Keycloak puts `account` there unless an
-    /// audience mapper is configured); then [`Self::authorized_parties`], if not empty, must
-    /// contain the token's `azp`. Leaving both empty accepts any client of the realm.
+    /// When emptied the `aud` claim is not checked; then only [`Self::authorized_parties`]
+    /// tells this service's tokens from those of the realm's other clients.
     pub audiences: Vec<String>,
-    /// Accepted `azp` (the client the token was issued to); checked only when `audiences`
-    /// is empty.
+    /// Accepted `azp` (the client the token was issued to); when not empty a token must
+    /// carry one of them, whatever its `aud`.
     pub authorized_parties: Vec<String>,
     /// The JWKS endpoint. `None`: discovered as `jwks_uri` of
     /// `{issuer}/.well-known/openid-configuration`.
@@ -86,7 +86,7 @@ impl JwtConfig {
     pub fn new(issuer: impl Into<String>) -> Self {
         Self {
             issuer: issuer.into(),
-            audiences: Vec::new(),
+            audiences: vec!["backend-event".to_owned()],
             authorized_parties: Vec::new(),
             jwks_url: None,
             roles_claim: "realm_access.roles".to_owned(),
@@ -317,7 +317,9 @@ mod tests {
                 ..Credentials::default()
             },
         ];
-        for credentials in refused {
+        for mut credentials in refused {
+            // From the trusted gateway: refused for what the headers say, not for where from.
+            credentials.via_trusted_proxy = true;
             let result = port.authenticate(&credentials, true).await;
             assert!(
                 matches!(result, Err(AppError::Unauthenticated)),

@@ -381,6 +381,7 @@ fn auth_config(config: &Config) -> anyhow::Result<AuthConfig> {
         Some(j) => {
             let mut jwt = JwtConfig::new(j.issuer.clone());
             jwt.audiences.clone_from(&j.audiences);
+            jwt.authorized_parties.clone_from(&j.authorized_parties);
             jwt.jwks_url.clone_from(&j.jwks_url);
             jwt.roles_claim.clone_from(&j.roles_claim);
             jwt.algorithms = j

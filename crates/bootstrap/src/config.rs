@@ -89,8 +89,12 @@ pub struct AuthSection {
 #[serde(deny_unknown_fields)]
 pub struct JwtSection {
     pub issuer: String,
-    #[serde(default)]
+    /// A token must name one of these in `aud` (empty: `aud` is not checked).
+    #[serde(default = "default_audiences")]
     pub audiences: Vec<String>,
+    /// When not empty, a token's `azp` must be one of these.
+    #[serde(default)]
+    pub authorized_parties: Vec<String>,
     #[serde(default)]
     pub jwks_url: Option<String>,
     #[serde(default = "default_roles_claim")]
@@ -99,6 +103,10 @@ pub struct JwtSection {
     pub algorithms: Vec<String>,
     #[serde(default = "default_leeway")]
     pub leeway_seconds: u64,
+}
+
+fn default_audiences() -> Vec<String> {
+    vec!["backend-event".to_owned()]
 }
 
 fn default_roles_claim() -> String {
