@@ -296,7 +296,8 @@ pub fn services(
     )
     .with_waitlist(waitlist)
     .with_refund_kick(kick)
-    .with_refund_retry(refund_retry_policy(config));
+    .with_refund_retry(refund_retry_policy(config))
+    .with_allowed_return_origins(config.payments.allowed_return_origins.clone());
     let waitlist_service = WaitlistService::new(Arc::clone(&uow), Arc::clone(&clock), waitlist);
     let crew = CrewService::new(
         Arc::clone(&uow),

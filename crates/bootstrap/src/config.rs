@@ -181,6 +181,8 @@ pub struct LoyaltySection {
 #[serde(deny_unknown_fields)]
 pub struct PaymentsSection {
     pub default_gateway: String,
+    /// Origins (`https://app.example`) a payment's `return_url` may point to.
+    pub allowed_return_origins: Vec<String>,
     pub sandbox: SandboxSection,
     pub http: HttpGatewaySection,
     pub refunds: RefundsSection,
