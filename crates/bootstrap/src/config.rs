@@ -62,6 +62,12 @@ pub struct ServerConfig {
 pub struct GrpcConfig {
     pub port: u16,
     pub health_interval_seconds: u64,
+    /// A call running longer is cancelled (DEADLINE_EXCEEDED).
+    pub request_timeout_seconds: u64,
+    /// Calls served at once on one connection.
+    pub max_concurrent_calls_per_connection: usize,
+    /// Serve server reflection (dev and test; off elsewhere).
+    pub reflection: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -424,6 +430,15 @@ impl Config {
         }
         if self.grpc.port == 0 {
             return fail("grpc.port", "must be between 1 and 65535");
+        }
+        if !(1..=3600).contains(&self.grpc.request_timeout_seconds) {
+            return fail("grpc.request_timeout_seconds", "must be between 1 and 3600");
+        }
+        if !(1..=10_000).contains(&self.grpc.max_concurrent_calls_per_connection) {
+            return fail(
+                "grpc.max_concurrent_calls_per_connection",
+                "must be between 1 and 10000",
+            );
         }
         if !(1..=3600).contains(&self.grpc.health_interval_seconds) {
             return fail("grpc.health_interval_seconds", "must be between 1 and 3600");

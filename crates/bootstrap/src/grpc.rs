@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters_grpc::{EventGrpc, GrpcError, HealthSettings, UseCases};
+use adapters_grpc::{EventGrpc, GrpcError, HealthSettings, ServerLimits, UseCases};
 use anyhow::Context;
 use application::ports::{Authenticate, HealthIndicator, TrustedProxies};
 use tokio::sync::oneshot;
@@ -52,10 +52,22 @@ pub(crate) async fn start(
         interval: Duration::from_secs(config.grpc.health_interval_seconds),
     };
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(adapters_grpc::serve(listener, service, health, async {
-        // A dropped sender stops the server too.
-        let _ = stopped.await;
-    }));
+    let limits = ServerLimits {
+        max_message_bytes: config.server.max_body_bytes,
+        request_timeout: Duration::from_secs(config.grpc.request_timeout_seconds),
+        concurrency_per_connection: config.grpc.max_concurrent_calls_per_connection,
+        reflection: config.grpc.reflection,
+    };
+    let task = tokio::spawn(adapters_grpc::serve(
+        listener,
+        service,
+        health,
+        limits,
+        async {
+            // A dropped sender stops the server too.
+            let _ = stopped.await;
+        },
+    ));
     Ok(GrpcServer {
         addr,
         shutdown: Some(shutdown),

@@ -301,3 +301,48 @@ on_both!(role_names_are_exact, |app| {
         assert_eq!(status, expected, "{role}: {body}");
     }
 });
+
+// gRPC limits: a message larger than the HTTP body limit is refused before it is parsed, and
+// reflection is served only where enabled (the prod default is off).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_limits_message_size_and_reflection_off() {
+    use adapters_grpc::pb;
+    use futures_util::stream;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+
+    use crate::grpc::{call, channel, client};
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("APP__GRPC__REFLECTION", "false"),
+            ("APP__SERVER__MAX_BODY_BYTES", "4096"),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut grpc = client(&app).await;
+    let big = pb::CreateEventRequest {
+        name: "x".repeat(10_000),
+        ..Default::default()
+    };
+    let refused = grpc
+        .create_event(call(big, Some(organizer(1))))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
+
+    let mut reflection = ServerReflectionClient::new(channel(&app).await);
+    let answer = reflection
+        .server_reflection_info(stream::iter([ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        }]))
+        .await;
+    assert_eq!(
+        answer.unwrap_err().code(),
+        tonic::Code::Unimplemented,
+        "reflection is off"
+    );
+}

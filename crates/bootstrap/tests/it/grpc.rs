@@ -24,7 +24,7 @@ use crate::support::{Backend, TestApp, Who, admin, organizer, spawn_app, user};
 
 pub(crate) type Client = EventServiceClient<Channel>;
 
-async fn channel(app: &TestApp) -> Channel {
+pub(crate) async fn channel(app: &TestApp) -> Channel {
     Channel::from_shared(format!("http://{}", app.grpc_addr))
         .unwrap()
         .connect()
