@@ -1,6 +1,7 @@
 //! The trusted-gateway headers (seed 002): `X-User-Id: <uuid>` and
-//! `X-User-Role: USER|ORGANIZER|ADMIN` (a comma-separated list is allowed, names are
-//! case-insensitive, the highest wins). Read only when enabled in the configuration.
+//! `X-User-Role: USER|ORGANIZER|ADMIN` (a comma-separated list is allowed, names are exact —
+//! `ROLE_ADMIN` is accepted, `admin` is refused with 401 —, the highest wins). Read only when
+//! enabled in the configuration and the peer is a trusted proxy.
 
 use domain::UserId;
 use ports::Actor;

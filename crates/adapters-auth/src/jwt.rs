@@ -119,7 +119,7 @@ impl JwtValidator {
         {
             return Err(invalid(format!("a {typ} token is not an access token")));
         }
-        if self.audiences.is_empty() && !self.authorized_parties.is_empty() {
+        if !self.authorized_parties.is_empty() {
             let azp = claims.get("azp").and_then(Value::as_str);
             if !azp.is_some_and(|azp| self.authorized_parties.iter().any(|p| p == azp)) {
                 return Err(invalid(format!("azp {azp:?} is not an authorized party")));
@@ -155,9 +155,12 @@ impl JwtValidator {
     }
 }
 
-/// A role name from a token or a header: case-insensitive, `ROLE_` prefix in any case.
+/// A role name from a token or a header, exactly as documented: `USER`, `ORGANIZER`, `ADMIN`
+/// or their Keycloak forms `ROLE_USER`, `ROLE_ORGANIZER`, `ROLE_ADMIN`. Any other spelling
+/// (`admin`, `Role_Admin`) is not a role: a gateway header naming it is refused (401), a
+/// token's other roles (`offline_access`, …) are ignored.
 pub(crate) fn parse_role(name: &str) -> Option<Role> {
-    Role::parse(&name.trim().to_ascii_uppercase())
+    Role::parse(name)
 }
 
 fn lookup<'a>(claims: &'a Map<String, Value>, path: &[String]) -> Option<&'a Value> {
@@ -187,9 +190,9 @@ mod tests {
     #[test]
     fn roles_come_from_the_configured_paths() {
         let claims = claims(json!({
-            "realm_access": {"roles": ["offline_access", "role_organizer", "uma_authorization"]},
-            "resource_access": {"event-service": {"roles": ["Role_Admin"]}},
-            "scope_roles": "user  weird,ORGANIZER",
+            "realm_access": {"roles": ["offline_access", "ROLE_ORGANIZER", "uma_authorization"]},
+            "resource_access": {"event-service": {"roles": ["ROLE_ADMIN"]}},
+            "scope_roles": "USER  weird,ORGANIZER",
         }));
         let realm = validator("realm_access.roles");
         assert_eq!(
@@ -212,8 +215,10 @@ mod tests {
 
     #[test]
     fn role_names_are_case_insensitive_with_optional_prefix() {
-        assert_eq!(parse_role("Role_Organizer"), Some(Role::Organizer));
-        assert_eq!(parse_role("admin"), Some(Role::Admin));
+        assert_eq!(parse_role("ROLE_ORGANIZER"), Some(Role::Organizer));
+        assert_eq!(parse_role("ADMIN"), Some(Role::Admin));
+        assert_eq!(parse_role("Role_Organizer"), None, "role names are exact");
+        assert_eq!(parse_role("admin"), None, "role names are exact");
         assert_eq!(parse_role("GUEST"), None);
         assert_eq!(parse_role("ROLE_"), None);
     }

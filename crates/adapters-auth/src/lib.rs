@@ -8,8 +8,9 @@
 //!    against the issuer's JWKS ([`JwtConfig`]). When the header is present it decides alone:
 //!    any defect is a 401, the gateway headers are not consulted.
 //! 2. Trusted gateway headers `X-User-Id` / `X-User-Role` — only when
-//!    [`AuthConfig::gateway_headers`] is on (otherwise they are ignored, so nobody becomes
-//!    ADMIN by sending them).
+//!    [`AuthConfig::gateway_headers`] is on *and* the connection comes from a trusted proxy
+//!    ([`Credentials::via_trusted_proxy`], `server.trusted_proxies`); otherwise they are
+//!    ignored, so nobody becomes ADMIN by sending them.
 //! 3. Nothing → [`Actor::guest`].
 //!
 //! When the issuer cannot be reached and the token's key is not cached, a safe request
@@ -39,8 +40,8 @@ use jwt::{JwtValidator, Rejection};
 pub struct AuthConfig {
     /// Bearer tokens of an OIDC issuer. `None`: every `Authorization` header is refused (401).
     pub jwt: Option<JwtConfig>,
-    /// Trust `X-User-Id` / `X-User-Role` set by a gateway in front of the service. Only for
-    /// deployments where nobody can reach the service without passing the gateway.
+    /// Trust `X-User-Id` / `X-User-Role` set by a gateway in front of the service, on
+    /// connections from a trusted proxy only.
     pub gateway_headers: bool,
 }
 
@@ -49,14 +50,14 @@ pub struct AuthConfig {
 pub struct JwtConfig {
     /// The expected `iss`, e.g. `https://keycloak/realms/aquastream` (compared verbatim).
     pub issuer: String,
-    /// Accepted `aud` values: a token must name at least one of them.
+    /// Accepted `aud` values: a token must name at least one of them (default
+    /// `["backend-event"]`; Keycloak needs an audience mapper for it).
     ///
-    /// When empty the `aud` claim is not checked (Keycloak puts `account` there unless an
-    /// audience mapper is configured); then [`Self::authorized_parties`], if not empty, must
-    /// contain the token's `azp`. Leaving both empty accepts any client of the realm.
+    /// When emptied the `aud` claim is not checked; then only [`Self::authorized_parties`]
+    /// tells this service's tokens from those of the realm's other clients.
     pub audiences: Vec<String>,
-    /// Accepted `azp` (the client the token was issued to); checked only when `audiences`
-    /// is empty.
+    /// Accepted `azp` (the client the token was issued to); when not empty a token must
+    /// carry one of them, whatever its `aud`.
     pub authorized_parties: Vec<String>,
     /// The JWKS endpoint. `None`: discovered as `jwks_uri` of
     /// `{issuer}/.well-known/openid-configuration`.
@@ -85,7 +86,7 @@ impl JwtConfig {
     pub fn new(issuer: impl Into<String>) -> Self {
         Self {
             issuer: issuer.into(),
-            audiences: Vec::new(),
+            audiences: vec!["backend-event".to_owned()],
             authorized_parties: Vec::new(),
             jwks_url: None,
             roles_claim: "realm_access.roles".to_owned(),
@@ -164,7 +165,7 @@ impl Authenticator {
             [None] => return Err(reject("Authorization is not visible ASCII")),
             _ => return Err(reject("several Authorization headers")),
         }
-        if self.inner.gateway_headers {
+        if self.inner.gateway_headers && credentials.via_trusted_proxy {
             match gateway::actor_from_headers(credentials) {
                 Ok(Some(actor)) => return Ok(actor),
                 Ok(None) => {}
@@ -264,6 +265,7 @@ mod tests {
         Credentials {
             user_id: vec![Some(id.to_owned())],
             user_role: vec![Some(role.to_owned())],
+            via_trusted_proxy: true,
             ..Credentials::default()
         }
     }
@@ -278,7 +280,7 @@ mod tests {
         });
         let port: &dyn Authenticate = &trusting;
         let actor = port
-            .authenticate(&gateway(ID, "organizer"), false)
+            .authenticate(&gateway(ID, "ORGANIZER"), false)
             .await
             .unwrap();
         assert_eq!(actor.user_id().map(|u| u.to_string()).as_deref(), Some(ID));
@@ -292,6 +294,8 @@ mod tests {
         let refused = [
             gateway("not-a-uuid", "USER"),
             gateway(ID, "EMPEROR"),
+            gateway(ID, "admin"),
+            gateway(ID, "Role_Admin"),
             Credentials {
                 user_id: vec![None],
                 ..Credentials::default()
@@ -313,7 +317,9 @@ mod tests {
                 ..Credentials::default()
             },
         ];
-        for credentials in refused {
+        for mut credentials in refused {
+            // From the trusted gateway: refused for what the headers say, not for where from.
+            credentials.via_trusted_proxy = true;
             let result = port.authenticate(&credentials, true).await;
             assert!(
                 matches!(result, Err(AppError::Unauthenticated)),
@@ -326,6 +332,22 @@ mod tests {
     async fn gateway_headers_are_ignored_unless_trusted() {
         let closed = Authenticator::new(AuthConfig::default());
         let actor = Authenticate::authenticate(&closed, &gateway(ID, "ADMIN"), false)
+            .await
+            .unwrap();
+        assert_eq!(actor, Actor::guest());
+    }
+
+    #[tokio::test]
+    async fn hole_7_gateway_headers_from_an_untrusted_peer_are_ignored() {
+        let trusting = Authenticator::new(AuthConfig {
+            jwt: None,
+            gateway_headers: true,
+        });
+        let direct = Credentials {
+            via_trusted_proxy: false,
+            ..gateway(ID, "ADMIN")
+        };
+        let actor = Authenticate::authenticate(&trusting, &direct, false)
             .await
             .unwrap();
         assert_eq!(actor, Actor::guest());

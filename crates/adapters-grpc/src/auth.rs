@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use application::ports::{Authenticate, Credentials};
+use application::actor::Role;
+use application::ports::{Authenticate, ClientAddress, Credentials, TrustedProxies};
 use application::{AppError, RequestContext};
 use tonic::Request;
 use tonic::metadata::MetadataMap;
@@ -11,6 +12,7 @@ use tonic::metadata::MetadataMap;
 /// A caller-supplied correlation id, echoed in the logs and the audit trail.
 const REQUEST_ID: &str = "x-request-id";
 const REQUEST_ID_MAX: usize = 128;
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// Whether an rpc changes state: reads may go on as a guest while the issuer is down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,15 +21,64 @@ pub(crate) enum Access {
     Write,
 }
 
+/// The least role that can ever use an rpc (the use case decides the rest: the event's own
+/// organizer, the booking's owner, …). Checked before the request is converted, so a caller
+/// who can never use the rpc learns nothing from validation errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Least {
+    Anyone,
+    User,
+    Organizer,
+}
+
+impl Least {
+    pub(crate) fn check(self, ctx: &RequestContext) -> Result<(), AppError> {
+        let role = ctx.actor.role();
+        let admitted = match self {
+            Self::Anyone => true,
+            Self::User => role != Role::Guest,
+            Self::Organizer => matches!(role, Role::Organizer | Role::Admin),
+        };
+        match (admitted, role) {
+            (true, _) => Ok(()),
+            (false, Role::Guest) => Err(AppError::Unauthenticated),
+            (false, _) => Err(AppError::Forbidden {
+                reason: "this operation is not available to the caller's role",
+            }),
+        }
+    }
+}
+
 /// Resolves callers for the service.
 #[derive(Clone)]
 pub(crate) struct Callers {
     authenticator: Arc<dyn Authenticate>,
+    proxies: Arc<TrustedProxies>,
 }
 
 impl Callers {
-    pub(crate) fn new(authenticator: Arc<dyn Authenticate>) -> Self {
-        Self { authenticator }
+    pub(crate) fn new(authenticator: Arc<dyn Authenticate>, proxies: TrustedProxies) -> Self {
+        Self {
+            authenticator,
+            proxies: Arc::new(proxies),
+        }
+    }
+
+    pub(crate) fn with_trusted_proxies(self, proxies: TrustedProxies) -> Self {
+        Self::new(self.authenticator, proxies)
+    }
+
+    /// The client of `request`: the peer, or what a trusted proxy forwarded for (the same
+    /// rule as REST, [`TrustedProxies::resolve`]).
+    pub(crate) fn client<T>(&self, request: &Request<T>) -> Option<ClientAddress> {
+        let peer = request.remote_addr()?.ip();
+        let forwarded: Vec<&str> = request
+            .metadata()
+            .get_all(X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        Some(self.proxies.resolve(peer, &forwarded))
     }
 
     /// The context of `request` (actor, request id, client IP).
@@ -36,14 +87,17 @@ impl Callers {
         request: &Request<T>,
         access: Access,
     ) -> Result<RequestContext, AppError> {
+        let client = self.client(request);
+        let mut credentials = credentials(request.metadata());
+        credentials.via_trusted_proxy = client.is_some_and(|c| c.via_trusted_proxy);
         let actor = self
             .authenticator
-            .authenticate(&credentials(request.metadata()), access == Access::Read)
+            .authenticate(&credentials, access == Access::Read)
             .await?;
         Ok(RequestContext {
             actor,
             request_id: Some(request_id(request.metadata())),
-            client_ip: request.remote_addr().map(|a| a.ip().to_string()),
+            client_ip: client.map(|c| c.ip.to_string()),
         })
     }
 }
@@ -60,6 +114,7 @@ fn credentials(metadata: &MetadataMap) -> Credentials {
         authorization: values(Credentials::AUTHORIZATION),
         user_id: values(Credentials::USER_ID),
         user_role: values(Credentials::USER_ROLE),
+        via_trusted_proxy: false,
     }
 }
 

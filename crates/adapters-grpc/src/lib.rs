@@ -16,7 +16,7 @@ pub mod service;
 pub mod status;
 
 pub use health::HealthSettings;
-pub use server::{GrpcError, serve};
+pub use server::{GrpcError, ServerLimits, serve};
 pub use service::{CREW_MESSAGE_METADATA, CREW_STATUS_METADATA, EventGrpc, UseCases};
 
 /// The code generated from `proto/event.proto` (messages, server and client).

@@ -1,7 +1,9 @@
-//! The gRPC server: `EventService`, `grpc.health.v1.Health` and server reflection (v1 and
-//! v1alpha, describing the event and health protos) on one listener, until shutdown.
+//! The gRPC server: `EventService`, `grpc.health.v1.Health` and, when enabled, server
+//! reflection (v1 and v1alpha, describing the event and health protos) on one listener, until
+//! shutdown, within [`ServerLimits`].
 
 use std::future::Future;
+use std::time::Duration;
 
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -28,6 +30,20 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
 }
 
+/// What one caller may ask of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// The largest request message decoded (the HTTP body limit, so both edges accept the
+    /// same); larger ones are refused (OUT_OF_RANGE) before they are parsed.
+    pub max_message_bytes: usize,
+    /// A call still running after this is cancelled (DEADLINE_EXCEEDED).
+    pub request_timeout: Duration,
+    /// Calls served at once on one connection; more wait.
+    pub concurrency_per_connection: usize,
+    /// Serve server reflection (lists every rpc and message: dev tooling, off in prod).
+    pub reflection: bool,
+}
+
 /// Serves on `listener` until `shutdown` resolves, then lets in-flight calls finish.
 ///
 /// # Errors
@@ -36,19 +52,30 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     service: EventGrpc,
     health: HealthSettings,
+    limits: ServerLimits,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), GrpcError> {
-    let reflection_v1 = reflection().build_v1()?;
-    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let (reflection_v1, reflection_v1alpha) = if limits.reflection {
+        (
+            Some(reflection().build_v1()?),
+            Some(reflection().build_v1alpha()?),
+        )
+    } else {
+        (None, None)
+    };
 
     let (reporter, health_service) = tonic_health::server::health_reporter();
     health::refresh(&reporter, &health.indicators).await;
 
     let server = Server::builder()
+        .timeout(limits.request_timeout)
+        .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(EventServiceServer::new(service))
+        .add_optional_service(reflection_v1)
+        .add_optional_service(reflection_v1alpha)
+        .add_service(
+            EventServiceServer::new(service).max_decoding_message_size(limits.max_message_bytes),
+        )
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown);
     tokio::select! {
         served = server => Ok(served?),

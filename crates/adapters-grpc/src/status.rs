@@ -46,6 +46,7 @@ pub const fn grpc_code(code: ErrorCode) -> Code {
         | C::PriceOptionUnavailable
         | C::PriceOptionSoldOut
         | C::PromoCodeNotApplicable
+        | C::PromoCodeInvalid
         | C::PaymentExceedsOutstanding
         | C::RefundExceedsPaid
         | C::PaymentDeadlinePassed

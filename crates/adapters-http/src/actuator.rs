@@ -75,15 +75,30 @@ pub async fn health(state: web::Data<ApiState>, caller: Caller) -> HttpResponse 
     }
 }
 
+/// What everyone may know of the build.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicInfo {
+    pub name: String,
+    pub version: String,
+}
+
+/// Name and version for everyone; the profile, database and payment gateways for ADMIN only
+/// (they tell an attacker which defaults to try).
 #[utoipa::path(
     get,
     path = "/actuator/info",
     tag = "actuator",
-    responses((status = 200, description = "Build and runtime information", body = InfoResponse))
+    responses((status = 200, description = "Name and version; ADMIN also gets profile, database and payment_gateways (InfoResponse)", body = PublicInfo))
 )]
 #[get("/actuator/info")]
-pub async fn info(state: web::Data<ApiState>) -> HttpResponse {
-    HttpResponse::Ok().json(&state.info)
+pub async fn info(state: web::Data<ApiState>, caller: Caller) -> HttpResponse {
+    if caller.0.actor.is_admin() {
+        return HttpResponse::Ok().json(&state.info);
+    }
+    HttpResponse::Ok().json(PublicInfo {
+        name: state.info.name.clone(),
+        version: state.info.version.clone(),
+    })
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

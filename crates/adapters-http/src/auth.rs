@@ -4,13 +4,11 @@
 //! instance the gRPC service uses); this module only turns the request's headers into
 //! transport-neutral [`Credentials`] and the outcome into a 401 problem.
 
-use std::net::SocketAddr;
-
 use actix_web::dev::Payload;
 use actix_web::http::Method;
 use actix_web::http::header::HeaderMap;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use application::ports::{Authenticate, Credentials};
+use application::ports::{Authenticate, ClientAddress, Credentials, TrustedProxies};
 use application::{AppError, RequestContext};
 use futures_util::future::{LocalBoxFuture, ready};
 
@@ -21,8 +19,8 @@ use crate::request_id::RequestId;
 /// `Actor::require_*` helpers); invalid credentials are refused here with 401 problem+json.
 ///
 /// Needs a `web::Data<dyn Authenticate>` in the app data (missing → 500). The request id comes from
-/// the [`RequestId`] extension, the client IP from `connection_info().realip_remote_addr()`
-/// (which honours `Forwarded`/`X-Forwarded-For`; the port of a peer address is dropped).
+/// the [`RequestId`] extension, the client IP from [`client_address`] (forwarding headers only
+/// from trusted proxies).
 /// The result is memoized in the request, so several extractors authenticate once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller(pub RequestContext);
@@ -46,16 +44,18 @@ impl FromRequest for Caller {
         };
         let safe_method = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
         let request_id = req.extensions().get::<RequestId>().map(|id| id.0.clone());
-        let client_ip = req.connection_info().realip_remote_addr().map(client_ip);
+        let client = client_address(req);
         let req = req.clone();
         Box::pin(async move {
+            let mut credentials = credentials(req.headers());
+            credentials.via_trusted_proxy = client.is_some_and(|c| c.via_trusted_proxy);
             let actor = authenticator
-                .authenticate(&credentials(req.headers()), safe_method)
+                .authenticate(&credentials, safe_method)
                 .await?;
             let context = RequestContext {
                 actor,
                 request_id,
-                client_ip,
+                client_ip: client.map(|c| c.ip.to_string()),
             };
             req.extensions_mut().insert(Resolved(context.clone()));
             Ok(Self(context))
@@ -75,23 +75,71 @@ fn credentials(headers: &HeaderMap) -> Credentials {
         authorization: values(Credentials::AUTHORIZATION),
         user_id: values(Credentials::USER_ID),
         user_role: values(Credentials::USER_ROLE),
+        via_trusted_proxy: false,
     }
 }
 
-/// `1.2.3.4:5678` → `1.2.3.4`, `[::1]:80` → `::1`; anything else as given.
-fn client_ip(addr: &str) -> String {
-    addr.parse::<SocketAddr>()
-        .map_or_else(|_| addr.to_owned(), |socket| socket.ip().to_string())
+/// The client of `req`: the socket peer, or what a trusted proxy forwarded for
+/// (`X-Forwarded-For`, see [`TrustedProxies::resolve`]). The proxies come from a
+/// `web::Data<TrustedProxies>` in the app data (none registered: nobody is trusted). `None`
+/// when the peer is unknown (a request built in a unit test). The one place REST decides who
+/// the client is: the audit trail and rate limits use it.
+#[must_use]
+pub fn client_address(req: &HttpRequest) -> Option<ClientAddress> {
+    let peer = req.peer_addr()?.ip();
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all(X_FORWARDED_FOR)
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    Some(match req.app_data::<web::Data<TrustedProxies>>() {
+        Some(proxies) => proxies.resolve(peer, &forwarded),
+        None => TrustedProxies::default().resolve(peer, &forwarded),
+    })
 }
+
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 #[cfg(test)]
 mod tests {
-    use super::client_ip;
+    use std::net::SocketAddr;
+
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    fn peer(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
 
     #[test]
-    fn the_port_is_dropped() {
-        assert_eq!(client_ip("10.0.0.7:51234"), "10.0.0.7");
-        assert_eq!(client_ip("[::1]:80"), "::1");
-        assert_eq!(client_ip("203.0.113.9"), "203.0.113.9");
+    fn hole_7_forwarded_for_counts_only_from_a_trusted_proxy() {
+        let proxies = web::Data::new(TrustedProxies::parse(&["10.0.0.0/8"]).unwrap());
+        let spoofed = TestRequest::get()
+            .peer_addr(peer("203.0.113.9:5000"))
+            .insert_header((X_FORWARDED_FOR, "6.6.6.6"))
+            .app_data(proxies.clone())
+            .to_http_request();
+        let client = client_address(&spoofed).unwrap();
+        assert_eq!(client.ip.to_string(), "203.0.113.9");
+        assert!(!client.via_trusted_proxy);
+
+        let proxied = TestRequest::get()
+            .peer_addr(peer("10.1.1.1:5000"))
+            .insert_header((X_FORWARDED_FOR, "6.6.6.6, 198.51.100.4"))
+            .app_data(proxies)
+            .to_http_request();
+        let client = client_address(&proxied).unwrap();
+        assert_eq!(client.ip.to_string(), "198.51.100.4");
+        assert!(client.via_trusted_proxy);
+
+        let no_table = TestRequest::get()
+            .peer_addr(peer("10.1.1.1:5000"))
+            .insert_header((X_FORWARDED_FOR, "6.6.6.6"))
+            .to_http_request();
+        assert_eq!(
+            client_address(&no_table).unwrap().ip.to_string(),
+            "10.1.1.1"
+        );
     }
 }

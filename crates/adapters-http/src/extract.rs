@@ -152,7 +152,8 @@ impl RouteTable {
     }
 }
 
-/// Unknown routes: 404 problem+json; a known path with another method: 405 with `Allow`.
+/// Unknown and disabled routes: 404 problem+json; a known path with another method: 405 with
+/// `Allow`.
 /// The methods come from the `RouteTable` app data; an app configured without one answers 404
 /// for every unknown route.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
@@ -160,7 +161,9 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
         .app_data::<web::Data<RouteTable>>()
         .map(|table| table.allowed_methods(req.path()))
         .unwrap_or_default();
-    if allowed.is_empty() {
+    // A documented route answering here is switched off in this deployment (the sandbox page
+    // outside dev/test): it does not exist, 404 — not a 405 that would advertise it.
+    if allowed.is_empty() || allowed.contains(req.method()) {
         return TransportError::new(
             TransportCode::RouteNotFound,
             format!("no route for {} {}", req.method(), req.path()),
@@ -313,6 +316,12 @@ mod route_table_tests {
             .app_data(web::Data::new(table()))
             .to_http_request();
         assert_eq!(not_found(unknown).await.status(), StatusCode::NOT_FOUND);
+
+        let disabled = TestRequest::get()
+            .uri("/actuator/health")
+            .app_data(web::Data::new(table()))
+            .to_http_request();
+        assert_eq!(not_found(disabled).await.status(), StatusCode::NOT_FOUND);
 
         let no_table = TestRequest::delete()
             .uri("/api/v1/events/7")

@@ -1,6 +1,7 @@
 //! actix-web REST adapter: routes, DTOs, the `Caller` extractor (over the `Authenticate` port),
 //! problem+json errors, actuator endpoints and OpenAPI.
 
+pub mod access;
 pub mod actuator;
 pub mod auth;
 pub mod dto;
@@ -10,6 +11,7 @@ pub mod openapi;
 pub mod problem;
 pub mod request_id;
 pub mod routes;
+pub mod security_headers;
 pub mod state;
 
 use std::sync::Arc;
@@ -22,7 +24,7 @@ pub use auth::Caller;
 pub use state::{ApiState, HttpSettings};
 
 /// The whole HTTP surface for one app instance: `/api/v1` (and the `/api` alias), actuator,
-/// OpenAPI and docs, the sandbox page when enabled, problem+json for everything else.
+/// OpenAPI and docs when enabled, the sandbox page when enabled, problem+json for everything else.
 pub fn configure(
     state: ApiState,
     authenticator: Arc<dyn Authenticate>,
@@ -31,9 +33,13 @@ pub fn configure(
     // through the document while they import it.
     let route_table = web::Data::new(extract::RouteTable::of(&openapi::document()));
     move |cfg: &mut web::ServiceConfig| {
-        let settings = state.settings;
+        let settings = state.settings.clone();
         extract::configure(cfg, settings.max_body_bytes, route_table);
-        cfg.app_data(web::Data::new(state))
+        cfg.app_data(web::Data::new(settings.trusted_proxies.clone()))
+            .app_data(web::Data::new(security_headers::SecurityHeaders {
+                hsts: settings.hsts,
+            }))
+            .app_data(web::Data::new(state))
             .app_data(web::Data::from(authenticator));
         for prefix in ["/api/v1", "/api"] {
             cfg.service(web::scope(prefix).configure(api));
@@ -43,10 +49,12 @@ pub fn configure(
         if settings.sandbox_enabled {
             cfg.configure(routes::sandbox::configure);
         }
-        cfg.service(
-            SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi::document()),
-        )
-        .service(web::redirect("/docs", "/docs/"));
+        if settings.api_docs {
+            cfg.service(
+                SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi::document()),
+            )
+            .service(web::redirect("/docs", "/docs/"));
+        }
     }
 }
 

@@ -89,6 +89,7 @@ pub const fn http_status(code: ErrorCode) -> StatusCode {
         | C::PriceOptionUnavailable
         | C::PriceOptionSoldOut
         | C::PromoCodeNotApplicable
+        | C::PromoCodeInvalid
         | C::PaymentExceedsOutstanding
         | C::RefundExceedsPaid
         | C::PaymentDeadlinePassed

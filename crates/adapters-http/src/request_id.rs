@@ -44,7 +44,7 @@ pub async fn middleware(
         "http_request",
         request_id = %id,
         method = %req.method(),
-        path = %req.path(),
+        path = %application::ports::redaction::loggable_path(req.path()),
     );
     let started = std::time::Instant::now();
     let result = next.call(req).instrument(span.clone()).await;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use application::ports::HealthIndicator;
+use application::ports::{HealthIndicator, TrustedProxies};
 use application::services::{
     AdminService, BookingService, CategoryService, CrewService, EventService, FavoriteService,
     IdempotencyService, JobService, LoyaltyService, PaymentService, PromoCodeService,
@@ -41,9 +41,15 @@ impl std::fmt::Debug for ApiState {
 }
 
 /// HTTP-level settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// Serve the sandbox payment page.
     pub sandbox_enabled: bool,
+    /// Whose `X-Forwarded-For` (and gateway identity headers) are believed.
+    pub trusted_proxies: TrustedProxies,
+    /// Send `Strict-Transport-Security`.
+    pub hsts: bool,
+    /// Serve the OpenAPI document (`/api-docs/openapi.json`) and Swagger UI (`/docs`).
+    pub api_docs: bool,
 }

@@ -1,4 +1,5 @@
-//! The embedded default's broker: logs each envelope and reports it delivered, so the outbox
+//! The embedded default's broker: logs each message's id and routing key (never its payload,
+//! which may carry ticket codes and personal data) and reports it delivered, so the outbox
 //! drains and the service runs without RabbitMQ.
 
 use async_trait::async_trait;
@@ -11,12 +12,11 @@ pub struct LoggingPublisher;
 #[async_trait]
 impl MessagePublisher for LoggingPublisher {
     async fn publish(&self, record: &OutboxRecord) -> Result<(), PublishError> {
-        let envelope = serde_json::to_string(&record.envelope())
-            .map_err(|e| PublishError::Rejected(format!("envelope: {e}")))?;
+        // The payload may carry ticket codes, references and personal data: only what
+        // identifies the message is logged.
         tracing::info!(
             message_id = record.id,
             routing_key = record.message.event_type.as_str(),
-            envelope = %envelope,
             "domain event"
         );
         Ok(())

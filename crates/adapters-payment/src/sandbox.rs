@@ -21,6 +21,7 @@ use ports::payment_gateway::{
 use sha2::{Digest, Sha256};
 
 use crate::webhook_signature;
+use ports::redaction::mask;
 
 /// The header carrying the sandbox's webhook signature (`sha256=<hex hmac>`).
 pub const SANDBOX_SIGNATURE_HEADER: &str = "X-Sandbox-Signature";
@@ -173,7 +174,7 @@ impl PaymentGateway for SandboxGateway {
                         refunds: HashMap::new(),
                     },
                 );
-                tracing::debug!(%reference, amount = %request.amount, "sandbox payment initiated");
+                tracing::debug!(reference = %mask(&reference), amount = %request.amount, "sandbox payment initiated");
             }
         }
         drop(payments);
@@ -239,7 +240,7 @@ impl PaymentGateway for SandboxGateway {
             idempotency_key.to_owned(),
             (refund_reference.clone(), amount),
         );
-        tracing::debug!(%reference, %amount, %refund_reference, "sandbox refund");
+        tracing::debug!(reference = %mask(reference), %amount, refund_reference = %mask(&refund_reference), "sandbox refund");
         Ok(refund_reference)
     }
 
@@ -272,7 +273,7 @@ impl PaymentGateway for SandboxGateway {
         match payment.state {
             SandboxState::Pending => {
                 payment.state = target;
-                tracing::debug!(%reference, ?outcome, "sandbox payment settled");
+                tracing::debug!(reference = %mask(reference), ?outcome, "sandbox payment settled");
                 Ok(())
             }
             // Playing the same outcome again (a double click, a retried POST) changes nothing.

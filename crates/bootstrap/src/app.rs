@@ -300,7 +300,8 @@ pub fn services(
     )
     .with_waitlist(waitlist)
     .with_refund_kick(kick)
-    .with_refund_retry(refund_retry_policy(config));
+    .with_refund_retry(refund_retry_policy(config))
+    .with_allowed_return_origins(config.payments.allowed_return_origins.clone());
     let waitlist_service = WaitlistService::new(Arc::clone(&uow), Arc::clone(&clock), waitlist);
     let crew = CrewService::new(
         Arc::clone(&uow),
@@ -385,6 +386,7 @@ fn auth_config(config: &Config) -> anyhow::Result<AuthConfig> {
         Some(j) => {
             let mut jwt = JwtConfig::new(j.issuer.clone());
             jwt.audiences.clone_from(&j.audiences);
+            jwt.authorized_parties.clone_from(&j.authorized_parties);
             jwt.jwks_url.clone_from(&j.jwks_url);
             jwt.roles_claim.clone_from(&j.roles_claim);
             jwt.algorithms = j
@@ -459,6 +461,9 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         Arc::new(OutboxHealth(services.relay.clone())),
     ];
     let grpc_health = health.clone();
+    let trusted_proxies = config
+        .trusted_proxies()
+        .map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?;
     let state = ApiState {
         events: services.events.clone(),
         categories: services.categories.clone(),
@@ -493,6 +498,9 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         settings: HttpSettings {
             max_body_bytes: config.server.max_body_bytes,
             sandbox_enabled: config.payments.sandbox.enabled,
+            trusted_proxies: trusted_proxies.clone(),
+            hsts: config.server.hsts,
+            api_docs: config.server.api_docs,
         },
     };
     // One authenticator (one JWKS cache) for both edges.
@@ -505,8 +513,14 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         reviews: services.reviews.clone(),
         crew: services.crew.clone(),
     };
-    let grpc =
-        crate::grpc::start(config, use_cases, Arc::clone(&authenticator), grpc_health).await?;
+    let grpc = crate::grpc::start(
+        config,
+        use_cases,
+        Arc::clone(&authenticator),
+        trusted_proxies,
+        grpc_health,
+    )
+    .await?;
     let listener = TcpListener::bind((config.server.host.as_str(), config.server.port))
         .with_context(|| {
             format!(
@@ -518,6 +532,10 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
     let routes = adapters_http::configure(state, authenticator);
     let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(middleware::from_fn(adapters_http::access::middleware))
+            .wrap(middleware::from_fn(
+                adapters_http::security_headers::middleware,
+            ))
             .wrap(middleware::from_fn(adapters_http::request_id::middleware))
             .configure(routes.clone())
             .default_service(web::to(adapters_http::extract::not_found))

@@ -49,6 +49,12 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     pub workers: usize,
     pub shutdown_timeout_seconds: u64,
+    /// CIDR blocks of the proxies whose forwarding and gateway headers are believed.
+    pub trusted_proxies: Vec<String>,
+    /// Send `Strict-Transport-Security` (the service is reached over HTTPS only).
+    pub hsts: bool,
+    /// Serve `/api-docs/openapi.json` and `/docs` (on in dev and test, off elsewhere).
+    pub api_docs: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -56,6 +62,12 @@ pub struct ServerConfig {
 pub struct GrpcConfig {
     pub port: u16,
     pub health_interval_seconds: u64,
+    /// A call running longer is cancelled (DEADLINE_EXCEEDED).
+    pub request_timeout_seconds: u64,
+    /// Calls served at once on one connection.
+    pub max_concurrent_calls_per_connection: usize,
+    /// Serve server reflection (dev and test; off elsewhere).
+    pub reflection: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -83,8 +95,12 @@ pub struct AuthSection {
 #[serde(deny_unknown_fields)]
 pub struct JwtSection {
     pub issuer: String,
-    #[serde(default)]
+    /// A token must name one of these in `aud` (empty: `aud` is not checked).
+    #[serde(default = "default_audiences")]
     pub audiences: Vec<String>,
+    /// When not empty, a token's `azp` must be one of these.
+    #[serde(default)]
+    pub authorized_parties: Vec<String>,
     #[serde(default)]
     pub jwks_url: Option<String>,
     #[serde(default = "default_roles_claim")]
@@ -93,6 +109,10 @@ pub struct JwtSection {
     pub algorithms: Vec<String>,
     #[serde(default = "default_leeway")]
     pub leeway_seconds: u64,
+}
+
+fn default_audiences() -> Vec<String> {
+    vec!["backend-event".to_owned()]
 }
 
 fn default_roles_claim() -> String {
@@ -176,6 +196,8 @@ pub struct LoyaltySection {
 #[serde(deny_unknown_fields)]
 pub struct PaymentsSection {
     pub default_gateway: String,
+    /// Origins (`https://app.example`) a payment's `return_url` may point to.
+    pub allowed_return_origins: Vec<String>,
     pub sandbox: SandboxSection,
     pub http: HttpGatewaySection,
     pub refunds: RefundsSection,
@@ -418,6 +440,15 @@ impl Config {
         if self.grpc.port == 0 {
             return fail("grpc.port", "must be between 1 and 65535");
         }
+        if !(1..=3600).contains(&self.grpc.request_timeout_seconds) {
+            return fail("grpc.request_timeout_seconds", "must be between 1 and 3600");
+        }
+        if !(1..=10_000).contains(&self.grpc.max_concurrent_calls_per_connection) {
+            return fail(
+                "grpc.max_concurrent_calls_per_connection",
+                "must be between 1 and 10000",
+            );
+        }
         if !(1..=3600).contains(&self.grpc.health_interval_seconds) {
             return fail("grpc.health_interval_seconds", "must be between 1 and 3600");
         }
@@ -616,15 +647,77 @@ impl Config {
                 }
             }
         }
-        if self.auth.jwt.is_none() && !self.auth.gateway_headers && self.profile == "prod" {
-            tracing::warn!(
-                "neither auth.jwt nor auth.gateway_headers is set: every caller is a guest"
+        if let Err(e) = self.trusted_proxies() {
+            return fail("server.trusted_proxies", &e);
+        }
+        if self.auth.gateway_headers && self.server.trusted_proxies.is_empty() {
+            return fail(
+                "auth.gateway_headers",
+                "is on but server.trusted_proxies is empty: the headers would never be read",
             );
         }
+        self.validate_deployment()?;
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.logging.level) {
             return Err(ConfigError(format!("logging.level: {e}")));
         }
         Ok(())
+    }
+
+    /// Outside `dev` and `test` the service faces real callers: refuse to start (exit 78,
+    /// the key named) on the test gateway, on a webhook secret anyone could know (empty,
+    /// shorter than 32 bytes or a value shipped in this repository), and when nobody could
+    /// ever authenticate.
+    fn validate_deployment(&self) -> Result<(), ConfigError> {
+        if self.is_development() {
+            return Ok(());
+        }
+        let fail = |key: &str, why: &str| {
+            Err(ConfigError(format!(
+                "{key}: {why} (profile `{}`)",
+                self.profile
+            )))
+        };
+        if self.payments.sandbox.enabled {
+            return fail(
+                "payments.sandbox.enabled",
+                "the sandbox gateway settles payments without money; it is for dev and test only",
+            );
+        }
+        // The sandbox is off here (checked above), so only the http gateway's secret
+        // verifies anything; that gateway is always registered.
+        let key = "payments.http.webhook_secret";
+        let secret = self.payments.http.webhook_secret.as_str();
+        if SHIPPED_SECRETS.contains(&secret.trim()) {
+            return fail(
+                key,
+                "is empty or a value shipped with the service; set a secret",
+            );
+        }
+        if secret.len() < MIN_SECRET_BYTES {
+            return fail(key, "must be at least 32 bytes");
+        }
+        if self.auth.jwt.is_none() && !self.auth.gateway_headers {
+            return fail(
+                "auth.jwt",
+                "no authentication is configured (set auth.jwt.issuer, or enable \
+                 auth.gateway_headers with server.trusted_proxies)",
+            );
+        }
+        Ok(())
+    }
+
+    /// `server.trusted_proxies`, parsed.
+    ///
+    /// # Errors
+    /// The entry that is not an address or CIDR block.
+    pub fn trusted_proxies(&self) -> Result<application::ports::TrustedProxies, String> {
+        application::ports::TrustedProxies::parse(&self.server.trusted_proxies)
+    }
+
+    /// `dev` and `test`: the profiles that may run with the sandbox and shipped secrets.
+    #[must_use]
+    pub fn is_development(&self) -> bool {
+        matches!(self.profile.as_str(), "dev" | "test")
     }
 
     /// The database URL in effect: the configured one, or the embedded SQLite file.
@@ -638,6 +731,13 @@ impl Config {
         }
     }
 }
+
+/// Secrets that ship in this repository (or are no secret at all): never accepted outside
+/// `dev`/`test`.
+const SHIPPED_SECRETS: &[&str] = &["", "sandbox-webhook-secret"];
+
+/// The shortest webhook secret accepted outside `dev`/`test` (256 bits).
+const MIN_SECRET_BYTES: usize = 32;
 
 /// Turns an environment string into the TOML value it spells, so `APP__SERVER__PORT=8080`
 /// is a number and `APP__AUTH__GATEWAY_HEADERS=true` a boolean.
@@ -749,16 +849,84 @@ mod tests {
         assert_eq!(c.app.audit.retain_days, 90);
     }
 
+    /// What prod needs at least: a webhook secret of its own and an issuer.
+    const PROD_SECRETS: &[(&str, &str)] = &[
+        (
+            "APP__PAYMENTS__HTTP__WEBHOOK_SECRET",
+            "0123456789abcdef0123456789abcdef",
+        ),
+        (
+            "APP__AUTH__JWT__ISSUER",
+            "https://keycloak.example/realms/a",
+        ),
+    ];
+
+    fn with(
+        base: &[(&'static str, &'static str)],
+        more: &[(&'static str, &'static str)],
+    ) -> Vec<(&'static str, &'static str)> {
+        base.iter().chain(more).copied().collect()
+    }
+
     #[test]
     fn prod_profile_turns_off_gateway_headers_and_the_sandbox() {
         for var in ["APP_PROFILE", "SPRING_PROFILES_ACTIVE"] {
-            let c = load(&[(var, "prod")]).unwrap();
+            let c = load(&with(PROD_SECRETS, &[(var, "prod")])).unwrap();
             assert_eq!(c.profile, "prod");
             assert!(!c.auth.gateway_headers);
             assert!(!c.payments.sandbox.enabled);
             assert_eq!(c.payments.default_gateway, "http");
             assert_eq!(c.app.booking.ttl_minutes, 30);
         }
+    }
+
+    #[test]
+    fn hole_3_outside_dev_and_test_unsafe_settings_refuse_to_start() {
+        for profile in ["prod", "stage"] {
+            let p = [("APP_PROFILE", profile)];
+            assert!(load(&with(PROD_SECRETS, &p)).is_ok(), "{profile}");
+            let cases: &[(&[(&str, &str)], &str)] = &[
+                (
+                    &[("APP__PAYMENTS__SANDBOX__ENABLED", "true")],
+                    "payments.sandbox.enabled",
+                ),
+                (
+                    &[("APP__PAYMENTS__HTTP__WEBHOOK_SECRET", "")],
+                    "payments.http.webhook_secret",
+                ),
+                (
+                    &[("APP__PAYMENTS__HTTP__WEBHOOK_SECRET", "short-secret")],
+                    "payments.http.webhook_secret",
+                ),
+                (
+                    &[(
+                        "APP__PAYMENTS__HTTP__WEBHOOK_SECRET",
+                        "sandbox-webhook-secret",
+                    )],
+                    "payments.http.webhook_secret",
+                ),
+            ];
+            for (vars, key) in cases {
+                let all = with(&with(PROD_SECRETS, &p), vars);
+                let err = load(&all).unwrap_err().to_string();
+                assert!(
+                    err.contains(key),
+                    "{profile} {vars:?}: `{err}` does not name {key}"
+                );
+            }
+            // No issuer and no gateway headers: nobody could authenticate.
+            let err = load(&[
+                ("APP_PROFILE", profile),
+                ("APP__AUTH__GATEWAY_HEADERS", "false"),
+                (PROD_SECRETS[0].0, PROD_SECRETS[0].1),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("auth.jwt"), "{profile}: {err}");
+        }
+        // dev and test keep their conveniences.
+        assert!(load(&[("APP_PROFILE", "dev")]).is_ok());
+        assert!(load(&[("APP_PROFILE", "test")]).is_ok());
     }
 
     #[test]

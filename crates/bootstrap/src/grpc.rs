@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters_grpc::{EventGrpc, GrpcError, HealthSettings, UseCases};
+use adapters_grpc::{EventGrpc, GrpcError, HealthSettings, ServerLimits, UseCases};
 use anyhow::Context;
-use application::ports::{Authenticate, HealthIndicator};
+use application::ports::{Authenticate, HealthIndicator, TrustedProxies};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -34,6 +34,7 @@ pub(crate) async fn start(
     config: &Config,
     use_cases: UseCases,
     authenticator: Arc<dyn Authenticate>,
+    trusted_proxies: TrustedProxies,
     indicators: Vec<Arc<dyn HealthIndicator>>,
 ) -> anyhow::Result<GrpcServer> {
     let listener = tokio::net::TcpListener::bind((config.server.host.as_str(), config.grpc.port))
@@ -45,16 +46,28 @@ pub(crate) async fn start(
             )
         })?;
     let addr = listener.local_addr()?;
-    let service = EventGrpc::new(use_cases, authenticator);
+    let service = EventGrpc::new(use_cases, authenticator).with_trusted_proxies(trusted_proxies);
     let health = HealthSettings {
         indicators,
         interval: Duration::from_secs(config.grpc.health_interval_seconds),
     };
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(adapters_grpc::serve(listener, service, health, async {
-        // A dropped sender stops the server too.
-        let _ = stopped.await;
-    }));
+    let limits = ServerLimits {
+        max_message_bytes: config.server.max_body_bytes,
+        request_timeout: Duration::from_secs(config.grpc.request_timeout_seconds),
+        concurrency_per_connection: config.grpc.max_concurrent_calls_per_connection,
+        reflection: config.grpc.reflection,
+    };
+    let task = tokio::spawn(adapters_grpc::serve(
+        listener,
+        service,
+        health,
+        limits,
+        async {
+            // A dropped sender stops the server too.
+            let _ = stopped.await;
+        },
+    ));
     Ok(GrpcServer {
         addr,
         shutdown: Some(shutdown),

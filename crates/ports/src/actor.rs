@@ -28,17 +28,15 @@ impl Role {
         }
     }
 
-    /// Parses a role name as it appears in tokens and gateway headers (case-insensitive,
-    /// Keycloak's `ROLE_` prefix accepted). Unknown names are `None`, never an error: tokens
-    /// carry many roles this service does not know.
+    /// Parses a role name as it appears in tokens and gateway headers, exactly: `USER`,
+    /// `ORGANIZER`, `ADMIN`, or Keycloak's `ROLE_USER`, `ROLE_ORGANIZER`, `ROLE_ADMIN`
+    /// (surrounding spaces ignored). Anything else is `None`, never an error: tokens carry
+    /// many roles this service does not know.
     #[must_use]
     pub fn parse(name: &str) -> Option<Self> {
         let name = name.trim();
-        let name = name
-            .strip_prefix("ROLE_")
-            .or_else(|| name.strip_prefix("role_"))
-            .unwrap_or(name);
-        match name.to_ascii_uppercase().as_str() {
+        let name = name.strip_prefix("ROLE_").unwrap_or(name);
+        match name {
             "USER" => Some(Self::User),
             "ORGANIZER" => Some(Self::Organizer),
             "ADMIN" => Some(Self::Admin),
@@ -188,8 +186,10 @@ mod tests {
     #[test]
     fn roles_parse_from_tokens_and_headers() {
         assert_eq!(Role::parse("ORGANIZER"), Some(Role::Organizer));
-        assert_eq!(Role::parse("role_admin"), Some(Role::Admin));
-        assert_eq!(Role::parse(" user "), Some(Role::User));
+        assert_eq!(Role::parse("ROLE_ADMIN"), Some(Role::Admin));
+        assert_eq!(Role::parse("role_admin"), None);
+        assert_eq!(Role::parse("Admin"), None);
+        assert_eq!(Role::parse(" USER "), Some(Role::User));
         assert_eq!(Role::parse("offline_access"), None);
         assert_eq!(
             Role::parse("GUEST"),

@@ -17,6 +17,9 @@ pub struct Credentials {
     pub user_id: Vec<Option<String>>,
     /// `x-user-role` values set by a trusted gateway.
     pub user_role: Vec<Option<String>>,
+    /// The connection comes from a trusted proxy (`server.trusted_proxies`, see
+    /// [`crate::TrustedProxies`]): only then may the gateway headers be read.
+    pub via_trusted_proxy: bool,
 }
 
 impl Credentials {

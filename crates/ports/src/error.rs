@@ -114,6 +114,10 @@ error_codes! {
     CategoryExists = "CATEGORY_EXISTS", Conflict;
     PromoCodeExists = "PROMO_CODE_EXISTS", Conflict;
     PromoCodeAlreadyRedeemed = "PROMO_CODE_ALREADY_REDEEMED", Conflict;
+    /// A promo code that cannot be used here, whatever the reason (unknown, inactive, expired,
+    /// used up, for another event): one answer, so that codes cannot be probed; the reason is
+    /// audited.
+    PromoCodeInvalid = "PROMO_CODE_INVALID", Conflict;
     BookingNotPayable = "BOOKING_NOT_PAYABLE", Conflict;
     PaymentAmountMismatch = "PAYMENT_AMOUNT_MISMATCH", Conflict;
     PaymentRefused = "PAYMENT_REFUSED", Conflict;

@@ -22,6 +22,7 @@ pub mod pagination;
 
 pub mod authentication;
 pub mod bookings;
+pub mod client_address;
 pub mod crew;
 pub mod engagement;
 pub mod events;
@@ -29,6 +30,7 @@ pub mod health;
 pub mod messaging;
 pub mod payment_gateway;
 pub mod records;
+pub mod redaction;
 pub mod tickets;
 pub mod unit_of_work;
 
@@ -37,6 +39,7 @@ pub use bookings::{
     BookingLog, BookingQuery, BookingRepository, NewRefund, PaymentRepository, PlacementRejection,
     RefundRecord, ReminderKind,
 };
+pub use client_address::{ClientAddress, IpNet, TrustedProxies};
 pub use crew::{
     CrewAssignment, CrewAssignmentRecord, CrewAssignmentRepository, CrewDirectory, CrewRequest,
     NewCrewAssignment,

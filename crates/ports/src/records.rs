@@ -46,6 +46,8 @@ impl AuditEntry {
         }
     }
 
+    /// The snapshots before and after the change, with ticket codes, references, tokens and
+    /// e-mail addresses masked ([`crate::redaction::redact_json`]).
     #[must_use]
     pub fn with_change(
         mut self,
@@ -54,7 +56,16 @@ impl AuditEntry {
     ) -> Self {
         self.before = before;
         self.after = after;
+        self.redact();
         self
+    }
+
+    /// Masks what the audit log must not hold in clear; the audit store calls it on every
+    /// entry it writes, however the entry was built.
+    pub fn redact(&mut self) {
+        for snapshot in [&mut self.before, &mut self.after].into_iter().flatten() {
+            crate::redaction::redact_json(snapshot);
+        }
     }
 }
 

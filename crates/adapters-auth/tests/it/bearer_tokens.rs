@@ -52,6 +52,8 @@ fn claims(roles: &[&str]) -> Value {
     json!({
         "iss": ISSUER,
         "sub": USER,
+        "aud": "backend-event",
+        "azp": "event-web",
         "exp": now() + 300,
         "realm_access": { "roles": roles },
     })
@@ -91,7 +93,7 @@ async fn issuer_serving(keys: &[&str], expected_fetches: impl Into<wiremock::Tim
 async fn a_token_of_the_issuer_names_its_user_and_roles_and_the_keys_are_fetched_once() {
     let server = issuer_serving(&["issuer"], 1).await;
     let auth = authenticator(format!("{}/certs", server.uri()));
-    let credentials = bearer(&token("issuer", "issuer-key", &claims(&["organizer"])));
+    let credentials = bearer(&token("issuer", "issuer-key", &claims(&["ORGANIZER"])));
     for _ in 0..3 {
         let actor = auth.authenticate(&credentials, false).await.unwrap();
         assert_eq!(
@@ -107,16 +109,17 @@ async fn a_token_of_the_issuer_names_its_user_and_roles_and_the_keys_are_fetched
 async fn forged_expired_and_foreign_tokens_are_refused() {
     let server = issuer_serving(&["issuer"], 1..).await;
     let auth = authenticator(format!("{}/certs", server.uri()));
-    let expired = json!({ "iss": ISSUER, "sub": USER, "exp": now() - 3600 });
-    let other_issuer = json!({ "iss": "https://elsewhere.test", "sub": USER, "exp": now() + 300 });
+    let expired =
+        json!({ "iss": ISSUER, "sub": USER, "aud": "backend-event", "exp": now() - 3600 });
+    let other_issuer = json!({ "iss": "https://elsewhere.test", "sub": USER, "aud": "backend-event", "exp": now() + 300 });
     let refused = [
         (
             "an unpublished key",
-            token("attacker", "attacker-key", &claims(&["admin"])),
+            token("attacker", "attacker-key", &claims(&["ADMIN"])),
         ),
         (
             "the issuer's kid on an attacker's signature",
-            token("attacker", "issuer-key", &claims(&["admin"])),
+            token("attacker", "issuer-key", &claims(&["ADMIN"])),
         ),
         ("an expired token", token("issuer", "issuer-key", &expired)),
         (
@@ -156,10 +159,10 @@ async fn a_rotated_key_is_fetched_when_a_token_first_names_it() {
     let auth = authenticator(format!("{}/certs", server.uri()));
     assert_eq!(auth.refresh_keys().await.unwrap(), 1);
 
-    let rotated = bearer(&token("rotated", "rotated-key", &claims(&["user"])));
+    let rotated = bearer(&token("rotated", "rotated-key", &claims(&["USER"])));
     let actor = auth.authenticate(&rotated, false).await.unwrap();
     assert_eq!(actor.role(), Role::User);
-    let old = bearer(&token("issuer", "issuer-key", &claims(&["user"])));
+    let old = bearer(&token("issuer", "issuer-key", &claims(&["USER"])));
     assert!(auth.authenticate(&old, false).await.is_ok());
 }
 
@@ -170,7 +173,7 @@ async fn while_the_issuer_is_unreachable_reads_go_on_as_guests_and_writes_are_re
     // Nothing listens there any more: every fetch fails to connect.
     drop(server);
     let auth = authenticator(url);
-    let credentials = bearer(&token("issuer", "issuer-key", &claims(&["admin"])));
+    let credentials = bearer(&token("issuer", "issuer-key", &claims(&["ADMIN"])));
 
     let read = auth.authenticate(&credentials, true).await.unwrap();
     assert_eq!(read, Actor::guest());
@@ -180,4 +183,86 @@ async fn while_the_issuer_is_unreachable_reads_go_on_as_guests_and_writes_are_re
         auth.refresh_keys().await,
         Err(AppError::Unavailable { .. })
     ));
+}
+
+/// base64url without padding, for hand-made tokens.
+fn b64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// The audience is required (default `backend-event`), the authorized party checked when
+/// configured; `nbf` in the future, `alg` confusion (HS256 keyed with the public key) and
+/// `alg: none` are refused.
+#[tokio::test]
+async fn wrong_aud_or_azp_future_nbf_alg_confusion_and_none_are_refused() {
+    let server = issuer_serving(&["issuer"], 1..).await;
+    let mut jwt = JwtConfig::new(ISSUER);
+    jwt.jwks_url = Some(format!("{}/certs", server.uri()));
+    jwt.jwks_refresh_min_interval = Duration::ZERO;
+    jwt.authorized_parties = vec!["event-web".to_owned()];
+    let auth = Authenticator::new(AuthConfig {
+        jwt: Some(jwt),
+        gateway_headers: false,
+    });
+    let good = token("issuer", "issuer-key", &claims(&["USER"]));
+    assert!(auth.authenticate(&bearer(&good), false).await.is_ok());
+
+    let with = |key: &str, value: Value| {
+        let mut c = claims(&["ADMIN"]);
+        c[key] = value;
+        c
+    };
+    let mut no_aud = claims(&["ADMIN"]);
+    no_aud.as_object_mut().unwrap().remove("aud");
+    let hs256 = {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("issuer-key".to_owned());
+        let secret = fixture("issuer.pub.pem");
+        encode(
+            &header,
+            &claims(&["ADMIN"]),
+            &EncodingKey::from_secret(&secret),
+        )
+        .unwrap()
+    };
+    let none = format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none","typ":"JWT","kid":"issuer-key"}"#),
+        b64(claims(&["ADMIN"]).to_string().as_bytes())
+    );
+    let refused = [
+        (
+            "another client's audience",
+            token("issuer", "issuer-key", &with("aud", json!("account"))),
+        ),
+        ("no audience", token("issuer", "issuer-key", &no_aud)),
+        (
+            "another authorized party",
+            token("issuer", "issuer-key", &with("azp", json!("other-app"))),
+        ),
+        (
+            "nbf an hour ahead",
+            token("issuer", "issuer-key", &with("nbf", json!(now() + 3600))),
+        ),
+        ("HS256 keyed with the public key", hs256),
+        ("alg none", none),
+    ];
+    for (what, token) in refused {
+        let result = auth.authenticate(&bearer(&token), true).await;
+        assert!(
+            matches!(result, Err(AppError::Unauthenticated)),
+            "{what}: {result:?}"
+        );
+    }
 }

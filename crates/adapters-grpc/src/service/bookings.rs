@@ -7,7 +7,7 @@ use domain::{BookingId, EventId, PriceOptionId, UserId};
 use tonic::{Request, Response, Status};
 
 use super::EventGrpc;
-use crate::auth::Access;
+use crate::auth::{Access, Least};
 use crate::convert::{nonzero, text};
 use crate::messages;
 use crate::pb;
@@ -19,7 +19,7 @@ pub(super) async fn create(
     svc: &EventGrpc,
     request: Request<pb::CreateBookingRequest>,
 ) -> Reply<pb::BookingResponse> {
-    let ctx = svc.caller(&request, Access::Write).await?;
+    let ctx = svc.caller(&request, Access::Write, Least::User).await?;
     let r = request.into_inner();
     let cmd = CreateBookingCommand {
         event_id: EventId(r.event_id),
@@ -36,7 +36,7 @@ pub(super) async fn get(
     svc: &EventGrpc,
     request: Request<pb::GetBookingRequest>,
 ) -> Reply<pb::BookingResponse> {
-    let ctx = svc.caller(&request, Access::Read).await?;
+    let ctx = svc.caller(&request, Access::Read, Least::User).await?;
     let id = BookingId(request.into_inner().id);
     let details = svc.use_cases.bookings.get(&ctx, id).await.or_status()?;
     Ok(Response::new(messages::booking(&details.booking)))
@@ -46,7 +46,7 @@ pub(super) async fn list(
     svc: &EventGrpc,
     request: Request<pb::ListBookingsRequest>,
 ) -> Reply<pb::ListBookingsResponse> {
-    let ctx = svc.caller(&request, Access::Read).await?;
+    let ctx = svc.caller(&request, Access::Read, Least::User).await?;
     let filter = filter(request.into_inner()).or_status()?;
     let page = svc
         .use_cases
@@ -86,7 +86,7 @@ pub(super) async fn cancel(
     svc: &EventGrpc,
     request: Request<pb::CancelBookingRequest>,
 ) -> Reply<pb::BookingResponse> {
-    let ctx = svc.caller(&request, Access::Write).await?;
+    let ctx = svc.caller(&request, Access::Write, Least::User).await?;
     let r = request.into_inner();
     let done = svc
         .use_cases

@@ -11,7 +11,7 @@ use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
 use super::EventGrpc;
-use crate::auth::Access;
+use crate::auth::{Access, Least};
 use crate::convert::id;
 use crate::messages;
 use crate::pb;
@@ -28,7 +28,9 @@ pub(super) async fn assign(
     svc: &EventGrpc,
     request: Request<pb::AssignCrewRequest>,
 ) -> Reply<pb::EventResponse> {
-    let ctx = svc.caller(&request, Access::Write).await?;
+    let ctx = svc
+        .caller(&request, Access::Write, Least::Organizer)
+        .await?;
     let r = request.into_inner();
     let event_id = id("event_id", r.event_id).or_status()?;
     let crew_id = id("crew_id", r.crew_id).or_status()?;

@@ -12,7 +12,7 @@ use domain::price_option::PriceOptionInput;
 use tonic::{Request, Response, Status};
 
 use super::EventGrpc;
-use crate::auth::Access;
+use crate::auth::{Access, Least};
 use crate::convert::money::money_in;
 use crate::convert::time::{required_time_in, time_in};
 use crate::convert::{nonzero, text};
@@ -26,7 +26,9 @@ pub(super) async fn create(
     svc: &EventGrpc,
     request: Request<pb::CreateEventRequest>,
 ) -> Reply<pb::EventResponse> {
-    let ctx = svc.caller(&request, Access::Write).await?;
+    let ctx = svc
+        .caller(&request, Access::Write, Least::Organizer)
+        .await?;
     let cmd = create_command(request.into_inner()).or_status()?;
     let created = svc
         .use_cases
@@ -83,7 +85,9 @@ pub(super) async fn update(
     svc: &EventGrpc,
     request: Request<pb::UpdateEventRequest>,
 ) -> Reply<pb::EventResponse> {
-    let ctx = svc.caller(&request, Access::Write).await?;
+    let ctx = svc
+        .caller(&request, Access::Write, Least::Organizer)
+        .await?;
     let r = request.into_inner();
     let id = EventId(r.id);
     let cmd = update_command(r).or_status()?;
@@ -123,7 +127,7 @@ pub(super) async fn get(
     svc: &EventGrpc,
     request: Request<pb::GetEventRequest>,
 ) -> Reply<pb::EventResponse> {
-    let ctx = svc.caller(&request, Access::Read).await?;
+    let ctx = svc.caller(&request, Access::Read, Least::Anyone).await?;
     let id = EventId(request.into_inner().id);
     let found = svc.use_cases.events.get(&ctx, id).await.or_status()?;
     Ok(Response::new(messages::event_details(&found)))
@@ -133,7 +137,7 @@ pub(super) async fn list(
     svc: &EventGrpc,
     request: Request<pb::ListEventsRequest>,
 ) -> Reply<pb::ListEventsResponse> {
-    let ctx = svc.caller(&request, Access::Read).await?;
+    let ctx = svc.caller(&request, Access::Read, Least::Anyone).await?;
     let query = list_query(request.into_inner()).or_status()?;
     let page = svc.use_cases.events.list(&ctx, query).await.or_status()?;
     let (total_pages, total_elements, number) = messages::page_info(&page);
@@ -165,7 +169,9 @@ pub(super) async fn publish(
     svc: &EventGrpc,
     request: Request<pb::PublishEventRequest>,
 ) -> Reply<pb::EventResponse> {
-    let ctx = svc.caller(&request, Access::Write).await?;
+    let ctx = svc
+        .caller(&request, Access::Write, Least::Organizer)
+        .await?;
     let r = request.into_inner();
     let cmd = PublishEventCommand {
         publish_at: time_in("publish_at", r.publish_at).or_status()?,
@@ -184,7 +190,9 @@ pub(super) async fn cancel(
     svc: &EventGrpc,
     request: Request<pb::CancelEventRequest>,
 ) -> Reply<pb::EventResponse> {
-    let ctx = svc.caller(&request, Access::Write).await?;
+    let ctx = svc
+        .caller(&request, Access::Write, Least::Organizer)
+        .await?;
     let r = request.into_inner();
     let cmd = CancelEventCommand {
         reason: text(r.reason),
@@ -205,7 +213,7 @@ pub(super) async fn stats(
     svc: &EventGrpc,
     request: Request<pb::GetEventStatsRequest>,
 ) -> Reply<pb::EventStatsResponse> {
-    let ctx = svc.caller(&request, Access::Read).await?;
+    let ctx = svc.caller(&request, Access::Read, Least::Organizer).await?;
     let r = request.into_inner();
     let from = time_in("start_date", r.start_date).or_status()?;
     let to = time_in("end_date", r.end_date).or_status()?;

@@ -4,7 +4,7 @@ use domain::EventId;
 use tonic::{Request, Response, Status};
 
 use super::EventGrpc;
-use crate::auth::Access;
+use crate::auth::{Access, Least};
 use crate::convert::id;
 use crate::messages;
 use crate::pb;
@@ -18,7 +18,7 @@ pub(super) async fn add(
     svc: &EventGrpc,
     request: Request<pb::AddFavoriteRequest>,
 ) -> Reply<pb::FavoriteResponse> {
-    let ctx = svc.caller(&request, Access::Write).await?;
+    let ctx = svc.caller(&request, Access::Write, Least::User).await?;
     let event_id = id("event_id", request.into_inner().event_id).or_status()?;
     let added = svc
         .use_cases
@@ -34,7 +34,7 @@ pub(super) async fn remove(
     svc: &EventGrpc,
     request: Request<pb::RemoveFavoriteRequest>,
 ) -> Reply<()> {
-    let ctx = svc.caller(&request, Access::Write).await?;
+    let ctx = svc.caller(&request, Access::Write, Least::User).await?;
     let event_id = id("event_id", request.into_inner().event_id).or_status()?;
     let _removed = svc
         .use_cases
@@ -49,7 +49,7 @@ pub(super) async fn list(
     svc: &EventGrpc,
     request: Request<pb::ListFavoritesRequest>,
 ) -> Reply<pb::ListFavoritesResponse> {
-    let ctx = svc.caller(&request, Access::Read).await?;
+    let ctx = svc.caller(&request, Access::Read, Least::User).await?;
     let r = request.into_inner();
     let page = messages::page_request(r.page, r.size).or_status()?;
     let page = svc.use_cases.favorites.list(&ctx, page).await.or_status()?;

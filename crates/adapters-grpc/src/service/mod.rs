@@ -13,13 +13,13 @@ pub use crew::{CREW_MESSAGE_METADATA, CREW_STATUS_METADATA};
 
 use std::sync::Arc;
 
-use application::ports::{Authenticate, RequestContext};
+use application::ports::{Authenticate, RequestContext, TrustedProxies};
 use application::services::{
     BookingService, CrewService, EventService, FavoriteService, PaymentService, ReviewService,
 };
 use tonic::{Request, Response, Status};
 
-use crate::auth::{Access, Callers};
+use crate::auth::{Access, Callers, Least};
 use crate::pb;
 use crate::pb::event_service_server::EventService as EventRpc;
 use crate::status::OrStatus;
@@ -59,17 +59,31 @@ impl EventGrpc {
     pub fn new(use_cases: UseCases, authenticator: Arc<dyn Authenticate>) -> Self {
         Self {
             use_cases,
-            callers: Callers::new(authenticator),
+            callers: Callers::new(authenticator, TrustedProxies::default()),
         }
     }
 
+    /// Believe `x-forwarded-for` and the gateway identity metadata only from these peers
+    /// (none by default).
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.callers = self.callers.with_trusted_proxies(proxies);
+        self
+    }
+
     /// The caller of `request`, allowed `access`, or the status that refuses the call.
+    ///
+    /// A caller whose role is below `least` is refused here (guest: UNAUTHENTICATED, another
+    /// role: PERMISSION_DENIED), before the request is converted or validated.
     async fn caller<T>(
         &self,
         request: &Request<T>,
         access: Access,
+        least: Least,
     ) -> Result<RequestContext, Status> {
-        self.callers.context(request, access).await.or_status()
+        let ctx = self.callers.context(request, access).await.or_status()?;
+        least.check(&ctx).or_status()?;
+        Ok(ctx)
     }
 }
 

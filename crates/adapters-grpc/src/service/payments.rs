@@ -5,7 +5,7 @@ use domain::{BookingId, PaymentId};
 use tonic::{Request, Response, Status};
 
 use super::EventGrpc;
-use crate::auth::Access;
+use crate::auth::{Access, Least};
 use crate::convert::money::money_in;
 use crate::convert::text;
 use crate::messages;
@@ -21,7 +21,7 @@ pub(super) async fn initiate(
     svc: &EventGrpc,
     request: Request<pb::InitiatePaymentRequest>,
 ) -> Reply<pb::PaymentResponse> {
-    let ctx = svc.caller(&request, Access::Write).await?;
+    let ctx = svc.caller(&request, Access::Write, Least::User).await?;
     let idempotency_key = request
         .metadata()
         .get(IDEMPOTENCY_KEY)
@@ -48,7 +48,7 @@ pub(super) async fn confirm(
     svc: &EventGrpc,
     request: Request<pb::ConfirmPaymentRequest>,
 ) -> Reply<pb::PaymentResponse> {
-    let ctx = svc.caller(&request, Access::Write).await?;
+    let ctx = svc.caller(&request, Access::Write, Least::User).await?;
     let reference = request.into_inner().gateway_reference;
     let view = svc
         .use_cases
@@ -63,7 +63,7 @@ pub(super) async fn refund(
     svc: &EventGrpc,
     request: Request<pb::RefundPaymentRequest>,
 ) -> Reply<pb::PaymentResponse> {
-    let ctx = svc.caller(&request, Access::Write).await?;
+    let ctx = svc.caller(&request, Access::Write, Least::User).await?;
     let r = request.into_inner();
     // 0 is proto3's "not given": everything refundable (ADMIN) or what the policy gives.
     let amount = (r.amount != 0.0)

@@ -8,7 +8,7 @@ use domain::{EventId, ReviewId, UserId};
 use tonic::{Request, Response, Status};
 
 use super::EventGrpc;
-use crate::auth::Access;
+use crate::auth::{Access, Least};
 use crate::convert::{id, nonzero, text};
 use crate::messages;
 use crate::pb;
@@ -30,7 +30,7 @@ pub(super) async fn create(
     svc: &EventGrpc,
     request: Request<pb::CreateReviewRequest>,
 ) -> Reply<pb::ReviewResponse> {
-    let ctx = svc.caller(&request, Access::Write).await?;
+    let ctx = svc.caller(&request, Access::Write, Least::User).await?;
     let r = request.into_inner();
     let cmd = CreateReviewCommand {
         event_id: EventId(id("event_id", r.event_id).or_status()?),
@@ -62,7 +62,7 @@ pub(super) async fn update(
     svc: &EventGrpc,
     request: Request<pb::UpdateReviewRequest>,
 ) -> Reply<pb::ReviewResponse> {
-    let ctx = svc.caller(&request, Access::Write).await?;
+    let ctx = svc.caller(&request, Access::Write, Least::User).await?;
     let r = request.into_inner();
     let review_id = id("id", r.id).or_status()?;
     let cmd = update_command(&r).or_status()?;
@@ -102,7 +102,7 @@ pub(super) async fn list(
     svc: &EventGrpc,
     request: Request<pb::ListReviewsRequest>,
 ) -> Reply<pb::ListReviewsResponse> {
-    let ctx = svc.caller(&request, Access::Read).await?;
+    let ctx = svc.caller(&request, Access::Read, Least::Anyone).await?;
     let query = list_query(request.into_inner()).or_status()?;
     let found = svc.use_cases.reviews.list(&ctx, query).await.or_status()?;
     let (total_pages, total_elements, number) = messages::page_info(&found.page);
@@ -121,7 +121,9 @@ pub(super) async fn reply(
     svc: &EventGrpc,
     request: Request<pb::ReplyToReviewRequest>,
 ) -> Reply<pb::ReviewReplyResponse> {
-    let ctx = svc.caller(&request, Access::Write).await?;
+    let ctx = svc
+        .caller(&request, Access::Write, Least::Organizer)
+        .await?;
     let r = request.into_inner();
     let review_id = id("review_id", r.review_id).or_status()?;
     let reply = svc

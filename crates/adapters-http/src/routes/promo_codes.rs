@@ -365,8 +365,9 @@ pub async fn deactivate_promo_code(
 }
 
 /// The discount a code would give on a booking of `quantity` seats of an event, with the full
-/// price breakdown. A code that does not apply (unknown, inactive, expired, used up, for
-/// another event) is 409 `PROMO_CODE_NOT_APPLICABLE` with the reason in `detail`.
+/// price breakdown. A code that cannot be used here (unknown, inactive, expired, used up, for
+/// another event) is 409 `PROMO_CODE_INVALID`, the same answer whatever the reason (which is
+/// audited as `promo_code.refused`), so that codes cannot be probed.
 #[utoipa::path(
     post, path = "/api/v1/promo-codes/{code}/validate", tag = "promo-codes",
     params(("code" = String, Path)),
@@ -376,7 +377,7 @@ pub async fn deactivate_promo_code(
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The event or price option does not exist", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "PROMO_CODE_NOT_APPLICABLE, PRICE_OPTION_SOLD_OUT", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "PROMO_CODE_INVALID, PRICE_OPTION_SOLD_OUT", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("gateway" = []))
 )]

@@ -53,7 +53,9 @@ fn to_record(m: row::Model) -> Result<AuditRecord, AppError> {
 
 #[async_trait]
 impl AuditLog for SeaTx {
-    async fn record(&self, entry: AuditEntry) -> Result<(), AppError> {
+    async fn record(&self, mut entry: AuditEntry) -> Result<(), AppError> {
+        // Ticket codes, references, tokens and e-mail addresses are never stored in clear.
+        entry.redact();
         self.appends.audit(row::ActiveModel {
             actor_id: Set(entry.actor_id.map(|u| u.0)),
             actor_role: Set(entry.actor_role.as_str().to_owned()),

@@ -4,7 +4,9 @@
 //!
 //! The key is reserved in its own transaction before the work starts, so two concurrent
 //! requests with one key can never both run. The final response is stored afterwards; a
-//! failure worth retrying (5xx) releases the key instead.
+//! failure worth retrying (5xx) releases the key instead. A record past its `expires_at` is
+//! never replayed (the key starts afresh), and a reservation left IN_PROGRESS longer than
+//! [`in_progress_lease`] (its request crashed) is taken over.
 
 use std::sync::Arc;
 
@@ -15,6 +17,14 @@ use sha2::{Digest, Sha256};
 use crate::clock::Clock;
 use crate::ports::{IDEMPOTENCY_IN_PROGRESS, IdempotencyRecord, UnitOfWork};
 use crate::{AppError, ErrorCode};
+
+/// How long a reservation may stay IN_PROGRESS before another request with the key may take
+/// it over (longer than any request runs: the HTTP shutdown timeout and the gateway timeouts
+/// are well below it).
+#[must_use]
+pub fn in_progress_lease() -> Duration {
+    Duration::seconds(60)
+}
 
 /// The longest accepted key.
 pub const MAX_KEY_LEN: usize = 255;
@@ -84,10 +94,18 @@ impl IdempotencyService {
             ));
         }
         let tx = self.uow.begin().await?;
-        if let Some(found) = tx.idempotency().find(key, user_id, operation).await? {
-            return Self::answer(&found, request_hash);
-        }
         let now = self.clock.now();
+        if let Some(found) = tx.idempotency().find(key, user_id, operation).await? {
+            let expired = found.expires_at <= now;
+            // A request that crashed (or a process that died) leaves its key IN_PROGRESS: after
+            // the lease anyone may take it over instead of being refused forever.
+            let abandoned = found.response_status == IDEMPOTENCY_IN_PROGRESS
+                && found.created_at + in_progress_lease() <= now;
+            if !expired && !abandoned {
+                return Self::answer(&found, request_hash);
+            }
+            tx.idempotency().release(key, user_id, operation).await?;
+        }
         let reserved = tx
             .idempotency()
             .save(IdempotencyRecord {
@@ -256,6 +274,49 @@ mod tests {
         t.idempotency
             .expect_find()
             .returning(|_, _, _| Ok(Some(stored("h", IDEMPOTENCY_IN_PROGRESS))));
+        let err = service(vec![t])
+            .begin("k1", None, "op", "h")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "IDEMPOTENCY_KEY_IN_USE");
+    }
+
+    #[tokio::test]
+    async fn an_expired_record_is_not_replayed_and_an_abandoned_reservation_is_taken_over() {
+        let expired = IdempotencyRecord {
+            expires_at: now() - Duration::seconds(1),
+            ..stored("old-body", 201)
+        };
+        let abandoned = IdempotencyRecord {
+            created_at: now() - in_progress_lease(),
+            ..stored("h", IDEMPOTENCY_IN_PROGRESS)
+        };
+        for found in [expired, abandoned] {
+            let mut t = tx();
+            let record = found.clone();
+            t.idempotency
+                .expect_find()
+                .returning(move |_, _, _| Ok(Some(record.clone())));
+            t.idempotency
+                .expect_release()
+                .times(1)
+                .returning(|_, _, _| Ok(()));
+            t.idempotency
+                .expect_save()
+                .times(1)
+                .withf(|r| r.response_status == IDEMPOTENCY_IN_PROGRESS && r.created_at == now())
+                .returning(|_| Ok(()));
+            let start = service(vec![t]).begin("k1", None, "op", "h").await.unwrap();
+            assert!(matches!(start, IdempotencyStart::Run(_)), "{found:?}");
+        }
+        // Within the lease the first request is still running.
+        let mut t = tx();
+        t.idempotency.expect_find().returning(|_, _, _| {
+            Ok(Some(IdempotencyRecord {
+                created_at: now() - in_progress_lease() + Duration::seconds(1),
+                ..stored("h", IDEMPOTENCY_IN_PROGRESS)
+            }))
+        });
         let err = service(vec![t])
             .begin("k1", None, "op", "h")
             .await

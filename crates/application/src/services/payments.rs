@@ -92,6 +92,8 @@ pub struct RefundCommand {
 #[derive(Clone)]
 pub struct PaymentService {
     pub(crate) deps: Commerce,
+    /// Origins (`https://app.example`) a `return_url` may point to; empty: none is accepted.
+    return_origins: Arc<[String]>,
 }
 
 impl std::fmt::Debug for PaymentService {
@@ -103,6 +105,22 @@ impl std::fmt::Debug for PaymentService {
 }
 
 const MAX_RETURN_URL: usize = 2048;
+
+/// `https://App.example:8443/x?y` → `https://app.example:8443`. `None` for anything whose
+/// authority is not a plain host (userinfo `a@b`, backslashes, empty host), so that a
+/// look-alike cannot pass for an allowed origin.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    if authority.is_empty()
+        || authority.contains(['@', '\\', ' '])
+        || authority.chars().any(char::is_control)
+    {
+        return None;
+    }
+    Some(format!("{scheme}://{authority}").to_ascii_lowercase())
+}
 
 /// The key a payment is known by at its gateway. With the client's `Idempotency-Key`: a
 /// SHA-256 of (caller, operation, key), so a retry finds the same payment and two users
@@ -138,7 +156,19 @@ impl PaymentService {
     ) -> Self {
         Self {
             deps: Commerce::new(uow, clock, gateways, tickets, settings, loyalty),
+            return_origins: Arc::from(Vec::new()),
         }
+    }
+
+    /// The origins (`scheme://host[:port]`, `payments.allowed_return_origins`) a payment's
+    /// `return_url` may point to; without any, a `return_url` is refused (no open redirect).
+    #[must_use]
+    pub fn with_allowed_return_origins(mut self, origins: Vec<String>) -> Self {
+        self.return_origins = origins
+            .into_iter()
+            .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+            .collect();
+        self
     }
 
     /// The waitlist settings used when this service frees seats (default: offers at once,
@@ -180,6 +210,13 @@ impl PaymentService {
                 return Err(AppError::invalid(
                     "return_url",
                     "must be an http(s) URL of at most 2048 characters",
+                ));
+            }
+            let allowed = origin(url).is_some_and(|o| self.return_origins.contains(&o));
+            if !allowed {
+                return Err(AppError::invalid(
+                    "return_url",
+                    "must point to one of the allowed origins (payments.allowed_return_origins)",
                 ));
             }
         }
@@ -791,6 +828,51 @@ mod tests {
     use domain::payment::RefundStatus;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+    #[test]
+    fn return_url_origins_are_compared_exactly() {
+        assert_eq!(
+            origin("https://App.Example:8443/done?x=1").as_deref(),
+            Some("https://app.example:8443")
+        );
+        assert_eq!(
+            origin("https://app.example").as_deref(),
+            Some("https://app.example")
+        );
+        assert_eq!(origin("https://app.example@evil.test/"), None);
+        assert_eq!(origin("https:///x"), None);
+        assert_eq!(origin("https://app.example\\@evil.test"), None);
+    }
+
+    #[tokio::test]
+    async fn a_return_url_outside_the_allowed_origins_is_refused_before_anything_is_written() {
+        let payments = service(vec![], named_gateway())
+            .with_allowed_return_origins(vec!["https://app.example/".into()]);
+        for url in [
+            "https://evil.test/done",
+            "https://app.example.evil.test/",
+            "https://app.example@evil.test/",
+            "http://app.example/done",
+        ] {
+            let err = payments
+                .initiate(
+                    &RequestContext::new(crate::Actor::authenticated(
+                        UserId(uuid::Uuid::from_u128(1)),
+                        vec![],
+                    )),
+                    InitiatePaymentCommand {
+                        booking_id: BookingId(1),
+                        payment_method: "CARD".into(),
+                        return_url: Some(url.into()),
+                        amount: None,
+                        idempotency_key: None,
+                    },
+                )
+                .await
+                .unwrap_err();
+            assert!(matches!(err, AppError::Validation { .. }), "{url}: {err:?}");
+        }
+    }
 
     fn service(
         txs: Vec<FakeTx>,

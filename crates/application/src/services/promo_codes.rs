@@ -6,9 +6,10 @@
 //!   created (another organizer's event is 404). Codes valid for every event are a platform
 //!   decision: ADMIN only (an organizer asking gets 403). ADMINs manage every code.
 //! * Another organizer's code is 404, a USER asking for any code management is 403.
-//! * `validate` is for signed-in callers (it answers the price they would pay); an unknown
-//!   code answers like an inapplicable one, 409 `PROMO_CODE_NOT_APPLICABLE`, so that codes
-//!   cannot be probed by their status.
+//! * `validate` is for signed-in callers (it answers the price they would pay); every code
+//!   that cannot be used here — unknown, inactive, not yet or no longer valid, used up, for
+//!   another event — answers the same 409 `PROMO_CODE_INVALID` with the same detail, so that
+//!   codes cannot be probed; the reason is written to the audit log (`promo_code.refused`).
 //! * The code text is normalized by the domain (`PromoCodeText`: trimmed, upper case).
 //! * Promo codes have no domain event of their own; every write is audited.
 
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use domain::event::Event;
 use domain::pricing::{PriceBreakdown, PriceRequest, PromoDiscount, price};
 use domain::promo_code::{PromoCode, PromoCodeText, PromoTerms};
-use domain::{EventId, PriceOptionId, PromoCodeId, Quantity, Timestamp, UserId};
+use domain::{DomainError, EventId, PriceOptionId, PromoCodeId, Quantity, Timestamp, UserId};
 use serde_json::{Value, json};
 
 use crate::actor::{RequestContext, Role};
@@ -346,10 +347,38 @@ impl PromoCodeService {
             }
             None => event.price,
         };
-        let promo = tx.promo_codes().find_by_code(&text).await?.ok_or_else(|| {
-            AppError::conflict(ErrorCode::PromoCodeNotApplicable, "unknown promo code")
-        })?;
-        promo.check_applicable(event.id, now)?;
+        let found = tx.promo_codes().find_by_code(&text).await?;
+        let refusal = match &found {
+            None => Some("unknown promo code"),
+            Some(promo) => match promo.check_applicable(event.id, now) {
+                Ok(()) => None,
+                Err(DomainError::PromoCodeNotApplicable { reason }) => Some(reason.as_str()),
+                Err(other) => return Err(other.into()),
+            },
+        };
+        if let Some(reason) = refusal {
+            // The caller learns only that the code is not usable here; why goes to the audit
+            // log (an unknown code has no row: its id is `unknown`).
+            let id = found
+                .as_ref()
+                .map_or_else(|| "unknown".to_owned(), |p| p.id.to_string());
+            tx.audit()
+                .record(
+                    AuditEntry::by(ctx, "promo_code.refused", "promo_code", id, now).with_change(
+                        None,
+                        Some(json!({
+                            "event_id": event.id.to_string(),
+                            "reason": reason,
+                        })),
+                    ),
+                )
+                .await?;
+            tx.commit().await?;
+            return Err(invalid_promo_code());
+        }
+        let Some(promo) = found else {
+            return Err(invalid_promo_code());
+        };
         let breakdown = price(&PriceRequest {
             unit_price,
             quantity,
@@ -378,6 +407,14 @@ impl PromoCodeService {
         require_code_owner(ctx, &code)?;
         Ok(code)
     }
+}
+
+/// The one answer for a promo code that cannot be used here.
+fn invalid_promo_code() -> AppError {
+    AppError::conflict(
+        ErrorCode::PromoCodeInvalid,
+        "the promo code cannot be used for this booking",
+    )
 }
 
 /// A DRAFT is priced only for its creator and admins, like booking it.

@@ -73,6 +73,8 @@ async fn runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
     );
     let info: serde_json::Value = client
         .get(format!("http://127.0.0.1:{port}/actuator/info"))
+        .header("X-User-Id", "30000000-0000-4000-8000-000000000001")
+        .header("X-User-Role", "ADMIN")
         .send()
         .await
         .unwrap()
@@ -128,6 +130,63 @@ fn invalid_configuration_fails_at_start_naming_the_key() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Hole 3: prod (and stage) refuse to start, exit 78 naming the key, on the sandbox gateway,
+/// a shipped or short webhook secret, or no authentication at all.
+#[test]
+fn hole_3_prod_refuses_sandbox_gateway_shipped_secrets_and_no_authentication() {
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const ISSUER: &str = "https://keycloak.example/realms/a";
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        // Out of the box prod has no webhook secret.
+        (&[], "payments.http.webhook_secret"),
+        (
+            &[
+                ("APP__PAYMENTS__HTTP__WEBHOOK_SECRET", SECRET),
+                ("APP__AUTH__JWT__ISSUER", ISSUER),
+                ("APP__PAYMENTS__SANDBOX__ENABLED", "true"),
+            ],
+            "payments.sandbox.enabled",
+        ),
+        (
+            &[
+                ("APP__PAYMENTS__HTTP__WEBHOOK_SECRET", "too-short"),
+                ("APP__AUTH__JWT__ISSUER", ISSUER),
+            ],
+            "payments.http.webhook_secret",
+        ),
+        (
+            &[
+                (
+                    "APP__PAYMENTS__HTTP__WEBHOOK_SECRET",
+                    "sandbox-webhook-secret",
+                ),
+                ("APP__AUTH__JWT__ISSUER", ISSUER),
+            ],
+            "payments.http.webhook_secret",
+        ),
+        (
+            &[("APP__PAYMENTS__HTTP__WEBHOOK_SECRET", SECRET)],
+            "auth.jwt",
+        ),
+    ];
+    let dir = temp_dir();
+    for (vars, key) in cases {
+        let mut command = bin(&dir);
+        command.env("APP_PROFILE", "prod");
+        for (k, v) in *vars {
+            command.env(k, v);
+        }
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{vars:?}: {stderr}");
+        assert!(
+            stderr.contains(key),
+            "{vars:?}: `{stderr}` does not name {key}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn migrate_status_lists_the_migrations_and_bad_commands_exit_2() {
     let dir = temp_dir();
@@ -176,5 +235,144 @@ fn jobs_run_runs_one_job_and_refuses_unknown_ones() {
         "{stdout}"
     );
     assert_eq!(stdout.lines().count(), 9, "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Hole 8: a whole booking flow against the binary (dev profile, debug logs, the logging broker
+/// sink) never writes the ticket code or the payment reference to the log output.
+#[tokio::test]
+async fn hole_8_no_ticket_code_or_reference_in_the_logs_of_a_booking_flow() {
+    let dir = temp_dir();
+    let port = free_port();
+    let log_path = dir.join("out.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = bin(&dir)
+        .env("APP__SERVER__PORT", port.to_string())
+        .env("APP__GRPC__PORT", free_port().to_string())
+        .env("APP__SERVER__HOST", "127.0.0.1")
+        .env("LOG_LEVEL", "debug")
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client
+        .get(format!("{base}/actuator/health"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no answer in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let as_who = |r: reqwest::RequestBuilder, id: &str, role: &str| {
+        r.header("X-User-Id", id).header("X-User-Role", role)
+    };
+    let organizer = "20000000-0000-4000-8000-000000000001";
+    let buyer = "10000000-0000-4000-8000-000000000001";
+    let json = |r: reqwest::Response| async move {
+        let status = r.status();
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(status.is_success(), "{status}: {body}");
+        body
+    };
+    let start = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let event = json(
+        as_who(
+            client.post(format!("{base}/api/v1/events")),
+            organizer,
+            "ORGANIZER",
+        )
+        .json(&serde_json::json!({
+            "name": "Log scan", "start_date": start, "max_participants": 5,
+            "price": "20.00", "auto_publish": true,
+        }))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let booking = json(
+        as_who(
+            client.post(format!("{base}/api/v1/bookings")),
+            buyer,
+            "USER",
+        )
+        .json(&serde_json::json!({"event_id": event["id"], "quantity": 1}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let payment = json(
+        as_who(
+            client.post(format!("{base}/api/v1/payments")),
+            buyer,
+            "USER",
+        )
+        .json(&serde_json::json!({"booking_id": booking["id"], "payment_method": "CARD"}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let reference = payment["gateway_reference"].as_str().unwrap().to_owned();
+    json(
+        client
+            .post(format!("{base}/sandbox/payments/{reference}"))
+            .json(&serde_json::json!({"outcome": "success"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let confirmed = json(
+        as_who(
+            client.get(format!("{base}/api/v1/bookings/{}", booking["id"])),
+            buyer,
+            "USER",
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let ticket = confirmed["ticket_code"].as_str().unwrap().to_owned();
+    // The relay hands booking.confirmed to the logging sink within its poll interval.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log_path)
+        .unwrap()
+        .contains("booking.confirmed")
+    {
+        assert!(Instant::now() < deadline, "booking.confirmed never logged");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "no exit within 30 s of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(logs.contains("request finished"), "the logs were captured");
+    assert!(
+        !logs.contains(&ticket),
+        "ticket code {ticket} in the logs:\n{logs}"
+    );
+    assert!(
+        !logs.contains(&reference),
+        "reference {reference} in the logs:\n{logs}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

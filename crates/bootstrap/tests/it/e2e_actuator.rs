@@ -20,7 +20,15 @@ on_both!(health_shows_details_only_to_admins, |app| {
 });
 
 on_both!(info_names_the_database_and_gateways, |app| {
-    let (status, body) = app.get("/actuator/info", None).await;
+    // Guests learn the name and version only.
+    let (status, body) = app.get("/actuator/info", Some(user(1))).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["name", "version"],
+        "{body}"
+    );
+    let (status, body) = app.get("/actuator/info", Some(admin())).await;
     assert_eq!(status, 200);
     let expected = match app.backend {
         Backend::Sqlite => "sqlite",

@@ -649,7 +649,7 @@ on_both!(promo_code_permissions_and_bad_input, |app| {
     );
 });
 
-on_both!(validate_explains_why_a_code_does_not_apply, |app| {
+on_both!(hole_5_validate_answers_one_code_and_audits_why, |app| {
     let org = organizer(1);
     let e1 = event_with(&app, org, 10, "100.00", json!({})).await;
     let e2 = event_with(&app, org, 10, "100.00", json!({})).await;
@@ -719,11 +719,27 @@ on_both!(validate_explains_why_a_code_does_not_apply, |app| {
                 json!({"event_id": event, "quantity": 1}),
             )
             .await;
+        // Hole 5: one answer whatever the reason, so codes cannot be probed …
         assert_eq!(status, 409, "{code}: {problem}");
-        assert_eq!(problem["code"], "PROMO_CODE_NOT_APPLICABLE", "{code}");
-        assert!(
-            problem["detail"].as_str().unwrap().contains(why),
+        assert_eq!(problem["code"], "PROMO_CODE_INVALID", "{code}");
+        assert_eq!(
+            problem["detail"], "the promo code cannot be used for this booking",
             "{code}: {problem}"
+        );
+        // … and the reason in the audit log only.
+        let (status, audit) = app
+            .get(
+                "/api/v1/admin/audit?action=promo_code.refused",
+                Some(admin()),
+            )
+            .await;
+        assert_eq!(status, 200, "{audit}");
+        assert!(
+            audit["entries"][0]["after"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains(why),
+            "{code}: {audit}"
         );
     }
     // The booking path refuses the same way.

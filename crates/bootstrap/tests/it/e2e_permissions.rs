@@ -522,11 +522,13 @@ on_both!(gateway_headers, |app| {
             .iter()
             .any(|c| c["name"] == "Sneaky")
     );
-    // Well-formed headers work, the role name case-insensitively.
-    let r = app
-        .req(Method::GET, "/api/v1/bookings", None)
-        .header("X-User-Id", user(1).id.to_string())
-        .header("X-User-Role", "user");
-    let (s, b) = app.send(r).await;
-    assert_eq!(s, 200, "{b}");
+    // Well-formed headers work; role names are exact (`user` is not a role).
+    for (role, expected) in [("USER", 200), ("ROLE_USER", 200), ("user", 401)] {
+        let r = app
+            .req(Method::GET, "/api/v1/bookings", None)
+            .header("X-User-Id", user(1).id.to_string())
+            .header("X-User-Role", role);
+        let (s, b) = app.send(r).await;
+        assert_eq!(s, expected, "{role}: {b}");
+    }
 });

@@ -22,9 +22,9 @@ use tonic_types::StatusExt;
 
 use crate::support::{Backend, TestApp, Who, admin, organizer, spawn_app, user};
 
-type Client = EventServiceClient<Channel>;
+pub(crate) type Client = EventServiceClient<Channel>;
 
-async fn channel(app: &TestApp) -> Channel {
+pub(crate) async fn channel(app: &TestApp) -> Channel {
     Channel::from_shared(format!("http://{}", app.grpc_addr))
         .unwrap()
         .connect()
@@ -32,12 +32,12 @@ async fn channel(app: &TestApp) -> Channel {
         .expect("gRPC server reachable")
 }
 
-async fn client(app: &TestApp) -> Client {
+pub(crate) async fn client(app: &TestApp) -> Client {
     EventServiceClient::new(channel(app).await)
 }
 
 /// A request carrying the gateway metadata of `who` (none: anonymous).
-fn call<T>(message: T, who: Option<Who>) -> Request<T> {
+pub(crate) fn call<T>(message: T, who: Option<Who>) -> Request<T> {
     let mut request = Request::new(message);
     if let Some(w) = who {
         let metadata = request.metadata_mut();

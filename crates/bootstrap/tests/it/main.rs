@@ -31,6 +31,7 @@ mod e2e_gateway_outside_tx;
 mod e2e_jobs;
 mod e2e_openapi;
 mod e2e_permissions;
+mod e2e_security;
 mod e2e_waitlist;
 mod grpc;
 mod usecases_bookings;

@@ -275,7 +275,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, 200, "{paid}");
-        assert_eq!(paid["booking_status"], "CONFIRMED", "{paid}");
+        assert_eq!(paid["status"], "COMPLETED", "{paid}");
         (booking_id, payment["id"].as_i64().unwrap())
     }
 }

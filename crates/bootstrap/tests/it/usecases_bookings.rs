@@ -214,7 +214,8 @@ impl World {
                 tickets,
                 settings(),
                 loyalty_program(),
-            ),
+            )
+            .with_allowed_return_origins(vec!["https://app.test".to_owned()]),
             events: EventService::new(shared_uow, shared_clock),
             uow,
             clock,
