@@ -45,6 +45,7 @@ pub async fn serve(
     health::refresh(&reporter, &health.indicators).await;
 
     let server = Server::builder()
+        .layer(crate::metrics::MetricsLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

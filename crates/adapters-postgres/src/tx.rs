@@ -13,6 +13,7 @@ use ::ports::AppError;
 use ::ports::clock::{Clock, SystemClock};
 
 use crate::error::db_err;
+use crate::observability::Noted;
 
 /// Opens transactions on the pool.
 #[derive(Clone)]
@@ -57,11 +58,15 @@ impl SeaUnitOfWork {
     /// Begins a transaction (the concrete type; the `UnitOfWork` port boxes it).
     pub async fn begin_tx(&self) -> Result<SeaTx, AppError> {
         let backend = self.db.get_database_backend();
+        let started = std::time::Instant::now();
         let tx = self.db.begin().await.map_err(db_err)?;
+        metrics::histogram!(crate::observability::DB_BEGIN_SECONDS)
+            .record(started.elapsed().as_secs_f64());
         Ok(SeaTx {
             tx,
             backend,
             clock: Arc::clone(&self.clock),
+            noted: Noted::default(),
         })
     }
 }
@@ -71,6 +76,8 @@ pub struct SeaTx {
     pub(crate) tx: DatabaseTransaction,
     pub(crate) backend: DatabaseBackend,
     clock: Arc<dyn Clock>,
+    /// Business facts of the outbox rows written here, counted once the commit succeeded.
+    pub(crate) noted: Noted,
 }
 
 impl std::fmt::Debug for SeaTx {
@@ -89,7 +96,9 @@ impl SeaTx {
 
     /// Commits everything done through this transaction.
     pub async fn commit_tx(self) -> Result<(), AppError> {
-        self.tx.commit().await.map_err(db_err)
+        self.tx.commit().await.map_err(db_err)?;
+        self.noted.count_committed();
+        Ok(())
     }
 
     /// Rolls back now. Dropping a `SeaTx` rolls back too, but only once the connection goes

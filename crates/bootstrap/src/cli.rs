@@ -98,7 +98,7 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(78); // EX_CONFIG
         }
     };
-    telemetry::init(&config.logging.level, config.logging.format);
+    let _levels = telemetry::init(&config.logging.level, config.logging.format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -224,7 +224,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutdown requested: finishing in-flight requests");
     let grace = std::time::Duration::from_secs(config.server.shutdown_timeout_seconds);
-    let (_, grpc) = tokio::join!(handle.stop(true), running.grpc.stop(grace));
+    let management = running.management.map(|m| m.handle);
+    let stop_management = async {
+        if let Some(management) = management {
+            management.stop(true).await;
+        }
+    };
+    let (_, grpc, ()) = tokio::join!(handle.stop(true), running.grpc.stop(grace), stop_management);
     let served = server.await.context("server task");
     background.shutdown().await;
     served?.context("server")?;

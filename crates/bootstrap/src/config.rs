@@ -38,6 +38,7 @@ pub struct Config {
     pub jobs: JobsSection,
     pub redis: RedisSection,
     pub logging: LoggingSection,
+    pub management: ManagementSection,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -281,6 +282,19 @@ pub struct RedisSection {
 pub struct LoggingSection {
     pub level: String,
     pub format: LogFormat,
+    /// Access log: `all`, `errors` (answers ≥ 500) or `off`.
+    pub access: String,
+    /// Requests slower than this are logged whatever `access` says.
+    pub slow_request_ms: u64,
+}
+
+/// The management port: the actuator alone, without credentials, for scrapers and probes
+/// inside the cluster.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagementSection {
+    /// 0 = off: the actuator is served on `server.port` only (metrics and loggers ADMIN-only).
+    pub port: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -408,6 +422,17 @@ impl Config {
         }
         if self.grpc.port == 0 {
             return fail("grpc.port", "must be between 1 and 65535");
+        }
+        if adapters_http::observe::AccessLogMode::parse(&self.logging.access).is_none() {
+            return fail("logging.access", "must be all, errors or off");
+        }
+        if self.management.port != 0
+            && (self.management.port == self.server.port || self.management.port == self.grpc.port)
+        {
+            return fail(
+                "management.port",
+                "must differ from server.port and grpc.port (0 = off)",
+            );
         }
         if !(1..=3600).contains(&self.grpc.health_interval_seconds) {
             return fail("grpc.health_interval_seconds", "must be between 1 and 3600");

@@ -146,6 +146,7 @@ async fn keep_aggregate_order(
 #[async_trait]
 impl OutboxStore for SeaTx {
     async fn enqueue(&self, message: OutboxMessage) -> Result<i64, AppError> {
+        let fact = crate::observability::fact_of(&message);
         let model = row::ActiveModel {
             event_type: Set(message.event_type.as_str().to_owned()),
             aggregate_type: Set(message.aggregate_type.to_owned()),
@@ -161,6 +162,7 @@ impl OutboxStore for SeaTx {
             ..Default::default()
         };
         let stored = model.insert(self.conn()).await.map_err(db_err)?;
+        self.noted.push(fact);
         Ok(stored.id)
     }
 

@@ -88,10 +88,24 @@ pub async fn spawn_app_publishing(
     env: &[(&str, &str)],
     publisher: Option<Arc<dyn application::ports::MessagePublisher>>,
 ) -> Option<TestApp> {
+    spawn_app_reaching(backend, env, publisher, &|url| url.to_owned()).await
+}
+
+/// Starts the app with its database URL rewritten by `database_url` (fault tests put a proxy
+/// between the app and PostgreSQL).
+pub async fn spawn_app_reaching(
+    backend: Backend,
+    env: &[(&str, &str)],
+    publisher: Option<Arc<dyn application::ports::MessagePublisher>>,
+    database_url: &(dyn Fn(&str) -> String + Sync),
+) -> Option<TestApp> {
     let database = FreshDatabase::migrated(backend).await?;
     let mut vars: Vec<(String, String)> = vec![
         ("APP_PROFILE".into(), "test".into()),
-        ("APP__DATABASE__URL".into(), database.config.url.clone()),
+        (
+            "APP__DATABASE__URL".into(),
+            database_url(&database.config.url),
+        ),
     ];
     if backend == Backend::Postgres {
         vars.push(("APP__DATABASE__MAX_CONNECTIONS".into(), "30".into()));
