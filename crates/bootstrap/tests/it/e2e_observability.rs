@@ -583,3 +583,35 @@ fn the_alert_rules_pass_promtool() {
         String::from_utf8_lossy(&test.stderr)
     );
 }
+
+on_both!(
+    business_counters_move_only_when_the_transaction_commits,
+    |app| {
+        use application::outbox::{DomainEventType, OutboxMessage};
+        let message = || {
+            OutboxMessage::new(
+                DomainEventType::BookingExpired,
+                "booking",
+                424_242,
+                2,
+                json!({}),
+                app.clock_now(),
+            )
+        };
+        let expired = |samples: &[Sample]| total(samples, "aquastream_bookings_expired_total", &[]);
+        let before = expired(&scrape(&app).await);
+
+        // rolled back (dropped without commit): not counted
+        let tx = app.services.uow.begin().await.unwrap();
+        tx.outbox().enqueue(message()).await.unwrap();
+        drop(tx);
+        assert_eq!(expired(&scrape(&app).await), before);
+
+        // committed: counted once per row
+        let tx = app.services.uow.begin().await.unwrap();
+        tx.outbox().enqueue(message()).await.unwrap();
+        tx.outbox().enqueue(message()).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(expired(&scrape(&app).await), before + 2.0);
+    }
+);
