@@ -831,6 +831,8 @@ mod tests {
                 "payments.default_gateway",
             ),
             (&[("APP__LOGGING__FORMAT", "xml")], "logging.format"),
+            (&[("APP__LOGGING__ACCESS", "verbose")], "logging.access"),
+            (&[("APP__MANAGEMENT__PORT", "8102")], "management.port"),
             (
                 &[("APP__APP__LOYALTY__POINT_VALUE", "0.001")],
                 "app.loyalty.point_value",

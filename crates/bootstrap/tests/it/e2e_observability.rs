@@ -196,6 +196,8 @@ on_both!(
             ),
             4.0
         );
+        // the scrape itself is in flight while it renders
+        assert!(total(&after, "http_server_active_requests", &[]) >= 1.0);
         // pool and process gauges are there
         assert!(total(&after, "aquastream_db_pool_max_connections", &[]) >= 1.0);
         assert!(total(&after, "process_resident_memory_bytes", &[]) > 0.0);
@@ -615,3 +617,31 @@ on_both!(
         assert_eq!(expired(&scrape(&app).await), before + 2.0);
     }
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_management_port_serves_the_actuator_without_credentials() {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[("APP__MANAGEMENT__PORT", &port.to_string())],
+    )
+    .await
+    .unwrap();
+    let management = format!("http://127.0.0.1:{port}");
+    let get = |path: &str| app.client.get(format!("{management}{path}")).send();
+    let r = get("/actuator/prometheus").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("aquastream_bookings_created_total"), "{text}");
+    let r = get("/actuator/health/readiness").await.unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["components"]["db"]["status"], "UP", "{body}");
+    // the API is not served there
+    assert_eq!(get("/api/v1/events").await.unwrap().status(), 404);
+    // and the main port still wants an admin
+    let (status, _) = app.get("/actuator/prometheus", None).await;
+    assert_eq!(status, 401);
+}
