@@ -1,5 +1,7 @@
-//! The per-request edge middleware: the request id (and the caller's W3C trace id), the
-//! HTTP metrics by route *template*, and the access log as configured.
+//! The per-request edge middleware: the request id, the trace context (the caller's W3C
+//! `traceparent` is honoured: with OpenTelemetry on, the request's span continues the caller's
+//! trace; its `trace_id` and `span_id` are on every log line of the request), the HTTP metrics
+//! by route *template*, and the access log as configured.
 //!
 //! Metrics (through the `metrics` facade; bootstrap installs the Prometheus recorder):
 //! - `http_server_request_duration_seconds{method, route, status}`: a histogram; its `_count`
@@ -10,6 +12,7 @@
 //! Access log: `all` logs one INFO line per request, `errors` only the answers ≥ 500 (WARN),
 //! `off` none; a request slower than `slow_request_ms` is always logged (WARN).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
@@ -18,7 +21,9 @@ use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
+use opentelemetry::trace::TraceContextExt as _;
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::request_id::{HEADER, RequestId, sanitize};
 use crate::state::ApiState;
@@ -72,8 +77,52 @@ impl Default for AccessLog {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestIds {
     pub request_id: String,
-    /// The trace id of the caller's `traceparent`, when it sent a valid one.
+    /// The request's trace id: its span's with OpenTelemetry on, else the one of the caller's
+    /// `traceparent`, when it sent a valid one.
     pub trace_id: Option<String>,
+}
+
+/// Set once by bootstrap when traces are exported: requests then read the W3C trace context.
+static TRACE_CONTEXT: AtomicBool = AtomicBool::new(false);
+
+/// Makes requests continue the caller's trace (the global propagator must be set).
+pub fn enable_trace_context() {
+    TRACE_CONTEXT.store(true, Ordering::Relaxed);
+}
+
+/// The request headers as an OpenTelemetry extractor.
+struct Headers<'a>(&'a actix_web::http::header::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0
+            .keys()
+            .map(actix_web::http::header::HeaderName::as_str)
+            .collect()
+    }
+}
+
+/// Parents `span` on the caller's trace context and answers the (trace id, span id) the
+/// request's log lines carry, when OpenTelemetry is on.
+fn continue_trace(span: &tracing::Span, req: &ServiceRequest) -> Option<(String, String)> {
+    if !TRACE_CONTEXT.load(Ordering::Relaxed) {
+        return None;
+    }
+    let parent =
+        opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(req.headers())));
+    let _ = span.set_parent(parent);
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    span_context.is_valid().then(|| {
+        (
+            span_context.trace_id().to_string(),
+            span_context.span_id().to_string(),
+        )
+    })
 }
 
 tokio::task_local! {
@@ -151,7 +200,7 @@ pub async fn middleware(
         .and_then(|v| v.to_str().ok())
         .and_then(sanitize)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let trace_id = req
+    let caller_trace_id = req
         .headers()
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
@@ -166,9 +215,20 @@ pub async fn middleware(
         "http_request",
         request_id = %id,
         trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+        otel.kind = "server",
         method = %req.method(),
         path = %req.path(),
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
     );
+    let trace_id = match continue_trace(&span, &req) {
+        Some((trace_id, span_id)) => {
+            span.record("span_id", span_id.as_str());
+            Some(trace_id)
+        }
+        None => caller_trace_id,
+    };
     if let Some(trace_id) = &trace_id {
         span.record("trace_id", trace_id.as_str());
     }
@@ -194,6 +254,8 @@ pub async fn middleware(
                 .request()
                 .match_pattern()
                 .unwrap_or_else(|| "unmatched".to_owned());
+            span.record("http.route", route.as_str());
+            span.record("http.response.status_code", status.as_u16());
             metrics::histogram!(
                 REQUEST_DURATION,
                 "method" => method,

@@ -98,7 +98,6 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(78); // EX_CONFIG
         }
     };
-    let _levels = telemetry::init(&config.logging.level, config.logging.format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -108,6 +107,15 @@ pub fn main(args: &[String]) -> ExitCode {
             eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    // inside the runtime: the OTLP exporter's gRPC client lives there
+    let _levels = {
+        let _entered = runtime.enter();
+        telemetry::init_with_traces(
+            &config.logging.level,
+            config.logging.format,
+            telemetry::otlp_endpoint(&config.otel.endpoint).as_deref(),
+        )
     };
     match runtime.block_on(run(command, config)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -233,6 +241,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let (_, grpc, ()) = tokio::join!(handle.stop(true), running.grpc.stop(grace), stop_management);
     let served = server.await.context("server task");
     background.shutdown().await;
+    telemetry::flush_traces();
     served?.context("server")?;
     grpc?;
     tracing::info!("backend-event stopped");

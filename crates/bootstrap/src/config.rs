@@ -39,6 +39,7 @@ pub struct Config {
     pub redis: RedisSection,
     pub logging: LoggingSection,
     pub management: ManagementSection,
+    pub otel: OtelSection,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -286,6 +287,15 @@ pub struct LoggingSection {
     pub access: String,
     /// Requests slower than this are logged whatever `access` says.
     pub slow_request_ms: u64,
+}
+
+/// OpenTelemetry traces.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtelSection {
+    /// OTLP/gRPC collector (`http://otel-collector:4317`); empty = `OTEL_EXPORTER_OTLP_ENDPOINT`,
+    /// and traces are off when neither is set.
+    pub endpoint: String,
 }
 
 /// The management port: the actuator alone, without credentials, for scrapers and probes

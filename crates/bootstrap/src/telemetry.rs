@@ -4,6 +4,10 @@
 //!
 //! The filter sits behind a reload layer, so `/actuator/loggers` changes it in the running
 //! process ([`RuntimeLevels`]).
+//!
+//! Traces: when an OTLP endpoint is configured (`otel.endpoint`, else the standard
+//! `OTEL_EXPORTER_OTLP_ENDPOINT`), spans are exported over OTLP/gRPC (batched) and the W3C
+//! trace context is read from incoming requests; otherwise no OpenTelemetry layer exists.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -131,10 +135,71 @@ impl LogLevels for RuntimeLevels {
 }
 
 static INSTALLED: OnceLock<Option<Arc<RuntimeLevels>>> = OnceLock::new();
+static TRACER_PROVIDER: OnceLock<opentelemetry_sdk::trace::SdkTracerProvider> = OnceLock::new();
+
+/// The OTLP endpoint traces go to: `otel.endpoint`, else `OTEL_EXPORTER_OTLP_ENDPOINT`.
+#[must_use]
+pub fn otlp_endpoint(configured: &str) -> Option<String> {
+    let configured = configured.trim();
+    if !configured.is_empty() {
+        return Some(configured.to_owned());
+    }
+    std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// The OTLP exporter and its provider (must run inside the tokio runtime: the tonic client
+/// lives there).
+fn tracer_provider(endpoint: &str) -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
+    use opentelemetry_otlp::WithExportConfig;
+    let exporter = match opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .build()
+    {
+        Ok(exporter) => exporter,
+        Err(e) => {
+            // the subscriber is not installed yet
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("warning: OTLP exporter not started ({endpoint}): {e}");
+            }
+            return None;
+        }
+    };
+    let mut resource = opentelemetry_sdk::Resource::builder();
+    if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+        resource = resource.with_service_name("backend-event");
+    }
+    Some(
+        opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource.build())
+            .build(),
+    )
+}
+
+/// Sends the spans still buffered (tests; shutdown).
+pub fn flush_traces() {
+    if let Some(provider) = TRACER_PROVIDER.get() {
+        let _ = provider.force_flush();
+    }
+}
 
 /// Installs the global subscriber; a second call (tests) keeps the first. The answer changes
-/// the filter at run time; `None` when another subscriber was installed first.
+/// the filter at run time; `None` when another subscriber was installed first. With an OTLP
+/// endpoint, call it inside the tokio runtime.
 pub fn init(level: &str, format: LogFormat) -> Option<Arc<RuntimeLevels>> {
+    init_with_traces(level, format, None)
+}
+
+/// [`init`], exporting traces to `otlp_endpoint` when given.
+pub fn init_with_traces(
+    level: &str,
+    format: LogFormat,
+    otlp_endpoint: Option<&str>,
+) -> Option<Arc<RuntimeLevels>> {
     INSTALLED
         .get_or_init(|| {
             let mut directives = Directives::parse(level);
@@ -157,10 +222,21 @@ pub fn init(level: &str, format: LogFormat) -> Option<Arc<RuntimeLevels>> {
                     .with_span_events(FmtSpan::NONE)
                     .with_target(true)
             });
+            let otel = otlp_endpoint.and_then(tracer_provider).map(|provider| {
+                use opentelemetry::trace::TracerProvider as _;
+                let tracer = provider.tracer("backend-event");
+                let _ = TRACER_PROVIDER.set(provider);
+                opentelemetry::global::set_text_map_propagator(
+                    opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+                );
+                adapters_http::observe::enable_trace_context();
+                tracing_opentelemetry::layer().with_tracer(tracer)
+            });
             tracing_subscriber::registry()
                 .with(filter)
                 .with(json)
                 .with(pretty)
+                .with(otel)
                 .try_init()
                 .ok()?;
             Some(Arc::new(RuntimeLevels {

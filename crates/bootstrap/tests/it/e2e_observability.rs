@@ -645,3 +645,108 @@ async fn the_management_port_serves_the_actuator_without_credentials() {
     let (status, _) = app.get("/actuator/prometheus", None).await;
     assert_eq!(status, 401);
 }
+
+/// An in-test OTLP collector: the trace service of `opentelemetry-proto`, keeping every span.
+#[derive(Default, Clone)]
+struct Collector {
+    spans: Arc<std::sync::Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>,
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService
+    for Collector
+{
+    async fn export(
+        &self,
+        request: tonic::Request<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+        >,
+    ) -> Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse,
+        >,
+        tonic::Status,
+    > {
+        let mut spans = self.spans.lock().unwrap();
+        for resource in request.into_inner().resource_spans {
+            for scope in resource.scope_spans {
+                spans.extend(scope.spans);
+            }
+        }
+        Ok(tonic::Response::new(
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse {
+                partial_success: None,
+            },
+        ))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_spans_continue_the_callers_trace_and_reach_the_otlp_collector() {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
+    let collector = Collector::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(collector.clone()))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    // the subscriber is global: when another one was installed first in this process there is
+    // no exporter to check
+    if bootstrap::telemetry::init_with_traces(
+        "warn,adapters_http=info",
+        bootstrap::config::LogFormat::Json,
+        Some(&endpoint),
+    )
+    .is_none()
+    {
+        println!("SKIPPED (a tracing subscriber was installed before this test)");
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let r = app
+        .req(reqwest::Method::GET, "/api/v1/events/999999", None)
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["trace_id"], trace, "{body}");
+
+    let mut exported = None;
+    for _ in 0..50 {
+        bootstrap::telemetry::flush_traces();
+        exported = collector
+            .spans
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|s| s.name == "http_request" && hex(&s.trace_id) == trace)
+            .cloned();
+        if exported.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let span = exported.expect("the request's span reached the collector");
+    // a child of the caller's span, labelled with the route template
+    assert_eq!(hex(&span.parent_span_id), "00f067aa0ba902b7");
+    let route = span
+        .attributes
+        .iter()
+        .find(|a| a.key == "http.route")
+        .and_then(|a| a.value.as_ref())
+        .map(|v| format!("{:?}", v.value));
+    assert!(
+        route.is_some_and(|r| r.contains("/api/v1/events/{id}")),
+        "{:?}",
+        span.attributes
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
