@@ -107,6 +107,25 @@ impl SeaTx {
     }
 }
 
+/// The W3C `traceparent` of the current span when OpenTelemetry traces are on (stored with
+/// an outbox row, so the message continues the trace of the change).
+#[must_use]
+pub fn current_traceparent() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    span_context.is_valid().then(|| {
+        format!(
+            "00-{}-{}-{:02x}",
+            span_context.trace_id(),
+            span_context.span_id(),
+            span_context.trace_flags().to_u8()
+        )
+    })
+}
+
 /// Sets every business counter to zero at start, so scrapes and dashboards see the series
 /// before the first booking.
 pub fn register_business_counters() {

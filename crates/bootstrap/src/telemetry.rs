@@ -13,12 +13,17 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use adapters_http::LogLevels;
+use tracing_subscriber::Layer;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, reload};
 
 use crate::config::LogFormat;
+
+/// The spans exported as traces: this service's own at INFO (the request, the publish, …),
+/// whatever the log level.
+const TRACE_FILTER: &str = "info";
 
 const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
 
@@ -208,20 +213,22 @@ pub fn init_with_traces(
                 EnvFilter::new("info")
             });
             let (filter, handle) = reload::Layer::new(filter);
-            let json = (format == LogFormat::Json).then(|| {
-                tracing_subscriber::fmt::layer()
+            // the log filter applies to the log lines only; spans exported as traces have
+            // their own (TRACE_FILTER), so a quiet log does not empty the traces
+            let logs: Box<dyn Layer<Registry> + Send + Sync> = match format {
+                LogFormat::Json => tracing_subscriber::fmt::layer()
                     .json()
                     .with_current_span(true)
                     .with_span_list(false)
                     .flatten_event(true)
                     .with_span_events(FmtSpan::NONE)
                     .with_target(true)
-            });
-            let pretty = (format == LogFormat::Pretty).then(|| {
-                tracing_subscriber::fmt::layer()
+                    .boxed(),
+                LogFormat::Pretty => tracing_subscriber::fmt::layer()
                     .with_span_events(FmtSpan::NONE)
                     .with_target(true)
-            });
+                    .boxed(),
+            };
             let otel = otlp_endpoint.and_then(tracer_provider).map(|provider| {
                 use opentelemetry::trace::TracerProvider as _;
                 let tracer = provider.tracer("backend-event");
@@ -230,12 +237,12 @@ pub fn init_with_traces(
                     opentelemetry_sdk::propagation::TraceContextPropagator::new(),
                 );
                 adapters_http::observe::enable_trace_context();
-                tracing_opentelemetry::layer().with_tracer(tracer)
+                tracing_opentelemetry::layer()
+                    .with_tracer(tracer)
+                    .with_filter(EnvFilter::new(TRACE_FILTER))
             });
             tracing_subscriber::registry()
-                .with(filter)
-                .with(json)
-                .with(pretty)
+                .with(logs.with_filter(filter))
                 .with(otel)
                 .try_init()
                 .ok()?;

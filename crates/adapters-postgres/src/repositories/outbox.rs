@@ -64,6 +64,7 @@ fn to_record(m: row::Model) -> Result<OutboxRecord, AppError> {
         },
         attempts: convert::count(m.attempts, "outbox.attempts")?,
         created_at: m.created_at,
+        traceparent: m.traceparent,
     })
 }
 
@@ -159,6 +160,7 @@ impl OutboxStore for SeaTx {
             next_attempt_at: Set(message.occurred_at),
             last_error: Set(None),
             sent_at: Set(None),
+            traceparent: Set(crate::observability::current_traceparent()),
             ..Default::default()
         };
         let stored = model.insert(self.conn()).await.map_err(db_err)?;

@@ -704,7 +704,34 @@ async fn request_spans_continue_the_callers_trace_and_reach_the_otlp_collector()
         println!("SKIPPED (a tracing subscriber was installed before this test)");
         return;
     }
-    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    // with RabbitMQ: the booking's message carries the trace context
+    let url = adapters_messaging::testing::amqp_url();
+    let broker = adapters_messaging::testing::broker_reachable(&url);
+    assert!(
+        broker || !test_db::require_services(),
+        "RabbitMQ at {url} is required but does not answer"
+    );
+    let exchange = adapters_messaging::testing::unique_name("e2e.otel");
+    let mut consumer = if broker {
+        Some(
+            adapters_messaging::testing::TestConsumer::bind(&url, &exchange, &["booking.created"])
+                .await
+                .unwrap(),
+        )
+    } else {
+        None
+    };
+    let env: Vec<(&str, &str)> = if broker {
+        vec![
+            ("APP__BROKER__URL", url.as_str()),
+            ("APP__BROKER__EXCHANGE", exchange.as_str()),
+            ("APP__BROKER__RELAY_ENABLED", "true"),
+            ("APP__BROKER__RELAY_POLL_INTERVAL_MS", "20"),
+        ]
+    } else {
+        Vec::new()
+    };
+    let app = spawn_app_with(Backend::Sqlite, &env).await.unwrap();
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let r = app
         .req(reqwest::Method::GET, "/api/v1/events/999999", None)
@@ -745,6 +772,57 @@ async fn request_spans_continue_the_callers_trace_and_reach_the_otlp_collector()
         "{:?}",
         span.attributes
     );
+
+    let Some(consumer) = consumer.as_mut() else {
+        println!("SKIPPED the broker part (no RabbitMQ at {url})");
+        return;
+    };
+    let booking_trace = "0af7651916cd43dd8448eb211c80319c";
+    let event_id = app.published_event(organizer(1), 5, "100.00", 10).await;
+    let r = app
+        .req(reqwest::Method::POST, "/api/v1/bookings", Some(user(1)))
+        .header(
+            "traceparent",
+            format!("00-{booking_trace}-b7ad6b7169203331-01"),
+        )
+        .json(&json!({"event_id": event_id, "quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let message = consumer
+        .next(std::time::Duration::from_secs(10))
+        .await
+        .expect("booking.created reaches the consumer");
+    assert_eq!(message.routing_key, "booking.created");
+    let traceparent = message
+        .traceparent
+        .expect("the message carries traceparent");
+    assert_eq!(
+        crate::e2e_observability::trace_of(&traceparent),
+        booking_trace,
+        "{traceparent}"
+    );
+    // the publish is a span of the same trace
+    let mut published = false;
+    for _ in 0..50 {
+        bootstrap::telemetry::flush_traces();
+        published = collector
+            .spans
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|s| s.name == "outbox.publish" && hex(&s.trace_id) == booking_trace);
+        if published {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(published, "no outbox.publish span in the booking's trace");
+}
+
+fn trace_of(traceparent: &str) -> &str {
+    traceparent.split('-').nth(1).unwrap_or_default()
 }
 
 fn hex(bytes: &[u8]) -> String {
