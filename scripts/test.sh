@@ -47,6 +47,22 @@ ensure_service Redis 15 "redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG" \
 ensure_service RabbitMQ 60 "timeout 2 bash -c '</dev/tcp/127.0.0.1/5672'" \
   "rabbitmq-server -detached"
 
+# promtool validates and unit-tests deploy/prometheus/alerts.yml (Debian package `prometheus`).
+step "promtool"
+if ! command -v promtool >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  echo "promtool: not installed, installing the Debian package prometheus"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends prometheus; } >/dev/null 2>&1 || true
+fi
+if command -v promtool >/dev/null 2>&1; then
+  echo "promtool: $(promtool --version 2>&1 | head -n1)"
+elif ((require_services)); then
+  echo "error: promtool is missing and services are required" >&2
+  exit 1
+else
+  echo "warning: promtool missing; the alert-rule test will print SKIPPED" >&2
+fi
+
 if ((require_services)); then export EVENT_TEST_REQUIRE_SERVICES=1; fi
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"

@@ -11,6 +11,7 @@ mod auth;
 pub mod convert;
 pub mod health;
 mod messages;
+pub mod metrics;
 pub mod server;
 pub mod service;
 pub mod status;

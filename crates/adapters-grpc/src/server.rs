@@ -70,6 +70,7 @@ pub async fn serve(
     let server = Server::builder()
         .timeout(limits.request_timeout)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
+        .layer(crate::metrics::MetricsLayer)
         .add_service(health_service)
         .add_optional_service(reflection_v1)
         .add_optional_service(reflection_v1alpha)

@@ -121,8 +121,7 @@ where
                             .await;
                         return Err(ApiError(err));
                     }
-                    let mut problem = problem_of(&err);
-                    problem.request_id = None;
+                    let problem = problem_of(&err);
                     JsonReply {
                         status: status.as_u16(),
                         location: None,

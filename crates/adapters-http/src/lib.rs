@@ -7,6 +7,7 @@ pub mod auth;
 pub mod dto;
 pub mod extract;
 pub mod idempotency;
+pub mod observe;
 pub mod openapi;
 pub mod problem;
 pub mod request_id;
@@ -21,7 +22,7 @@ use application::ports::Authenticate;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use auth::Caller;
-pub use state::{ApiState, HttpSettings};
+pub use state::{ApiState, HttpSettings, LogLevels, MetricsSource, Observability};
 
 /// The whole HTTP surface for one app instance: `/api/v1` (and the `/api` alias), actuator,
 /// OpenAPI and docs when enabled, the sandbox page when enabled, problem+json for everything else.
@@ -55,6 +56,21 @@ pub fn configure(
             )
             .service(web::redirect("/docs", "/docs/"));
         }
+    }
+}
+
+/// The management port's surface (`management.port`): the actuator only, answering without
+/// credentials (see `actuator`).
+pub fn configure_management(
+    state: ApiState,
+    authenticator: Arc<dyn Authenticate>,
+) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::new(state))
+            .app_data(web::Data::from(authenticator))
+            .app_data(web::Data::new(actuator::ManagementPort))
+            .configure(actuator::configure)
+            .configure(routes::jobs::configure);
     }
 }
 

@@ -67,7 +67,8 @@ impl Modify for Security {
         reviews::reply_to_review, reviews::vote_helpful, reviews::moderate_review,
         reviews::moderation_queue,
         sandbox::sandbox_page, sandbox::sandbox_pay,
-        actuator::health, actuator::info,
+        actuator::health, actuator::liveness, actuator::readiness, actuator::info,
+        actuator::prometheus, actuator::metric_names, actuator::loggers, actuator::set_logger,
         jobs::run_job, jobs::scheduled_tasks,
     ),
     components(schemas(problem::Problem, problem::ProblemField, dto::PageInfo)),
@@ -84,7 +85,7 @@ impl Modify for Security {
         (name = "favorites", description = "The caller's favorite events"),
         (name = "reviews", description = "Reviews of attended events, replies, helpful votes, moderation"),
         (name = "sandbox", description = "The test gateway's payment page (dev and test profiles)"),
-        (name = "actuator", description = "Health and information"),
+        (name = "actuator", description = "Health probes, information, metrics and log levels"),
         (name = "jobs", description = "Scheduled jobs: run one now, list schedules and last runs (ADMIN)"),
     )
 )]

@@ -36,8 +36,12 @@ pub struct Problem {
     pub code: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProblemField>,
+    /// The request id (also in the `X-Request-Id` header): the key to the log lines.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// The trace id of the caller's `traceparent`, when it sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// An error answered as problem+json. Handlers return `Result<_, ApiError>`.
@@ -169,7 +173,18 @@ impl Problem {
             code: code.to_owned(),
             errors,
             request_id: None,
+            trace_id: None,
         }
+    }
+
+    /// The same, carrying the ids of the request being served (when there is one).
+    #[must_use]
+    pub fn with_request_ids(mut self) -> Self {
+        if let Some(ids) = crate::observe::current_ids() {
+            self.request_id = Some(ids.request_id);
+            self.trace_id = ids.trace_id;
+        }
+        self
     }
 }
 
@@ -179,7 +194,7 @@ pub fn problem_response(err: &AppError) -> HttpResponse {
     if let AppError::Internal { detail } = err {
         tracing::error!(error = %detail, "internal error");
     }
-    let problem = problem_of(err);
+    let problem = problem_of(err).with_request_ids();
     let mut response = HttpResponse::build(status_of(err));
     response.content_type(PROBLEM_JSON);
     if let AppError::RateLimited { retry_after } = err {
@@ -288,7 +303,7 @@ impl TransportError {
     pub fn response(&self) -> HttpResponse {
         HttpResponse::build(self.code.status())
             .content_type(PROBLEM_JSON)
-            .json(self.problem())
+            .json(self.problem().with_request_ids())
     }
 }
 

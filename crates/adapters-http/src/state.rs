@@ -10,6 +10,7 @@ use application::services::{
 };
 
 use crate::dto::InfoResponse;
+use crate::observe::AccessLog;
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -29,6 +30,7 @@ pub struct ApiState {
     pub health: Vec<Arc<dyn HealthIndicator>>,
     pub info: InfoResponse,
     pub settings: HttpSettings,
+    pub observability: Observability,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -52,4 +54,41 @@ pub struct HttpSettings {
     pub hsts: bool,
     /// Serve the OpenAPI document (`/api-docs/openapi.json`) and Swagger UI (`/docs`).
     pub api_docs: bool,
+    pub access_log: AccessLog,
+}
+
+/// What the actuator's observability endpoints read, provided by bootstrap.
+#[derive(Clone, Default)]
+pub struct Observability {
+    /// `/actuator/prometheus` and `/actuator/metrics`; `None` = metrics are not collected.
+    pub metrics: Option<Arc<dyn MetricsSource>>,
+    /// `/actuator/loggers`; `None` = the log filter cannot be changed at run time.
+    pub log_levels: Option<Arc<dyn LogLevels>>,
+}
+
+impl std::fmt::Debug for Observability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Observability")
+            .field("metrics", &self.metrics.is_some())
+            .field("log_levels", &self.log_levels.is_some())
+            .finish()
+    }
+}
+
+/// The Prometheus text of every metric of this instance (gauges read at scrape time are
+/// refreshed first).
+#[async_trait::async_trait]
+pub trait MetricsSource: Send + Sync {
+    async fn render(&self) -> String;
+}
+
+/// The log filter of the running process.
+pub trait LogLevels: Send + Sync {
+    /// The level of each configured target; `ROOT` is the default level.
+    fn levels(&self) -> Vec<(String, String)>;
+    /// Sets `target`'s level (`ROOT` for the default); `None` removes the target's own level.
+    ///
+    /// # Errors
+    /// An unknown level, a malformed target, or `None` for `ROOT`.
+    fn set(&self, target: &str, level: Option<&str>) -> Result<(), String>;
 }

@@ -19,6 +19,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Exchange
 use ports::outbox::OutboxRecord;
 use ports::{MessagePublisher, PublishError};
 use tokio::sync::Mutex;
+use tracing::Instrument;
 
 /// AMQP delivery mode of messages that survive a broker restart.
 const PERSISTENT: u8 = 2;
@@ -110,12 +111,24 @@ async fn open(config: &AmqpConfig) -> Result<Link, PublishError> {
 
 fn properties(record: &OutboxRecord) -> BasicProperties {
     let timestamp = u64::try_from(record.message.occurred_at.timestamp()).unwrap_or_default();
-    BasicProperties::default()
+    let properties = BasicProperties::default()
         .with_message_id(record.id.to_string().into())
         .with_type(record.message.event_type.as_str().into())
         .with_content_type("application/json".into())
         .with_delivery_mode(PERSISTENT)
-        .with_timestamp(timestamp)
+        .with_timestamp(timestamp);
+    match &record.traceparent {
+        // the trace of the change: a consumer continues it (W3C trace context over AMQP)
+        Some(traceparent) => {
+            let mut headers = FieldTable::default();
+            headers.insert(
+                "traceparent".into(),
+                lapin::types::AMQPValue::LongString(traceparent.as_str().into()),
+            );
+            properties.with_headers(headers)
+        }
+        None => properties,
+    }
 }
 
 impl AmqpPublisher {
@@ -194,6 +207,38 @@ impl AmqpPublisher {
 #[async_trait]
 impl MessagePublisher for AmqpPublisher {
     async fn publish(&self, record: &OutboxRecord) -> Result<(), PublishError> {
+        let span = publish_span(record, &self.config.exchange);
+        self.publish_traced(record).instrument(span).await
+    }
+
+    async fn is_connected(&self) -> bool {
+        self.is_connected_now().await
+    }
+}
+
+/// The span of one publish, a child of the change's trace when the row carries one (with
+/// traces off no layer records it).
+fn publish_span(record: &OutboxRecord, exchange: &str) -> tracing::Span {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let span = tracing::info_span!(
+        "outbox.publish",
+        otel.kind = "producer",
+        messaging.system = "rabbitmq",
+        messaging.destination.name = %exchange,
+        messaging.message.id = record.id,
+        event_type = record.message.event_type.as_str(),
+    );
+    if let Some(traceparent) = &record.traceparent {
+        let carrier =
+            std::collections::HashMap::from([("traceparent".to_owned(), traceparent.clone())]);
+        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+        let _ = span.set_parent(parent);
+    }
+    span
+}
+
+impl AmqpPublisher {
+    async fn publish_traced(&self, record: &OutboxRecord) -> Result<(), PublishError> {
         let mut link = self.link.lock().await;
         let channel = self.ensure_open(&mut link).await?.channel.clone();
         let result = self.publish_on(&channel, record).await;
@@ -204,7 +249,7 @@ impl MessagePublisher for AmqpPublisher {
         result
     }
 
-    async fn is_connected(&self) -> bool {
+    async fn is_connected_now(&self) -> bool {
         self.link.lock().await.as_ref().is_some_and(Link::is_open)
     }
 }

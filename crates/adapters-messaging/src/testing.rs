@@ -59,6 +59,8 @@ pub struct Received {
     pub content_type: Option<String>,
     pub delivery_mode: Option<u8>,
     pub timestamp: Option<u64>,
+    /// The W3C trace context header, when the message carries one.
+    pub traceparent: Option<String>,
     pub body: serde_json::Value,
 }
 
@@ -151,6 +153,16 @@ impl TestConsumer {
             content_type: p.content_type().as_ref().map(ToString::to_string),
             delivery_mode: *p.delivery_mode(),
             timestamp: *p.timestamp(),
+            traceparent: p
+                .headers()
+                .as_ref()
+                .and_then(|h| h.inner().get("traceparent"))
+                .and_then(|v| match v {
+                    lapin::types::AMQPValue::LongString(s) => {
+                        Some(String::from_utf8_lossy(s.as_bytes()).into_owned())
+                    }
+                    _ => None,
+                }),
             body: serde_json::from_slice(&delivery.data).unwrap_or(serde_json::Value::Null),
         })
     }

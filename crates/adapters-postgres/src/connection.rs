@@ -70,7 +70,11 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
         // A connection is pinged before use only after 30 s idle: a busy pool does not pay one
         // round trip per transaction, and one left over from a database restart is still caught.
         .test_before_acquire_if_idle_for(Duration::from_secs(30))
-        .sqlx_logging(false);
+        // Every statement is logged at DEBUG under the target `sqlx::query`, which the default
+        // filter leaves off: `POST /actuator/loggers/sqlx::query {"level":"debug"}` turns it
+        // on in a running process (a disabled level costs one cached check per statement).
+        .sqlx_logging(true)
+        .sqlx_logging_level(log::LevelFilter::Debug);
     if config.is_sqlite() {
         // One connection: SQLite has one writer at a time anyway, and a single connection makes
         // every transaction wait its turn in the pool instead of failing with "database is

@@ -7,15 +7,23 @@ use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
 /// The general mapping.
 pub(crate) fn db_err(err: DbErr) -> AppError {
-    match &err {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => AppError::Unavailable {
-            dependency: "database",
-        },
-        _ if is_busy(&err) => AppError::Unavailable {
-            dependency: "database",
-        },
-        _ => AppError::internal(format!("database: {err}")),
-    }
+    let (kind, mapped) = match &err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => (
+            "connection",
+            AppError::Unavailable {
+                dependency: "database",
+            },
+        ),
+        _ if is_busy(&err) => (
+            "busy",
+            AppError::Unavailable {
+                dependency: "database",
+            },
+        ),
+        _ => ("other", AppError::internal(format!("database: {err}"))),
+    };
+    metrics::counter!(crate::observability::DB_ERRORS, "kind" => kind).increment(1);
+    mapped
 }
 
 /// A unique index said no.

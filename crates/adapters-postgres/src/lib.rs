@@ -8,6 +8,7 @@ pub mod entities;
 mod error;
 pub mod health;
 pub mod migration;
+pub mod observability;
 pub mod repositories;
 mod tx;
 

@@ -14,6 +14,7 @@ use ::ports::clock::{Clock, SystemClock};
 
 use crate::appends::Appends;
 use crate::error::db_err;
+use crate::observability::Noted;
 
 /// Opens transactions on the pool.
 #[derive(Clone)]
@@ -58,12 +59,16 @@ impl SeaUnitOfWork {
     /// Begins a transaction (the concrete type; the `UnitOfWork` port boxes it).
     pub async fn begin_tx(&self) -> Result<SeaTx, AppError> {
         let backend = self.db.get_database_backend();
+        let started = std::time::Instant::now();
         let tx = self.db.begin().await.map_err(db_err)?;
+        metrics::histogram!(crate::observability::DB_BEGIN_SECONDS)
+            .record(started.elapsed().as_secs_f64());
         Ok(SeaTx {
             tx,
             backend,
             clock: Arc::clone(&self.clock),
             appends: Appends::default(),
+            noted: Noted::default(),
         })
     }
 }
@@ -75,6 +80,8 @@ pub struct SeaTx {
     clock: Arc<dyn Clock>,
     /// Booking log, audit and outbox rows written at commit ([`crate::appends`]).
     pub(crate) appends: Appends,
+    /// Business facts of the outbox rows written here, counted once the commit succeeded.
+    pub(crate) noted: Noted,
 }
 
 impl std::fmt::Debug for SeaTx {
@@ -95,7 +102,9 @@ impl SeaTx {
     /// memory ([`crate::appends`]), then `COMMIT`.
     pub async fn commit_tx(self) -> Result<(), AppError> {
         self.appends.flush(&self.tx).await?;
-        self.tx.commit().await.map_err(db_err)
+        self.tx.commit().await.map_err(db_err)?;
+        self.noted.count_committed();
+        Ok(())
     }
 
     /// Writes the appended rows that wait for the commit; reads of those tables call it first.

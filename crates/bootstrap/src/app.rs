@@ -8,7 +8,8 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, middleware, web};
 use adapters_auth::{AuthConfig, Authenticator, JwtConfig};
 use adapters_crew::{HttpCrewConfig, HttpCrewDirectory, UnconfiguredCrewDirectory};
-use adapters_http::{ApiState, HttpSettings};
+use adapters_http::observe::{AccessLog, AccessLogMode};
+use adapters_http::{ApiState, HttpSettings, LogLevels, Observability};
 use adapters_messaging::{AmqpConfig, AmqpPublisher, LoggingPublisher};
 use adapters_payment::{HttpGatewayConfig, HttpPaymentGateway, SandboxConfig, SandboxGateway};
 use adapters_postgres::{DatabaseConfig, DatabaseHealth, SeaUnitOfWork};
@@ -414,6 +415,9 @@ pub struct Running {
     pub server: Server,
     /// Already serving (at `grpc.addr`); stops when dropped.
     pub grpc: GrpcServer,
+    /// The management port's server when `management.port` is set (already serving; stop it
+    /// with its handle).
+    pub management: Option<ManagementServer>,
     pub services: Services,
     /// Stop with `background.shutdown()` after the server stopped.
     pub background: Background,
@@ -501,6 +505,22 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
             trusted_proxies: trusted_proxies.clone(),
             hsts: config.server.hsts,
             api_docs: config.server.api_docs,
+            access_log: AccessLog {
+                mode: AccessLogMode::parse(&config.logging.access).unwrap_or_default(),
+                slow_request: Duration::from_millis(config.logging.slow_request_ms),
+            },
+        },
+        observability: Observability {
+            metrics: crate::observability::metrics_source(crate::observability::Scrape {
+                db: db.clone(),
+                max_connections: config.database.max_connections,
+                relay: services.relay.clone(),
+                uow: Arc::clone(&services.uow),
+                clock: Arc::clone(&services.clock),
+                version: env!("CARGO_PKG_VERSION"),
+                profile: config.profile.clone(),
+            }),
+            log_levels: crate::telemetry::runtime_levels().map(|l| l as Arc<dyn LogLevels>),
         },
     };
     // One authenticator (one JWKS cache) for both edges.
@@ -529,6 +549,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
             )
         })?;
     let http_addr = listener.local_addr()?;
+    let management = start_management(config, &state, &authenticator)?;
     let routes = adapters_http::configure(state, authenticator);
     let mut server = HttpServer::new(move || {
         App::new()
@@ -536,7 +557,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
             .wrap(middleware::from_fn(
                 adapters_http::security_headers::middleware,
             ))
-            .wrap(middleware::from_fn(adapters_http::request_id::middleware))
+            .wrap(middleware::from_fn(adapters_http::observe::middleware))
             .configure(routes.clone())
             .default_service(web::to(adapters_http::extract::not_found))
     })
@@ -569,7 +590,57 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         http_addr,
         server,
         grpc,
+        management,
         services,
         background,
     })
+}
+
+/// The management port's server (`management.port`), already serving; `None` when off.
+fn start_management(
+    config: &Config,
+    state: &ApiState,
+    authenticator: &Arc<dyn Authenticate>,
+) -> anyhow::Result<Option<ManagementServer>> {
+    if config.management.port == 0 {
+        return Ok(None);
+    }
+    let listener = TcpListener::bind((config.server.host.as_str(), config.management.port))
+        .with_context(|| {
+            format!(
+                "management.port: cannot listen on {}:{}",
+                config.server.host, config.management.port
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    let routes = adapters_http::configure_management(state.clone(), Arc::clone(authenticator));
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(middleware::from_fn(adapters_http::observe::middleware))
+            .configure(routes.clone())
+            .default_service(web::to(adapters_http::extract::not_found))
+    })
+    .workers(1)
+    .shutdown_timeout(config.server.shutdown_timeout_seconds)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    Ok(Some(ManagementServer { addr, handle }))
+}
+
+/// The running management server.
+#[derive(Clone)]
+pub struct ManagementServer {
+    pub addr: SocketAddr,
+    pub handle: ServerHandle,
+}
+
+impl std::fmt::Debug for ManagementServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagementServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
 }

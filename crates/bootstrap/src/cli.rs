@@ -98,7 +98,6 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(78); // EX_CONFIG
         }
     };
-    telemetry::init(&config.logging.level, config.logging.format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -108,6 +107,15 @@ pub fn main(args: &[String]) -> ExitCode {
             eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    // inside the runtime: the OTLP exporter's gRPC client lives there
+    let _levels = {
+        let _entered = runtime.enter();
+        telemetry::init_with_traces(
+            &config.logging.level,
+            config.logging.format,
+            telemetry::otlp_endpoint(&config.otel.endpoint).as_deref(),
+        )
     };
     match runtime.block_on(run(command, config)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -224,9 +232,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutdown requested: finishing in-flight requests");
     let grace = std::time::Duration::from_secs(config.server.shutdown_timeout_seconds);
-    let (_, grpc) = tokio::join!(handle.stop(true), running.grpc.stop(grace));
+    let management = running.management.map(|m| m.handle);
+    let stop_management = async {
+        if let Some(management) = management {
+            management.stop(true).await;
+        }
+    };
+    let (_, grpc, ()) = tokio::join!(handle.stop(true), running.grpc.stop(grace), stop_management);
     let served = server.await.context("server task");
     background.shutdown().await;
+    telemetry::flush_traces();
     served?.context("server")?;
     grpc?;
     tracing::info!("backend-event stopped");

@@ -38,6 +38,8 @@ pub struct Config {
     pub jobs: JobsSection,
     pub redis: RedisSection,
     pub logging: LoggingSection,
+    pub management: ManagementSection,
+    pub otel: OtelSection,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -312,6 +314,28 @@ pub struct RedisSection {
 pub struct LoggingSection {
     pub level: String,
     pub format: LogFormat,
+    /// Access log: `all`, `errors` (answers ≥ 500) or `off`.
+    pub access: String,
+    /// Requests slower than this are logged whatever `access` says.
+    pub slow_request_ms: u64,
+}
+
+/// OpenTelemetry traces.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtelSection {
+    /// OTLP/gRPC collector (`http://otel-collector:4317`); empty = `OTEL_EXPORTER_OTLP_ENDPOINT`,
+    /// and traces are off when neither is set.
+    pub endpoint: String,
+}
+
+/// The management port: the actuator alone, without credentials, for scrapers and probes
+/// inside the cluster.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagementSection {
+    /// 0 = off: the actuator is served on `server.port` only (metrics and loggers ADMIN-only).
+    pub port: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -447,6 +471,17 @@ impl Config {
             return fail(
                 "grpc.max_concurrent_calls_per_connection",
                 "must be between 1 and 10000",
+            );
+        }
+        if adapters_http::observe::AccessLogMode::parse(&self.logging.access).is_none() {
+            return fail("logging.access", "must be all, errors or off");
+        }
+        if self.management.port != 0
+            && (self.management.port == self.server.port || self.management.port == self.grpc.port)
+        {
+            return fail(
+                "management.port",
+                "must differ from server.port and grpc.port (0 = off)",
             );
         }
         if !(1..=3600).contains(&self.grpc.health_interval_seconds) {
@@ -997,6 +1032,8 @@ mod tests {
                 "payments.default_gateway",
             ),
             (&[("APP__LOGGING__FORMAT", "xml")], "logging.format"),
+            (&[("APP__LOGGING__ACCESS", "verbose")], "logging.access"),
+            (&[("APP__MANAGEMENT__PORT", "8102")], "management.port"),
             (
                 &[("APP__APP__LOYALTY__POINT_VALUE", "0.001")],
                 "app.loyalty.point_value",

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod grpc;
 pub mod jobs;
+pub mod observability;
 pub mod seed;
 pub mod telemetry;
 pub mod tickets;

@@ -76,6 +76,9 @@ pub struct OutboxRecord {
     pub message: OutboxMessage,
     pub attempts: u32,
     pub created_at: Timestamp,
+    /// The W3C `traceparent` of the change, when traces were on: sent as a message header so a
+    /// consumer continues the trace.
+    pub traceparent: Option<String>,
 }
 
 /// The JSON body published to the broker.
@@ -129,6 +132,7 @@ mod tests {
             ),
             attempts: 0,
             created_at: at,
+            traceparent: None,
         };
         let json = serde_json::to_value(record.envelope()).unwrap();
         assert_eq!(json["id"], "42");

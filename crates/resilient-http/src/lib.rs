@@ -109,7 +109,7 @@ async fn attempt<T, E>(
     request: &(impl Fn() -> RequestBuilder + Send + Sync),
     answer: &(impl Fn(StatusCode, &[u8]) -> Result<T, E> + Send + Sync),
 ) -> Attempt<Result<T, E>> {
-    let response = match request().send().await {
+    let response = match with_trace_context(request()).send().await {
         Ok(response) => response,
         Err(e) => return Attempt::Transient(transport_error(&e)),
     };
@@ -142,9 +142,80 @@ fn transport_error(error: &reqwest::Error) -> String {
     }
 }
 
+/// Adds the W3C `traceparent` of the current span when OpenTelemetry traces are on, so the
+/// called service continues the trace.
+fn with_trace_context(request: RequestBuilder) -> RequestBuilder {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    if !span_context.is_valid() {
+        return request;
+    }
+    request.header(
+        "traceparent",
+        format!(
+            "00-{}-{}-{:02x}",
+            span_context.trace_id(),
+            span_context.span_id(),
+            span_context.trace_flags().to_u8()
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn calls_carry_the_trace_context_of_the_current_span() {
+        use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+        use tracing::Instrument as _;
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        use tracing_subscriber::layer::SubscriberExt as _;
+
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let _default = tracing::subscriber::set_default(subscriber);
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::method("GET"))
+            .respond_with(wiremock::ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        let client = reqwest::Client::new();
+        let caller = ResilientCaller::new("test", 0, 0, Duration::from_secs(1));
+        let caller = &caller;
+        let call = |client: reqwest::Client, url: String| async move {
+            caller
+                .call(
+                    "get",
+                    || client.get(&url),
+                    |status, _| Ok::<_, String>(status),
+                    |_| "unanswered".to_owned(),
+                    |_| false,
+                )
+                .await
+        };
+        let span = tracing::info_span!("outer");
+        let trace_id = span.context().span().span_context().trace_id().to_string();
+        call(client.clone(), server.uri())
+            .instrument(span)
+            .await
+            .unwrap();
+        // outside any span: no header
+        call(client, server.uri()).await.unwrap();
+
+        let received = server.received_requests().await.unwrap();
+        let traceparent = received[0]
+            .headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap();
+        assert_eq!(traceparent.split('-').nth(1), Some(trace_id.as_str()));
+        assert!(received[1].headers.get("traceparent").is_none());
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

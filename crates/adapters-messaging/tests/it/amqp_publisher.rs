@@ -34,6 +34,7 @@ fn record(id: i64, event_type: DomainEventType, aggregate_id: i64) -> OutboxReco
         ),
         attempts: 0,
         created_at: at,
+        traceparent: None,
     }
 }
 

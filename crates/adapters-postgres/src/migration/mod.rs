@@ -16,6 +16,7 @@ mod m0004_operations;
 mod m0005_archive;
 mod m0006_search;
 mod m0007_gateway_calls_after_commit;
+mod m0009_outbox_traceparent;
 
 pub use m0006_search::SEARCH_VECTOR;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_archive::Migration),
             Box::new(m0006_search::Migration),
             Box::new(m0007_gateway_calls_after_commit::Migration),
+            Box::new(m0009_outbox_traceparent::Migration),
         ]
     }
 }

@@ -63,6 +63,7 @@ fn to_record(m: row::Model) -> Result<OutboxRecord, AppError> {
         },
         attempts: convert::count(m.attempts, "outbox.attempts")?,
         created_at: m.created_at,
+        traceparent: m.traceparent,
     })
 }
 
@@ -145,6 +146,7 @@ async fn keep_aggregate_order(
 #[async_trait]
 impl OutboxStore for SeaTx {
     async fn enqueue(&self, message: OutboxMessage) -> Result<(), AppError> {
+        let fact = crate::observability::fact_of(&message);
         self.appends.outbox(row::ActiveModel {
             event_type: Set(message.event_type.as_str().to_owned()),
             aggregate_type: Set(message.aggregate_type),
@@ -157,8 +159,11 @@ impl OutboxStore for SeaTx {
             next_attempt_at: Set(message.occurred_at),
             last_error: Set(None),
             sent_at: Set(None),
+            traceparent: Set(crate::observability::current_traceparent()),
             ..Default::default()
         });
+        // Counted once the commit (which writes the row) succeeded.
+        self.noted.push(fact);
         Ok(())
     }
 

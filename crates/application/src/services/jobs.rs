@@ -370,6 +370,7 @@ impl JobService {
             duration: started.elapsed(),
             outcome,
         };
+        record_metrics(&report);
         match report.error() {
             Some(error) => tracing::warn!(job = %job.name, error, "job failed"),
             None => tracing::info!(
@@ -422,6 +423,31 @@ impl JobService {
             )
             .await?;
         tx.commit().await
+    }
+}
+
+/// Job metrics: runs by job and outcome, duration, items processed, and the wall-clock time
+/// of the last success (alerts compare it with `time()`). Runs skipped because another
+/// instance holds the job are not runs.
+fn record_metrics(report: &JobRunReport) {
+    let job = report.job.clone();
+    let outcome = match report.outcome {
+        JobOutcome::Succeeded { .. } => "succeeded",
+        JobOutcome::Failed { .. } => "failed",
+        JobOutcome::Skipped => return,
+    };
+    metrics::counter!("aquastream_job_runs_total", "job_name" => job.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("aquastream_job_duration_seconds", "job_name" => job.clone())
+        .record(report.duration.as_secs_f64());
+    metrics::counter!("aquastream_job_items_processed_total", "job_name" => job.clone())
+        .increment(report.processed());
+    if let JobOutcome::Succeeded { .. } = report.outcome {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        metrics::gauge!("aquastream_job_last_success_timestamp_seconds", "job_name" => job)
+            .set(now.as_secs_f64());
     }
 }
 

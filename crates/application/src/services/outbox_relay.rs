@@ -332,6 +332,7 @@ mod tests {
             ),
             attempts,
             created_at: at(),
+            traceparent: None,
         }
     }
 

@@ -221,6 +221,7 @@ async fn receive_up_to_a_marker(
         ),
         attempts: 0,
         created_at: chrono::Utc::now(),
+        traceparent: None,
     };
     let publisher = AmqpPublisher::new(AmqpConfig::new(amqp_url(), exchange.to_owned()));
     publisher.publish(&marker).await.unwrap();

@@ -23,7 +23,7 @@ const METHODS: [(&str, Method); 5] = [
 
 /// `/api/v1/events/{id}` → `/api/v1/events/1`, `{gateway}` → `sandbox`, `{reference}` → `x`,
 /// `{code}` (a promo code) → `SOME-CODE`.
-/// `{name}` (a job) → `publish-scheduled-events`.
+/// `{name}` (a job) → `publish-scheduled-events`, `{target}` (a log target) → `sqlx::query`.
 fn concrete(path: &str) -> String {
     path.split('/')
         .map(|segment| match segment {
@@ -32,6 +32,7 @@ fn concrete(path: &str) -> String {
             "{gateway}" => "sandbox",
             "{reference}" => "x",
             "{name}" => "publish-scheduled-events",
+            "{target}" => "sqlx::query",
             s if s.starts_with('{') => panic!("no value for the path parameter {s} of {path}"),
             s => s,
         })

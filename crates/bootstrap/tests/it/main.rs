@@ -29,6 +29,7 @@ mod e2e_flash_sale;
 mod e2e_flows;
 mod e2e_gateway_outside_tx;
 mod e2e_jobs;
+mod e2e_observability;
 mod e2e_openapi;
 mod e2e_permissions;
 mod e2e_security;

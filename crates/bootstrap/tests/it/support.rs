@@ -90,8 +90,19 @@ pub async fn spawn_app_publishing(
     env: &[(&str, &str)],
     publisher: Option<Arc<dyn application::ports::MessagePublisher>>,
 ) -> Option<TestApp> {
+    spawn_app_reaching(backend, env, publisher, &|url| url.to_owned()).await
+}
+
+/// Starts the app with its database URL rewritten by `database_url` (fault tests put a proxy
+/// between the app and PostgreSQL).
+pub async fn spawn_app_reaching(
+    backend: Backend,
+    env: &[(&str, &str)],
+    publisher: Option<Arc<dyn application::ports::MessagePublisher>>,
+    database_url: &(dyn Fn(&str) -> String + Sync),
+) -> Option<TestApp> {
     let database = FreshDatabase::migrated(backend).await?;
-    let url = database.config.url.clone();
+    let url = database_url(&database.config.url);
     Some(start_on(backend, Some(database), url, env, publisher).await)
 }
 
