@@ -120,7 +120,13 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/sandbox/payments/{reference}", Access::Public),
     ("POST", "/sandbox/payments/{reference}", Access::Public),
     ("GET", "/actuator/health", Access::Public),
+    ("GET", "/actuator/health/readiness", Access::Public),
+    ("GET", "/actuator/health/liveness", Access::Public),
     ("GET", "/actuator/info", Access::Public),
+    ("GET", "/actuator/prometheus", Access::Admin),
+    ("GET", "/actuator/metrics", Access::Admin),
+    ("GET", "/actuator/loggers", Access::Admin),
+    ("POST", "/actuator/loggers/{target}", Access::Admin),
     ("POST", "/internal/jobs/{name}", Access::Admin),
     ("GET", "/actuator/scheduledtasks", Access::Admin),
 ];

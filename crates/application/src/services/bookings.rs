@@ -172,6 +172,7 @@ impl BookingService {
             price_option_id: cmd.price_option_id,
             promo,
             points: cmd.use_loyalty_points,
+            span: tracing::Span::current(),
         };
         match &self.combiner {
             Some(combiner) => combiner.submit(&self.deps, request).await,

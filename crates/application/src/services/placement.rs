@@ -43,6 +43,7 @@ use domain::waitlist::WaitlistEntry;
 use domain::{DomainError, EventId, PriceOptionId, Quantity, Timestamp, UserId, WaitlistEntryId};
 use serde_json::json;
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use crate::actor::RequestContext;
 use crate::outbox::DomainEventType;
@@ -81,6 +82,9 @@ pub(crate) struct BookingRequest {
     pub price_option_id: Option<PriceOptionId>,
     pub promo: Option<PromoCodeText>,
     pub points: Option<u64>,
+    /// The request's span: what the batch writes for this request is recorded inside it (its
+    /// outbox rows carry the request's trace, though the batch runs in the event's task).
+    pub span: tracing::Span,
 }
 
 /// The answer one request gets.
@@ -197,13 +201,19 @@ async fn try_batch(
     for (s, booking) in staged.iter().zip(placed) {
         let request = &requests[s.index];
         let env = deps.env(tx, &request.ctx);
+        let span = request.span.clone();
         if s.surplus > 0 {
             // Held seats the booking did not need pass on to the next waiter.
-            offer_freed_seats(tx, event_id, now, env.waitlist, &request.ctx).await?;
+            offer_freed_seats(tx, event_id, now, env.waitlist, &request.ctx)
+                .instrument(span.clone())
+                .await?;
         }
-        record_creation(&env, &booking, s.promo.as_ref()).await?;
+        record_creation(&env, &booking, s.promo.as_ref())
+            .instrument(span.clone())
+            .await?;
         let booking = if booking.total_price().is_zero() {
             env.confirm_booking(booking, deps.tickets.generate(), deps.settings.grace)
+                .instrument(span)
                 .await?
         } else {
             booking
