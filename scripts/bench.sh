@@ -26,7 +26,7 @@ case "$backend" in
   postgres)
     name="bench_$$"
     psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name"
-    db_env=(DATABASE_URL="postgres://postgres@127.0.0.1:5432/$name")
+    db_env=(DATABASE_URL="${BENCH_DB_URL_PREFIX:-postgres://postgres@127.0.0.1:5432/}$name${BENCH_DB_URL_SUFFIX:-}")
     ;;
   sqlite) db_env=(APP__DATABASE__SQLITE_PATH="$work/bench.db") ;;
   *) echo "backend must be postgres or sqlite" >&2; exit 2 ;;
@@ -36,10 +36,16 @@ esac
 env "${db_env[@]}" APP__SERVER__PORT="$port" APP__GRPC__PORT=$((port + 1000)) LOG_LEVEL=warn \
   ${BENCH_ENV:-} "$bin" >"$work/service.log" 2>&1 &
 pid=$!
+up=0
 for _ in $(seq 1 60); do
-  curl -fs "http://127.0.0.1:$port/actuator/health" >/dev/null 2>&1 && break
+  if curl -fs "http://127.0.0.1:$port/actuator/health" >/dev/null 2>&1; then up=1; break; fi
   sleep 0.5
 done
+if ((up == 0)); then
+  echo "the service did not come up; its log:" >&2
+  tail -n 20 "$work/service.log" >&2
+  exit 3
+fi
 status=0
 "$gen" "$@" --url "http://127.0.0.1:$port" --service-pid "$pid" || status=$?
 if [[ "$backend" == postgres ]]; then
