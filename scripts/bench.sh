@@ -5,6 +5,8 @@
 #   scripts/bench.sh postgres flash-sale --connections 64 --duration 20
 #   scripts/bench.sh sqlite   flash-sale --connections 64 --attempts 10000 --seats 2000
 #   BENCH_ENV="APP__APP__BOOKING__BATCH__MAX_SIZE=16" scripts/bench.sh postgres flash-sale …
+#   BENCH_DB_URL_PREFIX=postgres://postgres@localhost/ BENCH_DB_URL_SUFFIX='?host=/var/run/postgresql' \
+#     scripts/bench.sh postgres flash-sale …     # PostgreSQL over its Unix socket instead of TCP
 #
 # The service runs in the dev profile (gateway-header auth, as the generator uses) with
 # LOG_LEVEL=warn, the scheduler and the outbox relay as configured; its RSS is sampled by the
