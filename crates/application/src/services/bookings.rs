@@ -414,7 +414,7 @@ impl BookingService {
 }
 
 /// Bookings claimed per transaction by [`BookingService::expire_due`].
-pub const EXPIRY_BATCH: u32 = 2000;
+const EXPIRY_BATCH: u32 = 2000;
 
 /// Expires claimed bookings; answers the events whose seats came back.
 async fn expire_batch(

@@ -185,11 +185,8 @@ async fn try_batch(
     let mut answers: Vec<Option<Answer>> = vec![None; requests.len()];
     let mut staged = Vec::with_capacity(requests.len());
     for (index, request) in requests.iter().enumerate() {
-        match stage(tx, deps, &mut run, request, now).await {
-            Ok(Ok(mut s)) => {
-                s.index = index;
-                staged.push(s);
-            }
+        match stage(tx, deps, &mut run, index, request, now).await {
+            Ok(Ok(s)) => staged.push(s),
             Ok(Err(refusal)) => answers[index] = Some(Err(refusal)),
             Err(e) => return Err(e),
         }
@@ -235,10 +232,11 @@ async fn stage(
     tx: &dyn Tx,
     deps: &Commerce,
     run: &mut Running,
+    index: usize,
     request: &BookingRequest,
     now: Timestamp,
 ) -> Result<Result<Staged, AppError>, AppError> {
-    match checked(tx, deps, run, request, now).await {
+    match checked(tx, deps, run, index, request, now).await {
         Ok(staged) => Ok(Ok(staged)),
         Err(e) if refuses_one(&e) => Ok(Err(e)),
         Err(e) => Err(e),
@@ -261,6 +259,7 @@ async fn checked(
     tx: &dyn Tx,
     deps: &Commerce,
     run: &mut Running,
+    index: usize,
     request: &BookingRequest,
     now: Timestamp,
 ) -> Result<Staged, AppError> {
@@ -336,7 +335,7 @@ async fn checked(
     }
     run.booked.insert(user);
     Ok(Staged {
-        index: 0,
+        index,
         new: NewBooking {
             event_id: run.event.id,
             user_id: user,

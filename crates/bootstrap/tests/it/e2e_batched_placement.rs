@@ -9,8 +9,7 @@
 
 use std::time::Duration;
 
-use crate::support::{Backend, TestApp, Who, organizer, spawn_app_with, user};
-use domain::EventId;
+use crate::support::{Backend, TestApp, Who, assert_invariant, organizer, spawn_app_with, user};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
@@ -50,21 +49,6 @@ async fn batching_app(backend: Backend) -> Option<TestApp> {
         ],
     )
     .await
-}
-
-/// `available + booked + held = capacity`; answers (available, booked, held).
-async fn invariant(app: &TestApp, event_id: i64) -> (u32, u64, u64) {
-    let tx = app.services.uow.begin().await.unwrap();
-    let event = tx.events().find(EventId(event_id)).await.unwrap().unwrap();
-    let booked = tx.bookings().seats_held(EventId(event_id)).await.unwrap();
-    let held = tx.waitlist().held_seats(EventId(event_id)).await.unwrap();
-    let available = event.seats.available();
-    assert_eq!(
-        u64::from(available) + booked + held,
-        u64::from(event.seats.capacity()),
-        "seat invariant: available {available} + booked {booked} + held {held}"
-    );
-    (available, booked, held)
 }
 
 async fn scalar(app: &TestApp, sql: &str) -> i64 {
@@ -162,7 +146,7 @@ by_backend!(one_batch_answers_each_request_on_its_own, |backend| {
     // User 2 cancels: user 3 is offered 1 held seat, 2 seats are free.
     app.cancel_booking(user(2), big["id"].as_i64().unwrap(), json!({}))
         .await;
-    assert_eq!(invariant(&app, event).await, (2, 1, 1));
+    assert_eq!(assert_invariant(&app, event).await, (2, 1, 1));
     let version = event_version(&app, event).await;
     let created = created_events(&app, event).await;
 
@@ -211,7 +195,7 @@ by_backend!(one_batch_answers_each_request_on_its_own, |backend| {
 
     // one transaction, one seat update for the whole batch
     assert_eq!(event_version(&app, event).await, version + 1);
-    assert_eq!(invariant(&app, event).await, (0, 4, 0));
+    assert_eq!(assert_invariant(&app, event).await, (0, 4, 0));
     assert_eq!(created_events(&app, event).await, created + 3);
     assert_eq!(
         scalar(
@@ -285,12 +269,12 @@ by_backend!(
         assert_eq!(bookings_of(&app, event).await, 0);
         assert_eq!(created_events(&app, event).await, 0);
         assert_eq!(event_version(&app, event).await, version);
-        assert_eq!(invariant(&app, event).await, (10, 0, 0));
+        assert_eq!(assert_invariant(&app, event).await, (10, 0, 0));
 
         // the queue goes on: the next batch places its bookings
         let answers = send_spaced(&app, vec![(user(1), book(event)), (user(2), book(event))]).await;
         assert!(answers.iter().all(|(s, _)| *s == 201), "{answers:?}");
-        assert_eq!(invariant(&app, event).await, (8, 2, 0));
+        assert_eq!(assert_invariant(&app, event).await, (8, 2, 0));
     }
 );
 
@@ -326,7 +310,7 @@ by_backend!(
         let again: Value = again.json().await.unwrap();
         assert_eq!(again["id"], first["id"]);
         assert_eq!(bookings_of(&app, event).await, 2);
-        assert_eq!(invariant(&app, event).await, (8, 2, 0));
+        assert_eq!(assert_invariant(&app, event).await, (8, 2, 0));
     }
 );
 
@@ -366,7 +350,7 @@ async fn two_instances_hammering_one_event_place_exactly_its_capacity() {
         }
     }
     assert_eq!((placed, sold_out), (100, 300));
-    assert_eq!(invariant(&first, event).await, (0, 100, 0));
+    assert_eq!(assert_invariant(&first, event).await, (0, 100, 0));
     assert_eq!(bookings_of(&first, event).await, 100);
     assert_eq!(created_events(&first, event).await, 100);
 }

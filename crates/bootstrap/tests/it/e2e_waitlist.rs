@@ -17,27 +17,6 @@ use serde_json::{Value, json};
 
 use crate::support::{TestApp, Who, admin, organizer, user};
 
-/// Reads the event, its seat-holding bookings and its held waitlist seats through the ports
-/// and checks the invariant; answers (available, booked, held).
-async fn assert_invariant(app: &TestApp, event_id: i64) -> (u32, u64, u64) {
-    let tx = app.services.uow.begin().await.unwrap();
-    let event = tx
-        .events()
-        .find(EventId(event_id))
-        .await
-        .unwrap()
-        .expect("event exists");
-    let booked = tx.bookings().seats_held(EventId(event_id)).await.unwrap();
-    let held = tx.waitlist().held_seats(EventId(event_id)).await.unwrap();
-    let available = event.seats.available();
-    assert_eq!(
-        u64::from(available) + booked + held,
-        u64::from(event.seats.capacity()),
-        "seat invariant of event {event_id}: available {available} + booked {booked} + held {held}"
-    );
-    (available, booked, held)
-}
-
 /// `SELECT COUNT(*) …` on the app's database.
 async fn count(app: &TestApp, sql: &str) -> i64 {
     let db = &app.services.db;
@@ -130,29 +109,38 @@ on_both!(
         let mut bookings = Vec::new();
         for n in 1..=3 {
             bookings.push(app.confirmed_booking(user(n), event, 1).await.0);
-            assert_invariant(&app, event).await;
+            crate::support::assert_invariant(&app, event).await;
         }
         for n in 4..=5 {
             let (status, body) = book(&app, user(n), event, 1).await;
             assert_eq!(status, 201, "{body}");
             bookings.push(body["id"].as_i64().unwrap());
-            assert_invariant(&app, event).await;
+            crate::support::assert_invariant(&app, event).await;
         }
-        assert_eq!(assert_invariant(&app, event).await, (0, 5, 0));
+        assert_eq!(
+            crate::support::assert_invariant(&app, event).await,
+            (0, 5, 0)
+        );
 
         for (n, place) in [(6, 1), (7, 2), (8, 3)] {
             let entry = join(&app, user(n), event, 1).await;
             assert_eq!(entry["status"], "WAITING", "{entry}");
             assert_eq!(entry["position"], place, "{entry}");
-            assert_invariant(&app, event).await;
+            crate::support::assert_invariant(&app, event).await;
         }
         assert_eq!(waitlist_audit(&app, event, "WAITING").await, 3);
 
         // One confirmed and one pending booking are canceled: the first two waiters hold a seat.
         cancel(&app, user(1), bookings[0]).await;
-        assert_eq!(assert_invariant(&app, event).await, (0, 4, 1));
+        assert_eq!(
+            crate::support::assert_invariant(&app, event).await,
+            (0, 4, 1)
+        );
         cancel(&app, user(4), bookings[3]).await;
-        assert_eq!(assert_invariant(&app, event).await, (0, 3, 2));
+        assert_eq!(
+            crate::support::assert_invariant(&app, event).await,
+            (0, 3, 2)
+        );
         for n in [6, 7] {
             let (status, body) = own(&app, user(n), event).await;
             assert_eq!(status, 200, "{body}");
@@ -176,7 +164,10 @@ on_both!(
         // Waiter 1 books on the held seat.
         let (status, body) = book(&app, user(6), event, 1).await;
         assert_eq!(status, 201, "{body}");
-        assert_eq!(assert_invariant(&app, event).await, (0, 4, 1));
+        assert_eq!(
+            crate::support::assert_invariant(&app, event).await,
+            (0, 4, 1)
+        );
         let (status, _) = own(&app, user(6), event).await;
         assert_eq!(status, 404, "a converted entry has left the queue");
         assert_eq!(
@@ -199,7 +190,10 @@ on_both!(
             body["processed"], 2,
             "one offer expired, one waiter notified: {body}"
         );
-        assert_eq!(assert_invariant(&app, event).await, (0, 4, 1));
+        assert_eq!(
+            crate::support::assert_invariant(&app, event).await,
+            (0, 4, 1)
+        );
         assert_eq!(
             user_ids(&queue(&app, org, event, "EXPIRED").await),
             [user(7).id.to_string()]
@@ -221,7 +215,7 @@ on_both!(
 
         // A second run finds nothing to do.
         assert_eq!(app.services.waitlist.process_due(100).await.unwrap(), 0);
-        assert_invariant(&app, event).await;
+        crate::support::assert_invariant(&app, event).await;
     }
 );
 
@@ -384,7 +378,7 @@ on_both!(join_leave_and_view_follow_the_permission_rules, |app| {
         [user(2).id.to_string()]
     );
     assert_eq!(waitlist_audit(&app, full, "LEFT").await, 1);
-    assert_invariant(&app, full).await;
+    crate::support::assert_invariant(&app, full).await;
 });
 
 /// The organizer of `event` sets its capacity; answers the event.
@@ -417,13 +411,19 @@ on_both!(
         // One free seat does not cover the head's two: nobody is notified.
         let body = raise(&app, event, 3).await;
         assert_eq!(body["available_seats"], 1, "{body}");
-        assert_eq!(assert_invariant(&app, event).await, (1, 2, 0));
+        assert_eq!(
+            crate::support::assert_invariant(&app, event).await,
+            (1, 2, 0)
+        );
         assert_eq!(own(&app, user(4), event).await.1["status"], "WAITING");
 
         // Two more: the head holds two, the next one holds the last seat.
         let body = raise(&app, event, 5).await;
         assert_eq!(body["available_seats"], 0, "{body}");
-        assert_eq!(assert_invariant(&app, event).await, (0, 2, 3));
+        assert_eq!(
+            crate::support::assert_invariant(&app, event).await,
+            (0, 2, 3)
+        );
         let (_, head) = own(&app, user(3), event).await;
         assert_eq!(
             (head["status"].as_str(), head["held_seats"].as_u64()),
@@ -436,7 +436,10 @@ on_both!(
             .send(app.req(Method::DELETE, &waitlist_path(event), Some(user(3))))
             .await;
         assert_eq!(status, 204);
-        assert_eq!(assert_invariant(&app, event).await, (2, 2, 1));
+        assert_eq!(
+            crate::support::assert_invariant(&app, event).await,
+            (2, 2, 1)
+        );
 
         // Canceling the event clears the queue and its holds.
         let (status, body) = app
@@ -447,7 +450,10 @@ on_both!(
             )
             .await;
         assert_eq!(status, 200, "{body}");
-        assert_eq!(assert_invariant(&app, event).await, (5, 0, 0));
+        assert_eq!(
+            crate::support::assert_invariant(&app, event).await,
+            (5, 0, 0)
+        );
         assert_eq!(
             user_ids(&queue(&app, org, event, "CANCELED").await),
             [user(4).id.to_string()]
@@ -496,7 +502,10 @@ async fn expiry_sweep(app: &TestApp, many: u32) {
     let org = organizer(1);
     let big = app.published_event(org, many, "100.00", 30).await;
     place_pending(app, big, 0x5000_0000, many).await;
-    assert_eq!(assert_invariant(app, big).await, (0, u64::from(many), 0));
+    assert_eq!(
+        crate::support::assert_invariant(app, big).await,
+        (0, u64::from(many), 0)
+    );
 
     // A small full event with a waiter, one of whose bookings is younger.
     let small = app.published_event(org, 3, "100.00", 30).await;
@@ -538,9 +547,15 @@ async fn expiry_sweep(app: &TestApp, many: u32) {
         0
     );
 
-    assert_eq!(assert_invariant(app, big).await, (many, 0, 0));
+    assert_eq!(
+        crate::support::assert_invariant(app, big).await,
+        (many, 0, 0)
+    );
     // Two seats freed on the small event: the waiter holds one, one is free again.
-    assert_eq!(assert_invariant(app, small).await, (1, 1, 1));
+    assert_eq!(
+        crate::support::assert_invariant(app, small).await,
+        (1, 1, 1)
+    );
     assert_eq!(own(app, user(4), small).await.1["status"], "NOTIFIED");
     let (status, body) = app
         .get(&format!("/api/v1/bookings/{}", young["id"]), Some(user(3)))
@@ -606,12 +621,18 @@ on_both!(
         join(&app, user(3), event, 1).await;
 
         cancel(&app, user(1), first["id"].as_i64().unwrap()).await;
-        assert_eq!(assert_invariant(&app, event).await, (0, 0, 2));
+        assert_eq!(
+            crate::support::assert_invariant(&app, event).await,
+            (0, 0, 2)
+        );
         assert_eq!(own(&app, user(3), event).await.1["status"], "WAITING");
 
         let (status, body) = book(&app, user(2), event, 1).await;
         assert_eq!(status, 201, "{body}");
-        assert_eq!(assert_invariant(&app, event).await, (0, 1, 1));
+        assert_eq!(
+            crate::support::assert_invariant(&app, event).await,
+            (0, 1, 1)
+        );
         let (_, next) = own(&app, user(3), event).await;
         assert_eq!(
             (next["status"].as_str(), next["held_seats"].as_u64()),

@@ -326,3 +326,31 @@ macro_rules! on_both {
         }
     };
 }
+
+/// `available + booked + held = capacity` for the event; answers (available, booked, held).
+pub async fn assert_invariant(app: &TestApp, event_id: i64) -> (u32, u64, u64) {
+    let tx = app.services.uow.begin().await.unwrap();
+    let event = tx
+        .events()
+        .find(domain::EventId(event_id))
+        .await
+        .unwrap()
+        .expect("event exists");
+    let booked = tx
+        .bookings()
+        .seats_held(domain::EventId(event_id))
+        .await
+        .unwrap();
+    let held = tx
+        .waitlist()
+        .held_seats(domain::EventId(event_id))
+        .await
+        .unwrap();
+    let available = event.seats.available();
+    assert_eq!(
+        u64::from(available) + booked + held,
+        u64::from(event.seats.capacity()),
+        "seat invariant of event {event_id}: available {available} + booked {booked} + held {held}"
+    );
+    (available, booked, held)
+}
