@@ -40,7 +40,8 @@ env "${db_env[@]}" APP__SERVER__PORT="$port" APP__GRPC__PORT=$((port + 1000)) LO
 pid=$!
 up=0
 for _ in $(seq 1 60); do
-  if curl -fs "http://127.0.0.1:$port/actuator/health" >/dev/null 2>&1; then up=1; break; fi
+  kill -0 "$pid" 2>/dev/null || break # exited (the port taken, a bad setting): its log says why
+  if curl -fs --max-time 2 "http://127.0.0.1:$port/actuator/health" >/dev/null 2>&1; then up=1; break; fi
   sleep 0.5
 done
 if ((up == 0)); then

@@ -23,7 +23,7 @@ use domain::{
 use ports::{AppError, ErrorCode};
 use ports::{BookingLog, BookingQuery, BookingRepository, PlacementRejection, ReminderKind};
 use ports::{Page, PageRequest};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, UnionType};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, IdenStatic, Iterable,
     QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -56,6 +56,20 @@ fn statuses_where(pred: fn(BookingStatus) -> bool) -> Vec<&'static str> {
 /// PENDING_PAYMENT, CONFIRMED: one per user per event, may still change.
 fn active() -> Vec<&'static str> {
     statuses_where(BookingStatus::is_active)
+}
+
+/// `status IN ('PENDING_PAYMENT', 'CONFIRMED')` with the statuses as literals, not parameters:
+/// the planner can then use the partial unique index `uq_bookings_active_user_event`
+/// (`(event_id, user_id) WHERE status IN (…)`, the same literals) and look each user up. With
+/// the statuses bound as parameters a generic plan cannot prove the index's predicate and scans
+/// every active booking of the event instead, testing each row against the batch's users — a
+/// cost that grew with the seats sold (the flash-sale profile in docs/benchmarks.md).
+fn active_literal() -> Expr {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let list: Vec<String> = active().iter().map(|s| format!("'{s}'")).collect();
+        format!("status IN ({})", list.join(", "))
+    });
+    Expr::cust(SQL.as_str())
 }
 
 /// CANCELED, EXPIRED, COMPLETED: statuses a booking never leaves (archive candidates).
@@ -445,15 +459,34 @@ impl BookingRepository for SeaTx {
         if users.is_empty() {
             return Ok(Vec::new());
         }
-        let found: Vec<uuid::Uuid> = row::Entity::find()
-            .select_only()
-            .column(row::Column::UserId)
-            .filter(row::Column::EventId.eq(event_id.0))
-            .filter(row::Column::UserId.is_in(users.iter().map(|u| u.0)))
-            .filter(row::Column::Status.is_in(active()))
-            .into_tuple()
-            .all(self.conn())
+        // One point lookup per user, joined with UNION ALL: each branch is an equality on the
+        // whole key of `uq_bookings_active_user_event`, which every planner turns into one
+        // index probe. `user_id IN (…)` lets the planner probe by `event_id` alone and filter
+        // the users, and it does so whenever its statistics think the event has few bookings
+        // — true of every new event, and at the start of every on-sale (docs/benchmarks.md).
+        let mut branches = users.iter().map(|user| {
+            Query::select()
+                .column(row::Column::UserId)
+                .from(row::Entity)
+                .and_where(Expr::col(row::Column::EventId).eq(event_id.0))
+                .and_where(Expr::col(row::Column::UserId).eq(user.0))
+                .and_where(active_literal())
+                .to_owned()
+        });
+        let Some(mut select) = branches.next() else {
+            return Ok(Vec::new());
+        };
+        for branch in branches {
+            select.union(UnionType::All, branch);
+        }
+        let found = self
+            .conn()
+            .query_all_raw(self.backend().build(&select))
             .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| r.try_get::<uuid::Uuid>("", "user_id"))
+            .collect::<Result<Vec<_>, _>>()
             .map_err(db_err)?;
         Ok(found.into_iter().map(convert::user).collect())
     }
