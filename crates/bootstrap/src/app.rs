@@ -302,7 +302,8 @@ pub fn services(
     .with_waitlist(waitlist)
     .with_refund_kick(kick)
     .with_refund_retry(refund_retry_policy(config))
-    .with_allowed_return_origins(config.payments.allowed_return_origins.clone());
+    .with_allowed_return_origins(config.payments.allowed_return_origins.clone())
+    .with_webhook_tolerance_seconds(config.payments.webhook_tolerance_seconds);
     let waitlist_service = WaitlistService::new(Arc::clone(&uow), Arc::clone(&clock), waitlist);
     let crew = CrewService::new(
         Arc::clone(&uow),

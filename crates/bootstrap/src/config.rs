@@ -200,6 +200,9 @@ pub struct PaymentsSection {
     pub default_gateway: String,
     /// Origins (`https://app.example`) a payment's `return_url` may point to.
     pub allowed_return_origins: Vec<String>,
+    /// How far (seconds, either way) a webhook's signed timestamp may be from now; older or
+    /// later webhooks are refused (replay protection).
+    pub webhook_tolerance_seconds: u64,
     pub sandbox: SandboxSection,
     pub http: HttpGatewaySection,
     pub refunds: RefundsSection,
@@ -642,6 +645,12 @@ impl Config {
             return fail(
                 "payments.sandbox.webhook_secret",
                 "must be at least 8 characters",
+            );
+        }
+        if !(1..=86_400).contains(&self.payments.webhook_tolerance_seconds) {
+            return fail(
+                "payments.webhook_tolerance_seconds",
+                "must be between 1 and 86400",
             );
         }
         if self.services.payment.timeout_ms == 0 {

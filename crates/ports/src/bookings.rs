@@ -286,4 +286,17 @@ pub trait PaymentRepository: Send + Sync {
     /// Writes a refund's status, gateway reference, attempts, next attempt, last error and
     /// completion time.
     async fn update_refund(&self, refund: &RefundRecord) -> Result<(), AppError>;
+    /// Records that `gateway` sent the webhook `event_id`, received at `received_at`, after
+    /// deleting the records received before `forget_before`. Answers `false` (and records
+    /// nothing) when the pair is already recorded: the webhook is a replay.
+    async fn record_webhook_event(
+        &self,
+        gateway: &str,
+        event_id: &str,
+        received_at: Timestamp,
+        forget_before: Timestamp,
+    ) -> Result<bool, AppError>;
+    /// Deletes the record of a webhook whose application failed, so the gateway's retry of
+    /// the same event is applied.
+    async fn forget_webhook_event(&self, gateway: &str, event_id: &str) -> Result<(), AppError>;
 }
