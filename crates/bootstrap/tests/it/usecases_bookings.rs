@@ -1154,7 +1154,7 @@ on_both_backends!(promo_codes_and_loyalty_points_in_the_price, |t| {
         .create(&as_user(3), cmd.clone())
         .await
         .unwrap_err();
-    assert_eq!(err.code(), "PROMO_CODE_NOT_APPLICABLE");
+    assert_eq!(err.code(), "PROMO_CODE_INVALID");
     cmd.promo_code = Some("NOPE123".into());
     assert_eq!(
         w.bookings
@@ -1162,7 +1162,7 @@ on_both_backends!(promo_codes_and_loyalty_points_in_the_price, |t| {
             .await
             .unwrap_err()
             .code(),
-        "PROMO_CODE_NOT_APPLICABLE"
+        "PROMO_CODE_INVALID"
     );
     cmd.promo_code = Some("<bad>".into());
     assert_eq!(
