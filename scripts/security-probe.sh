@@ -126,28 +126,30 @@ fi
 # --- hole 3: prod refuses to start with unsafe settings (exit 78) ---
 if [[ -n $BINARY ]]; then
   GOOD_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-  probe_start() { # name, env…
-    local name=$1; shift
+  free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+  probe_start() { # name, the key the refusal must name, env…
+    local name=$1 key=$2; shift 2
     local dir; dir=$(mktemp -d)
     sent
-    (cd "$dir" && env -i PATH="$PATH" HOME="$dir" APP_PROFILE=prod APP__SERVER__PORT=0 APP__GRPC__PORT=0 \
+    (cd "$dir" && env -i PATH="$PATH" HOME="$dir" APP_PROFILE=prod \
+      APP__SERVER__PORT="$(free_port)" APP__GRPC__PORT="$(free_port)" \
       APP__DATABASE__URL="sqlite://$dir/probe.db?mode=rwc" "$@" timeout 20 "$BINARY" >"$dir/out" 2>&1)
     local code=$?
-    if [[ $code == 78 ]]; then
-      pass "hole 3: prod refuses to start: $name"
+    if [[ $code == 78 ]] && grep -q "$key" "$dir/out"; then
+      pass "hole 3: prod refuses to start: $name (exit 78, $key)"
     else
       fail "hole 3: prod refuses to start: $name" "exit $code: $(tail -c 200 "$dir/out")"
     fi
     rm -rf "$dir"
   }
-  probe_start "shipped configuration (no webhook secret)"
-  probe_start "sandbox enabled" APP__PAYMENTS__HTTP__WEBHOOK_SECRET="$GOOD_SECRET" \
-    APP__AUTH__JWT__ISSUER=https://issuer.example/realms/x APP__PAYMENTS__SANDBOX__ENABLED=true
-  probe_start "short webhook secret" APP__PAYMENTS__HTTP__WEBHOOK_SECRET=short \
-    APP__AUTH__JWT__ISSUER=https://issuer.example/realms/x
-  probe_start "shipped webhook secret" APP__PAYMENTS__HTTP__WEBHOOK_SECRET=sandbox-webhook-secret \
-    APP__AUTH__JWT__ISSUER=https://issuer.example/realms/x
-  probe_start "no authentication" APP__PAYMENTS__HTTP__WEBHOOK_SECRET="$GOOD_SECRET"
+  ISSUER=APP__AUTH__JWT__ISSUER=https://issuer.example/realms/x
+  probe_start "shipped configuration (no webhook secret)" payments.http.webhook_secret
+  probe_start "sandbox enabled" payments.sandbox.enabled APP__PAYMENTS__HTTP__WEBHOOK_SECRET="$GOOD_SECRET" \
+    "$ISSUER" APP__PAYMENTS__SANDBOX__ENABLED=true
+  probe_start "short webhook secret" payments.http.webhook_secret APP__PAYMENTS__HTTP__WEBHOOK_SECRET=short "$ISSUER"
+  probe_start "shipped webhook secret" payments.http.webhook_secret \
+    APP__PAYMENTS__HTTP__WEBHOOK_SECRET=sandbox-webhook-secret "$ISSUER"
+  probe_start "no authentication" auth APP__PAYMENTS__HTTP__WEBHOOK_SECRET="$GOOD_SECRET"
 else
   echo "SKIP  hole 3 (no --binary)"
 fi
