@@ -30,7 +30,9 @@ pub const fn grpc_code(code: ErrorCode) -> Code {
         C::Unauthenticated => Code::Unauthenticated,
         // A request that contradicts the one first sent under its key is wrong in itself (HTTP
         // 422); a fresh key fixes it, waiting does not.
-        C::ValidationFailed | C::IdempotencyKeyReused => Code::InvalidArgument,
+        C::ValidationFailed | C::IdempotencyKeyReused | C::WebhookTimestampOutOfRange => {
+            Code::InvalidArgument
+        }
         C::RateLimited => Code::ResourceExhausted,
         C::ServiceUnavailable => Code::Unavailable,
         C::InternalError => Code::Internal,
@@ -72,7 +74,10 @@ pub const fn grpc_code(code: ErrorCode) -> Code {
         | C::CrewReleaseRefused
         | C::IdempotencyKeyInUse
         | C::PaymentKeyReused
-        | C::PaymentReferenceConflict => Code::FailedPrecondition,
+        | C::PaymentReferenceConflict
+        | C::WebhookReplayed
+        | C::SeatLimitPerUser
+        | C::UnpaidSeatLimit => Code::FailedPrecondition,
     }
 }
 

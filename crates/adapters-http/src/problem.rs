@@ -77,7 +77,7 @@ pub const fn http_status(code: ErrorCode) -> StatusCode {
         C::NotFound => StatusCode::NOT_FOUND,
         C::Forbidden => StatusCode::FORBIDDEN,
         C::Unauthenticated => StatusCode::UNAUTHORIZED,
-        C::ValidationFailed => StatusCode::BAD_REQUEST,
+        C::ValidationFailed | C::WebhookTimestampOutOfRange => StatusCode::BAD_REQUEST,
         // The request contradicts the one first sent under its key (IETF idempotency-key draft).
         C::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         C::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -120,7 +120,10 @@ pub const fn http_status(code: ErrorCode) -> StatusCode {
         | C::CrewReleaseRefused
         | C::IdempotencyKeyInUse
         | C::PaymentKeyReused
-        | C::PaymentReferenceConflict => StatusCode::CONFLICT,
+        | C::PaymentReferenceConflict
+        | C::WebhookReplayed
+        | C::SeatLimitPerUser
+        | C::UnpaidSeatLimit => StatusCode::CONFLICT,
     }
 }
 

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::webhook_signature;
 
-/// The header carrying backend-payment's webhook signature (`sha256=<hex hmac>`).
+/// The header carrying backend-payment's webhook signature (`t=<unix>,v1=<hex hmac>`).
 pub const PAYMENT_SIGNATURE_HEADER: &str = "X-Payment-Signature";
 
 /// The header making a write safe to retry.

@@ -6,7 +6,7 @@
 
 pub mod http;
 pub mod sandbox;
-mod webhook_signature;
+pub mod webhook_signature;
 
 pub use http::{HttpGatewayConfig, HttpPaymentGateway, InvalidGatewayConfig};
 pub use sandbox::{SandboxConfig, SandboxGateway};

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::webhook_signature;
 use ports::redaction::mask;
 
-/// The header carrying the sandbox's webhook signature (`sha256=<hex hmac>`).
+/// The header carrying the sandbox's webhook signature (`t=<unix>,v1=<hex hmac>`).
 pub const SANDBOX_SIGNATURE_HEADER: &str = "X-Sandbox-Signature";
 
 /// The reason a simulated failure reports.
@@ -93,11 +93,11 @@ impl SandboxGateway {
         }
     }
 
-    /// The `X-Sandbox-Signature` header value for `body`, so tests and docs can send webhooks
-    /// the sandbox accepts.
+    /// The `X-Sandbox-Signature` header value for `body` signed at `timestamp` (Unix
+    /// seconds), so tests and docs can send webhooks the sandbox accepts.
     #[must_use]
-    pub fn sign(&self, body: &[u8]) -> String {
-        webhook_signature::sign(self.config.webhook_secret.as_bytes(), body)
+    pub fn sign(&self, timestamp: i64, body: &[u8]) -> String {
+        webhook_signature::sign(self.config.webhook_secret.as_bytes(), timestamp, body)
     }
 
     /// The sandbox page of a reference.
@@ -546,17 +546,19 @@ mod tests {
     #[test]
     fn verifies_webhooks_signed_with_its_secret() {
         let gw = gateway();
-        let body = br#"{"reference":"sbx_abc"}"#;
-        let signature = gw.sign(body);
-        assert!(signature.starts_with("sha256="));
+        let body = br#"{"event_id":"e1","reference":"sbx_abc"}"#;
+        let signature = gw.sign(1_700_000_000, body);
+        assert!(signature.starts_with("t=1700000000,v1="));
         let headers = vec![("x-sandbox-signature".to_owned(), signature.clone())];
         assert_eq!(
             gw.verify_webhook(&headers, body),
             Ok(WebhookNotice {
-                reference: "sbx_abc".to_owned()
+                reference: "sbx_abc".to_owned(),
+                event_id: "e1".to_owned(),
+                signed_at: 1_700_000_000,
             })
         );
-        let tampered = br#"{"reference":"sbx_abd"}"#;
+        let tampered = br#"{"event_id":"e1","reference":"sbx_abd"}"#;
         assert_eq!(
             gw.verify_webhook(&headers, tampered),
             Err(GatewayError::InvalidSignature)
@@ -567,13 +569,13 @@ mod tests {
         );
         let wrong = vec![(
             "X-Sandbox-Signature".to_owned(),
-            webhook_signature::sign(b"another secret", body),
+            webhook_signature::sign(b"another secret", 1_700_000_000, body),
         )];
         assert_eq!(
             gw.verify_webhook(&wrong, body),
             Err(GatewayError::InvalidSignature)
         );
-        let garbage = vec![("X-Sandbox-Signature".to_owned(), "sha256=nothex".to_owned())];
+        let garbage = vec![("X-Sandbox-Signature".to_owned(), "t=1,v1=nothex".to_owned())];
         assert_eq!(
             gw.verify_webhook(&garbage, body),
             Err(GatewayError::InvalidSignature)
@@ -583,8 +585,8 @@ mod tests {
     #[test]
     fn a_validly_signed_webhook_without_a_reference_is_refused() {
         let gw = gateway();
-        let body = br#"{"status":"PAID"}"#;
-        let headers = vec![("X-Sandbox-Signature".to_owned(), gw.sign(body))];
+        let body = br#"{"event_id":"e1","status":"PAID"}"#;
+        let headers = vec![("X-Sandbox-Signature".to_owned(), gw.sign(1, body))];
         assert!(matches!(
             gw.verify_webhook(&headers, body),
             Err(GatewayError::Refused(_))

@@ -23,7 +23,7 @@ use application::services::{
     AdminService, BatchSettings, BookingService, BrokerHealth, CategoryService, CrewService,
     EventService, FavoriteService, IdempotencyService, JobService, LoyaltyService, OutboxHealth,
     OutboxRelay, PaymentService, PromoCodeService, RefundKick, ReminderService, RetentionService,
-    RetentionSettings, RetryPolicy, ReviewService, WaitlistService, WaitlistSettings,
+    RetentionSettings, RetryPolicy, ReviewService, SeatLimits, WaitlistService, WaitlistSettings,
 };
 use domain::Money;
 use domain::booking_rules::BookingSettings;
@@ -287,6 +287,10 @@ pub fn services(
     )
     .with_waitlist(waitlist)
     .with_refund_kick(Arc::clone(&kick))
+    .with_seat_limits(SeatLimits {
+        per_user_per_event: u64::from(config.app.booking.max_seats_per_user_per_event),
+        unpaid_per_user: u64::from(config.app.booking.max_unpaid_seats_per_user),
+    })
     .with_batching(BatchSettings {
         max_size: usize::try_from(config.app.booking.batch.max_size).unwrap_or(1),
         max_wait: std::time::Duration::from_millis(config.app.booking.batch.max_wait_ms),
@@ -302,7 +306,8 @@ pub fn services(
     .with_waitlist(waitlist)
     .with_refund_kick(kick)
     .with_refund_retry(refund_retry_policy(config))
-    .with_allowed_return_origins(config.payments.allowed_return_origins.clone());
+    .with_allowed_return_origins(config.payments.allowed_return_origins.clone())
+    .with_webhook_tolerance_seconds(config.payments.webhook_tolerance_seconds);
     let waitlist_service = WaitlistService::new(Arc::clone(&uow), Arc::clone(&clock), waitlist);
     let crew = CrewService::new(
         Arc::clone(&uow),

@@ -147,6 +147,10 @@ pub struct BookingSection {
     pub expiration_check_interval_ms: u64,
     pub grace_period_minutes: u32,
     pub max_quantity: u32,
+    /// Most seats one user holds in one event over its active bookings (seat hoarding).
+    pub max_seats_per_user_per_event: u32,
+    /// Most unpaid (PENDING_PAYMENT) seats one user holds over all events (seat hoarding).
+    pub max_unpaid_seats_per_user: u32,
     pub batch: BookingBatchSection,
 }
 
@@ -200,6 +204,9 @@ pub struct PaymentsSection {
     pub default_gateway: String,
     /// Origins (`https://app.example`) a payment's `return_url` may point to.
     pub allowed_return_origins: Vec<String>,
+    /// How far (seconds, either way) a webhook's signed timestamp may be from now; older or
+    /// later webhooks are refused (replay protection).
+    pub webhook_tolerance_seconds: u64,
     pub sandbox: SandboxSection,
     pub http: HttpGatewaySection,
     pub refunds: RefundsSection,
@@ -524,6 +531,12 @@ impl Config {
         if !(1..=100).contains(&b.max_quantity) {
             return fail("app.booking.max_quantity", "must be between 1 and 100");
         }
+        if b.max_seats_per_user_per_event == 0 {
+            return fail("app.booking.max_seats_per_user_per_event", "must be ≥ 1");
+        }
+        if b.max_unpaid_seats_per_user == 0 {
+            return fail("app.booking.max_unpaid_seats_per_user", "must be ≥ 1");
+        }
         if !(1..=1000).contains(&b.batch.max_size) {
             return fail("app.booking.batch.max_size", "must be between 1 and 1000");
         }
@@ -642,6 +655,12 @@ impl Config {
             return fail(
                 "payments.sandbox.webhook_secret",
                 "must be at least 8 characters",
+            );
+        }
+        if !(1..=86_400).contains(&self.payments.webhook_tolerance_seconds) {
+            return fail(
+                "payments.webhook_tolerance_seconds",
+                "must be between 1 and 86400",
             );
         }
         if self.services.payment.timeout_ms == 0 {

@@ -30,7 +30,7 @@ impl PlacementRejection {
             Self::SoldOut { .. } => ErrorCode::SoldOut,
             Self::AlreadyBooked => ErrorCode::AlreadyBooked,
             Self::PriceOptionSoldOut { .. } => ErrorCode::PriceOptionSoldOut,
-            Self::PromoCodeExhausted => ErrorCode::PromoCodeNotApplicable,
+            Self::PromoCodeExhausted => ErrorCode::PromoCodeInvalid,
             Self::WaitlistHoldGone => ErrorCode::WaitlistOfferExpired,
         }
     }
@@ -50,7 +50,10 @@ impl From<PlacementRejection> for AppError {
             PlacementRejection::PriceOptionSoldOut { available } => {
                 format!("this price option has {available} seat(s) left")
             }
-            PlacementRejection::PromoCodeExhausted => "the promo code has been used up".to_owned(),
+            // The one answer of every unusable promo code (codes cannot be probed).
+            PlacementRejection::PromoCodeExhausted => {
+                "the promo code cannot be used for this booking".to_owned()
+            }
             PlacementRejection::WaitlistHoldGone => "the waitlist offer has expired".to_owned(),
         };
         Self::conflict(r.code(), message)
@@ -105,6 +108,16 @@ impl ReminderKind {
     }
 }
 
+/// What one user holds, for the seat-hoarding limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeatHolding {
+    pub user: UserId,
+    /// PENDING_PAYMENT seats over all events.
+    pub unpaid_seats: u64,
+    /// PENDING_PAYMENT and CONFIRMED seats of the event asked about.
+    pub event_seats: u64,
+}
+
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait BookingRepository: Send + Sync {
@@ -127,6 +140,15 @@ pub trait BookingRepository: Send + Sync {
         event_id: EventId,
         users: &[UserId],
     ) -> Result<Vec<UserId>, AppError>;
+
+    /// For each of `users` holding any active booking: its unpaid (PENDING_PAYMENT) seats over
+    /// all events and its active (PENDING_PAYMENT or CONFIRMED) seats of `event_id`. Users
+    /// holding nothing are left out. One query (the seat-hoarding limits of a placement batch).
+    async fn seat_holdings(
+        &self,
+        event_id: EventId,
+        users: &[UserId],
+    ) -> Result<Vec<SeatHolding>, AppError>;
 
     async fn find(&self, id: BookingId) -> Result<Option<Booking>, AppError>;
 
@@ -286,4 +308,17 @@ pub trait PaymentRepository: Send + Sync {
     /// Writes a refund's status, gateway reference, attempts, next attempt, last error and
     /// completion time.
     async fn update_refund(&self, refund: &RefundRecord) -> Result<(), AppError>;
+    /// Records that `gateway` sent the webhook `event_id`, received at `received_at`, after
+    /// deleting the records received before `forget_before`. Answers `false` (and records
+    /// nothing) when the pair is already recorded: the webhook is a replay.
+    async fn record_webhook_event(
+        &self,
+        gateway: &str,
+        event_id: &str,
+        received_at: Timestamp,
+        forget_before: Timestamp,
+    ) -> Result<bool, AppError>;
+    /// Deletes the record of a webhook whose application failed, so the gateway's retry of
+    /// the same event is applied.
+    async fn forget_webhook_event(&self, gateway: &str, event_id: &str) -> Result<(), AppError>;
 }

@@ -134,6 +134,16 @@ error_codes! {
     PaymentKeyReused = "PAYMENT_KEY_REUSED", Conflict;
     /// The gateway answered a reference another payment already holds.
     PaymentReferenceConflict = "PAYMENT_REFERENCE_CONFLICT", Conflict;
+    /// A webhook that was already applied (same gateway and event id): a replay.
+    WebhookReplayed = "WEBHOOK_REPLAYED", Conflict;
+    /// The booking would give the user more seats of the event than its per-user limit.
+    SeatLimitPerUser = "SEAT_LIMIT_PER_USER", Conflict;
+    /// The booking would give the user more unpaid (PENDING_PAYMENT) seats, over all events,
+    /// than the limit: pay or cancel a booking first.
+    UnpaidSeatLimit = "UNPAID_SEAT_LIMIT", Conflict;
+    /// A webhook whose signed timestamp is outside the accepted window (too old, or in the
+    /// future): the request is wrong, not the state of the world.
+    WebhookTimestampOutOfRange = "WEBHOOK_TIMESTAMP_OUT_OF_RANGE", InvalidInput;
     /// The idempotency key was already used for a different request: the request is wrong
     /// (a fresh key fixes it), not the state of the world.
     IdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED", InvalidInput;

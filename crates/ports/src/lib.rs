@@ -37,7 +37,7 @@ pub mod unit_of_work;
 pub use authentication::{Authenticate, Credentials};
 pub use bookings::{
     BookingLog, BookingQuery, BookingRepository, NewRefund, PaymentRepository, PlacementRejection,
-    RefundRecord, ReminderKind,
+    RefundRecord, ReminderKind, SeatHolding,
 };
 pub use client_address::{ClientAddress, IpNet, TrustedProxies};
 pub use crew::{

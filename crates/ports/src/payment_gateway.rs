@@ -47,10 +47,14 @@ pub enum SimulatedOutcome {
     Failure,
 }
 
-/// A verified webhook: which reference changed (the use case then asks `status`).
+/// A verified webhook: which reference changed (the use case then asks `status`), the
+/// gateway's id of this notice (a replay carries the same id) and when it was signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookNotice {
     pub reference: String,
+    pub event_id: String,
+    /// The signed timestamp, Unix seconds.
+    pub signed_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -135,7 +135,7 @@ pub struct ListBookingsParams {
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "SOLD_OUT, BOOKING_CLOSED, ALREADY_BOOKED, PRICE_OPTION_SOLD_OUT, PROMO_CODE_NOT_APPLICABLE, IDEMPOTENCY_KEY_IN_USE", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "SOLD_OUT, BOOKING_CLOSED, ALREADY_BOOKED, PRICE_OPTION_SOLD_OUT, PROMO_CODE_INVALID (one answer for every unusable code), SEAT_LIMIT_PER_USER, UNPAID_SEAT_LIMIT, IDEMPOTENCY_KEY_IN_USE", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "IDEMPOTENCY_KEY_REUSED", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("gateway" = []))

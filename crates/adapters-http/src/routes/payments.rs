@@ -124,8 +124,10 @@ pub async fn confirm_payment(
     request_body(content = String, description = "The gateway's signed JSON body", content_type = "application/json"),
     responses(
         (status = 200, description = "Applied"),
+        (status = 400, description = "WEBHOOK_TIMESTAMP_OUT_OF_RANGE: the signed timestamp is further than payments.webhook_tolerance_seconds from now", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Bad signature", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown gateway or reference", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "WEBHOOK_REPLAYED: this gateway already sent this event id", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/payments/webhook/{gateway}")]

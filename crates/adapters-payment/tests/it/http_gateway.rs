@@ -527,26 +527,32 @@ async fn simulate_is_refused_by_a_real_gateway() {
     assert_eq!(requests(&server).await, 0);
 }
 
+/// backend-payment's signature, computed here from its definition:
+/// `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>`.
 fn signature(secret: &str, body: &[u8]) -> String {
+    let t = 1_767_225_600_i64;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 #[tokio::test]
 async fn verifies_backend_payment_webhooks() {
     let server = MockServer::start().await;
     let gw = gateway(&server);
-    let body = br#"{"reference": "pay_123"}"#;
+    let body = br#"{"event_id": "evt_9", "reference": "pay_123"}"#;
     let signed = vec![("x-payment-signature".to_owned(), signature(SECRET, body))];
     assert_eq!(
         gw.verify_webhook(&signed, body),
         Ok(WebhookNotice {
-            reference: "pay_123".to_owned()
+            reference: "pay_123".to_owned(),
+            event_id: "evt_9".to_owned(),
+            signed_at: 1_767_225_600,
         })
     );
     assert_eq!(
-        gw.verify_webhook(&signed, br#"{"reference": "pay_124"}"#),
+        gw.verify_webhook(&signed, br#"{"event_id": "evt_9", "reference": "pay_124"}"#),
         Err(GatewayError::InvalidSignature)
     );
     assert_eq!(

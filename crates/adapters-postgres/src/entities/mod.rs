@@ -25,3 +25,4 @@ pub mod review_replies;
 pub mod reviews;
 pub mod waitlist;
 pub mod waitlist_audit;
+pub mod webhook_events;

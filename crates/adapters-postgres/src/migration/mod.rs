@@ -17,6 +17,7 @@ mod m0005_archive;
 mod m0006_search;
 mod m0007_gateway_calls_after_commit;
 mod m0009_outbox_traceparent;
+mod m0010_webhook_events;
 
 pub use m0006_search::SEARCH_VECTOR;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_search::Migration),
             Box::new(m0007_gateway_calls_after_commit::Migration),
             Box::new(m0009_outbox_traceparent::Migration),
+            Box::new(m0010_webhook_events::Migration),
         ]
     }
 }

@@ -21,7 +21,9 @@ use domain::{
     BookingId, EventId, PriceOptionId, PromoCodeId, Quantity, Timestamp, UserId, WaitlistEntryId,
 };
 use ports::{AppError, ErrorCode};
-use ports::{BookingLog, BookingQuery, BookingRepository, PlacementRejection, ReminderKind};
+use ports::{
+    BookingLog, BookingQuery, BookingRepository, PlacementRejection, ReminderKind, SeatHolding,
+};
 use ports::{Page, PageRequest};
 use sea_orm::sea_query::{Expr, ExprTrait, Query, UnionType};
 use sea_orm::{
@@ -489,6 +491,46 @@ impl BookingRepository for SeaTx {
             .collect::<Result<Vec<_>, _>>()
             .map_err(db_err)?;
         Ok(found.into_iter().map(convert::user).collect())
+    }
+
+    async fn seat_holdings(
+        &self,
+        event_id: EventId,
+        users: &[UserId],
+    ) -> Result<Vec<SeatHolding>, AppError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Sums as BIGINT on both backends (PostgreSQL sums INTEGER as BIGINT). The event id is
+        // an integer, written into the statement as such.
+        let unpaid = format!(
+            "CAST(SUM(CASE WHEN status = '{}' THEN quantity ELSE 0 END) AS BIGINT)",
+            BookingStatus::PendingPayment.as_str()
+        );
+        let of_event = format!(
+            "CAST(SUM(CASE WHEN event_id = {} THEN quantity ELSE 0 END) AS BIGINT)",
+            event_id.0
+        );
+        let found: Vec<(uuid::Uuid, i64, i64)> = row::Entity::find()
+            .select_only()
+            .column(row::Column::UserId)
+            .column_as(Expr::cust(unpaid), "unpaid")
+            .column_as(Expr::cust(of_event), "of_event")
+            .filter(row::Column::UserId.is_in(users.iter().map(|u| u.0)))
+            .filter(row::Column::Status.is_in(active()))
+            .group_by(row::Column::UserId)
+            .into_tuple()
+            .all(self.conn())
+            .await
+            .map_err(db_err)?;
+        Ok(found
+            .into_iter()
+            .map(|(user, unpaid, of_event)| SeatHolding {
+                user: convert::user(user),
+                unpaid_seats: u64::try_from(unpaid).unwrap_or(0),
+                event_seats: u64::try_from(of_event).unwrap_or(0),
+            })
+            .collect())
     }
 
     async fn find(&self, id: BookingId) -> Result<Option<Booking>, AppError> {

@@ -8,12 +8,14 @@ use ports::{NewRefund, PaymentRepository, RefundRecord};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TryInsertResult,
 };
 
 use super::fetch_one;
 use crate::convert::{self, for_update, minor, missed_update, money, parse, skip_locked};
 use crate::entities::payment_refunds as refund_row;
 use crate::entities::payments as row;
+use crate::entities::webhook_events as webhook_row;
 use crate::error::{db_err, is_fk_violation, is_unique_violation};
 use crate::tx::SeaTx;
 
@@ -320,6 +322,40 @@ impl PaymentRepository for SeaTx {
         if updated.rows_affected == 0 {
             return Err(AppError::NotFound { entity: "refund" });
         }
+        Ok(())
+    }
+
+    async fn record_webhook_event(
+        &self,
+        gateway: &str,
+        event_id: &str,
+        received_at: Timestamp,
+        forget_before: Timestamp,
+    ) -> Result<bool, AppError> {
+        webhook_row::Entity::delete_many()
+            .filter(webhook_row::Column::ReceivedAt.lt(forget_before))
+            .exec(self.conn())
+            .await
+            .map_err(db_err)?;
+        let inserted = webhook_row::Entity::insert(webhook_row::ActiveModel {
+            gateway: Set(gateway.to_owned()),
+            event_id: Set(event_id.to_owned()),
+            received_at: Set(received_at),
+        })
+        .on_conflict_do_nothing()
+        .exec_without_returning(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(matches!(inserted, TryInsertResult::Inserted(n) if n > 0))
+    }
+
+    async fn forget_webhook_event(&self, gateway: &str, event_id: &str) -> Result<(), AppError> {
+        webhook_row::Entity::delete_many()
+            .filter(webhook_row::Column::Gateway.eq(gateway))
+            .filter(webhook_row::Column::EventId.eq(event_id))
+            .exec(self.conn())
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 }

@@ -31,6 +31,7 @@ const TABLES: &[&str] = &[
     "reviews",
     "waitlist",
     "waitlist_audit",
+    "webhook_events",
 ];
 
 async fn up_down_up(backend: Backend) {

@@ -5,7 +5,8 @@
 //! * A DRAFT (or otherwise non-public) event is 404 to anyone but its organizer and admins;
 //!   a visible event that is not open for booking answers the domain's 409
 //!   (`EVENT_NOT_BOOKABLE`, `BOOKING_CLOSED`).
-//! * Unknown, inactive, expired or foreign promo codes are 409 `PROMO_CODE_NOT_APPLICABLE`;
+//! * Unknown, inactive, expired, used-up or foreign promo codes are one 409 `PROMO_CODE_INVALID`
+//!   (the reason is audited, `promo_code.refused`);
 //!   a malformed one is 400 on `promo_code`.
 //! * A booking whose total is 0 (free event, 100% promo, points) is confirmed at once with a
 //!   ticket code.
@@ -32,7 +33,7 @@ use crate::clock::Clock;
 use crate::outbox::DomainEventType;
 use crate::ports::{BookingQuery, PaymentGateways, TicketCodeGenerator, Tx, UnitOfWork};
 pub use crate::services::commerce::BookingCancellation;
-use crate::services::commerce::{Commerce, Env, RefundKick, booking_summary};
+use crate::services::commerce::{Commerce, Env, RefundKick, SeatLimits, booking_summary};
 use crate::services::events::event_summary;
 use crate::services::placement::{BatchSettings, BookingRequest, Combiner, place_batch};
 use crate::services::recording::Recorder;
@@ -134,6 +135,13 @@ impl BookingService {
     #[must_use]
     pub const fn with_waitlist(mut self, settings: WaitlistSettings) -> Self {
         self.deps.waitlist = settings;
+        self
+    }
+
+    /// The seat-hoarding limits checked at placement (default: none).
+    #[must_use]
+    pub const fn with_seat_limits(mut self, limits: SeatLimits) -> Self {
+        self.deps.seat_limits = limits;
         self
     }
 

@@ -125,6 +125,29 @@ pub(crate) struct Commerce {
     pub kick: Option<RefundKick>,
     /// Backoff and attempts of pending refunds.
     pub refund_retry: RefundRetryPolicy,
+    /// Seat-hoarding limits checked when placing bookings.
+    pub seat_limits: SeatLimits,
+}
+
+/// Seat-hoarding limits (`app.booking.max_seats_per_user_per_event`,
+/// `app.booking.max_unpaid_seats_per_user`); a booking past either is refused with a 409 of
+/// its own. The default limits nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeatLimits {
+    /// Most seats one user holds in one event over its active bookings.
+    pub per_user_per_event: u64,
+    /// Most unpaid (PENDING_PAYMENT) seats one user holds over all events. Free bookings are
+    /// confirmed at once and never count.
+    pub unpaid_per_user: u64,
+}
+
+impl Default for SeatLimits {
+    fn default() -> Self {
+        Self {
+            per_user_per_event: u64::MAX,
+            unpaid_per_user: u64::MAX,
+        }
+    }
 }
 
 impl Commerce {
@@ -146,6 +169,7 @@ impl Commerce {
             waitlist: WaitlistSettings::default(),
             kick: None,
             refund_retry: RefundRetryPolicy::default(),
+            seat_limits: SeatLimits::default(),
         }
     }
 

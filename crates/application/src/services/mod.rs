@@ -31,7 +31,7 @@ pub use bookings::{
     CreateBookingCommand, EventCancellation,
 };
 pub use categories::CategoryService;
-pub use commerce::{RefundKick, booking_summary, payment_summary};
+pub use commerce::{RefundKick, SeatLimits, booking_summary, payment_summary};
 pub use crew::{AssignCrewCommand, CrewOutcome, CrewService};
 pub use events::{
     CreateEventCommand, EventDetails, EventService, EventWithOptions, ListEventsQuery,

@@ -94,6 +94,9 @@ pub struct PaymentService {
     pub(crate) deps: Commerce,
     /// Origins (`https://app.example`) a `return_url` may point to; empty: none is accepted.
     return_origins: Arc<[String]>,
+    /// How far a webhook's signed timestamp may be from now, either way
+    /// (`payments.webhook_tolerance_seconds`).
+    webhook_tolerance_seconds: i64,
 }
 
 impl std::fmt::Debug for PaymentService {
@@ -105,6 +108,9 @@ impl std::fmt::Debug for PaymentService {
 }
 
 const MAX_RETURN_URL: usize = 2048;
+
+/// The default replay window of webhooks, either way (5 minutes).
+pub const DEFAULT_WEBHOOK_TOLERANCE_SECONDS: i64 = 300;
 
 /// `https://App.example:8443/x?y` → `https://app.example:8443`. `None` for anything whose
 /// authority is not a plain host (userinfo `a@b`, backslashes, empty host), so that a
@@ -157,7 +163,16 @@ impl PaymentService {
         Self {
             deps: Commerce::new(uow, clock, gateways, tickets, settings, loyalty),
             return_origins: Arc::from(Vec::new()),
+            webhook_tolerance_seconds: DEFAULT_WEBHOOK_TOLERANCE_SECONDS,
         }
+    }
+
+    /// How far (seconds, either way) a webhook's signed timestamp may be from now
+    /// (`payments.webhook_tolerance_seconds`, default 300).
+    #[must_use]
+    pub fn with_webhook_tolerance_seconds(mut self, seconds: u64) -> Self {
+        self.webhook_tolerance_seconds = i64::try_from(seconds).unwrap_or(i64::MAX).max(1);
+        self
     }
 
     /// The origins (`scheme://host[:port]`, `payments.allowed_return_origins`) a payment's
@@ -466,6 +481,12 @@ impl PaymentService {
 
     /// `POST /api/v1/payments/webhook/{gateway}`: a signed notice from the gateway (a bad
     /// signature is 401); the state is then asked for and applied as the system.
+    ///
+    /// Replays are refused: a signed timestamp further than the tolerance from now (either way)
+    /// is 400 `WEBHOOK_TIMESTAMP_OUT_OF_RANGE`; an event id this gateway already sent within
+    /// the window is 409 `WEBHOOK_REPLAYED`. The event id is recorded in its own transaction
+    /// before the gateway is asked (no gateway call inside a transaction); when applying fails,
+    /// the record is deleted again so that the gateway's retry of the event is applied.
     pub async fn webhook(
         &self,
         gateway: &str,
@@ -474,9 +495,54 @@ impl PaymentService {
     ) -> Result<(), AppError> {
         let gw = self.deps.gateways.get(gateway)?;
         let notice = gw.verify_webhook(headers, body)?;
-        self.apply_by_reference(gateway, &notice.reference, "webhook")
+        let now = self.deps.clock.now();
+        let skew = now.timestamp().saturating_sub(notice.signed_at);
+        if skew.abs() > self.webhook_tolerance_seconds {
+            return Err(AppError::conflict(
+                crate::ErrorCode::WebhookTimestampOutOfRange,
+                format!(
+                    "the webhook's signed timestamp is {} seconds {}; at most {} are accepted",
+                    skew.abs(),
+                    if skew > 0 { "old" } else { "in the future" },
+                    self.webhook_tolerance_seconds
+                ),
+            ));
+        }
+        // Records older than twice the window can no longer be matched by a webhook that
+        // passes the timestamp check.
+        let forget_before = now - chrono::Duration::seconds(2 * self.webhook_tolerance_seconds);
+        let tx = self.deps.uow.begin().await?;
+        let fresh = tx
+            .payments()
+            .record_webhook_event(gateway, &notice.event_id, now, forget_before)
+            .await?;
+        if !fresh {
+            return Err(AppError::conflict(
+                crate::ErrorCode::WebhookReplayed,
+                "this webhook event was already received",
+            ));
+        }
+        tx.commit().await?;
+        match self
+            .apply_by_reference(gateway, &notice.reference, "webhook")
             .await
-            .map(|_| ())
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if let Err(forget) = self.forget_webhook_event(gateway, &notice.event_id).await {
+                    tracing::warn!(gateway, error = %forget, "could not forget a failed webhook event");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn forget_webhook_event(&self, gateway: &str, event_id: &str) -> Result<(), AppError> {
+        let tx = self.deps.uow.begin().await?;
+        tx.payments()
+            .forget_webhook_event(gateway, event_id)
+            .await?;
+        tx.commit().await
     }
 
     /// The sandbox payment page: plays the customer (`success`/`failure`) on a test gateway,

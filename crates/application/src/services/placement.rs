@@ -47,8 +47,9 @@ use tracing::Instrument;
 
 use crate::actor::RequestContext;
 use crate::outbox::DomainEventType;
-use crate::ports::{PlacementRejection, Tx};
-use crate::services::commerce::{Commerce, Env, booking_summary, details_of};
+use crate::ports::{AuditEntry, PlacementRejection, Tx};
+use crate::services::commerce::{Commerce, Env, SeatLimits, booking_summary, details_of};
+use crate::services::promo_codes::invalid_promo_code;
 use crate::services::recording::Recorder;
 use crate::services::waitlist::offer_freed_seats;
 use crate::{AppError, ErrorCode};
@@ -139,6 +140,10 @@ struct Running {
     promos: HashMap<String, Option<PromoCode>>,
     offers: HashMap<UserId, WaitlistEntry>,
     booked: HashSet<UserId>,
+    /// Per user of the batch: unpaid seats over all events, and seats of this event, as they
+    /// will be once the staged requests are placed (the seat-hoarding limits).
+    unpaid: HashMap<UserId, u64>,
+    event_seats: HashMap<UserId, u64>,
 }
 
 async fn try_batch(
@@ -169,6 +174,12 @@ async fn try_batch(
         .into_iter()
         .map(|e| (e.user_id, e))
         .collect();
+    let mut unpaid = HashMap::new();
+    let mut event_seats = HashMap::new();
+    for h in tx.bookings().seat_holdings(event_id, &users).await? {
+        unpaid.insert(h.user, h.unpaid_seats);
+        event_seats.insert(h.user, h.event_seats);
+    }
     let options = if requests.iter().any(|r| r.price_option_id.is_some()) {
         tx.events().price_options(event_id).await?
     } else {
@@ -180,6 +191,8 @@ async fn try_batch(
         promos: HashMap::new(),
         offers,
         booked,
+        unpaid,
+        event_seats,
     };
 
     let mut answers: Vec<Option<Answer>> = vec![None; requests.len()];
@@ -298,8 +311,15 @@ async fn checked(
     } else {
         check_can_book(event, quantity, option, now)?;
     }
-    let promo =
-        applicable_promo(tx, &mut run.promos, request.promo.as_ref(), event.id, now).await?;
+    let promo = applicable_promo(
+        tx,
+        &request.ctx,
+        &mut run.promos,
+        request.promo.as_ref(),
+        event.id,
+        now,
+    )
+    .await?;
     let loyalty = match request.points.filter(|p| *p > 0) {
         Some(points) => Some(points_to_redeem(tx, &deps.loyalty, user, points).await?),
         None => None,
@@ -314,6 +334,9 @@ async fn checked(
         loyalty,
     });
     let deadline = payment_deadline(now, deps.settings.ttl, event.booking_cutoff());
+    let seats = u64::from(quantity.get());
+    let unpaid = !breakdown.total.is_zero();
+    check_seat_limits(run, deps.seat_limits, user, seats, unpaid)?;
 
     // Accepted: from here on the request changes the running state (and, for an offer, the
     // database; the offer's versioned update is its first write, so a refusal there writes
@@ -334,6 +357,10 @@ async fn checked(
         cached.redeem(run.event.id, now)?;
     }
     run.booked.insert(user);
+    *run.event_seats.entry(user).or_default() += seats;
+    if unpaid {
+        *run.unpaid.entry(user).or_default() += seats;
+    }
     Ok(Staged {
         index,
         new: NewBooking {
@@ -352,10 +379,47 @@ async fn checked(
     })
 }
 
+/// The seat-hoarding limits: the seats the user holds in the event, and its unpaid seats over
+/// all events (a free booking is confirmed at once and is never unpaid), counting what the batch
+/// staged before this request.
+fn check_seat_limits(
+    run: &Running,
+    limits: SeatLimits,
+    user: UserId,
+    seats: u64,
+    unpaid: bool,
+) -> Result<(), AppError> {
+    let held = run.event_seats.get(&user).copied().unwrap_or(0);
+    if held.saturating_add(seats) > limits.per_user_per_event {
+        return Err(AppError::conflict(
+            ErrorCode::SeatLimitPerUser,
+            format!(
+                "at most {} seats of this event per user; you hold {held}",
+                limits.per_user_per_event
+            ),
+        ));
+    }
+    let owed = run.unpaid.get(&user).copied().unwrap_or(0);
+    if unpaid && owed.saturating_add(seats) > limits.unpaid_per_user {
+        return Err(AppError::conflict(
+            ErrorCode::UnpaidSeatLimit,
+            format!(
+                "at most {} unpaid seats per user over all events; you hold {owed}: pay or cancel a booking first",
+                limits.unpaid_per_user
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The promo code the caller typed, when it exists and applies to this event now. Each code is
-/// read once per batch; its uses so far in the batch count.
+/// read once per batch; its uses so far in the batch count. Every code that cannot be used here
+/// — unknown, inactive, not yet or no longer valid, used up, for another event — is the same
+/// 409 `PROMO_CODE_INVALID` with the same detail (codes cannot be probed); the reason goes to
+/// the audit log (`promo_code.refused`), as with `validate`.
 async fn applicable_promo(
     tx: &dyn Tx,
+    ctx: &RequestContext,
     cache: &mut HashMap<String, Option<PromoCode>>,
     text: Option<&PromoCodeText>,
     event_id: EventId,
@@ -372,11 +436,30 @@ async fn applicable_promo(
             found
         }
     };
-    let code = code.ok_or_else(|| {
-        AppError::conflict(ErrorCode::PromoCodeNotApplicable, "unknown promo code")
-    })?;
-    code.check_applicable(event_id, now)?;
-    Ok(Some(code))
+    let refusal = match &code {
+        None => "unknown promo code",
+        Some(promo) => match promo.check_applicable(event_id, now) {
+            Ok(()) => return Ok(code),
+            Err(DomainError::PromoCodeNotApplicable { reason }) => reason.as_str(),
+            Err(other) => return Err(other.into()),
+        },
+    };
+    let id = code
+        .as_ref()
+        .map_or_else(|| "unknown".to_owned(), |p| p.id.to_string());
+    tx.audit()
+        .record(
+            AuditEntry::by(ctx, "promo_code.refused", "promo_code", id, now).with_change(
+                None,
+                Some(json!({
+                    "event_id": event_id.to_string(),
+                    "reason": refusal,
+                    "during": "booking.create",
+                })),
+            ),
+        )
+        .await?;
+    Err(invalid_promo_code())
 }
 
 /// The points the caller may redeem, with their balance row-locked until the commit.

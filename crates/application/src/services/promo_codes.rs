@@ -410,7 +410,7 @@ impl PromoCodeService {
 }
 
 /// The one answer for a promo code that cannot be used here.
-fn invalid_promo_code() -> AppError {
+pub(crate) fn invalid_promo_code() -> AppError {
     AppError::conflict(
         ErrorCode::PromoCodeInvalid,
         "the promo code cannot be used for this booking",

@@ -372,7 +372,7 @@ on_both!(
             .expect(404, "NOT_FOUND"),
         // Business references that do not fit.
         post("promo code that does not exist", "/api/v1/bookings", Some(probe), json!({"event_id": event_a, "quantity": 1, "promo_code": "NOSUCHCODE"}))
-            .expect(409, "PROMO_CODE_NOT_APPLICABLE"),
+            .expect(409, "PROMO_CODE_INVALID"),
         post("price option of another event", "/api/v1/bookings", Some(probe), json!({"event_id": event_a, "quantity": 1, "price_option_id": option_b}))
             .expect(409, "PRICE_OPTION_UNAVAILABLE"),
         post("booking a DRAFT event", "/api/v1/bookings", Some(probe), json!({"event_id": draft, "quantity": 1}))

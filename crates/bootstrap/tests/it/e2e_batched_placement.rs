@@ -177,7 +177,7 @@ by_backend!(one_batch_answers_each_request_on_its_own, |backend| {
         [
             (201, String::new()),
             (409, "ALREADY_BOOKED".to_owned()),
-            (409, "PROMO_CODE_NOT_APPLICABLE".to_owned()),
+            (409, "PROMO_CODE_INVALID".to_owned()),
             (201, String::new()),
             (201, String::new()),
             (409, "SOLD_OUT".to_owned()),
@@ -354,3 +354,92 @@ async fn two_instances_hammering_one_event_place_exactly_its_capacity() {
     assert_eq!(bookings_of(&first, event).await, 100);
     assert_eq!(created_events(&first, event).await, 100);
 }
+
+// Hole 6 (issue 12): seat hoarding. A user holds at most `max_seats_per_user_per_event` seats of
+// an event and `max_unpaid_seats_per_user` unpaid seats over all events; both are checked in the
+// batch, against one query for the batch's users, in arrival order. A refused request writes
+// nothing and the others of its batch go on.
+by_backend!(hole_6_seat_hoarding_limits, |backend| {
+    let Some(app) = spawn_app_with(
+        backend,
+        &[
+            ("APP__APP__BOOKING__BATCH__MAX_WAIT_MS", WINDOW_MS),
+            ("APP__APP__BOOKING__BATCH__MAX_SIZE", "64"),
+            ("APP__APP__BOOKING__MAX_SEATS_PER_USER_PER_EVENT", "3"),
+            ("APP__APP__BOOKING__MAX_UNPAID_SEATS_PER_USER", "5"),
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    let org = organizer(1);
+    let a = app.published_event(org, 30, "100.00", 30).await;
+    let b = app.published_event(org, 30, "100.00", 30).await;
+    let c = app.published_event(org, 30, "100.00", 30).await;
+    let free = app.published_event(org, 30, "0.00", 30).await;
+    let first = app.book(user(1), a, 3).await; // user 1: 3 unpaid seats
+    let quantity = |event: i64, q: u32| json!({"event_id": event, "quantity": q});
+
+    // One batch on event b.
+    let answers = send_spaced(
+        &app,
+        vec![
+            (user(1), quantity(b, 3)), // 3 + 3 unpaid > 5
+            (user(1), quantity(b, 2)), // 3 + 2 = 5: fits
+            (user(1), quantity(b, 1)), // already booked in this batch
+            (user(3), quantity(b, 4)), // 4 seats of one event > 3
+            (user(3), quantity(b, 3)), // fits
+        ],
+    )
+    .await;
+    let codes: Vec<_> = answers
+        .iter()
+        .map(|(s, body)| (*s, body["code"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (409, "UNPAID_SEAT_LIMIT".to_owned()),
+            (201, String::new()),
+            (409, "ALREADY_BOOKED".to_owned()),
+            (409, "SEAT_LIMIT_PER_USER".to_owned()),
+            (201, String::new()),
+        ],
+        "{answers:?}"
+    );
+    assert_eq!(bookings_of(&app, b).await, 2, "refusals wrote nothing");
+    assert_eq!(assert_invariant(&app, b).await.0, 25);
+
+    // User 1 now holds 5 unpaid seats: another event is refused, a free one is not (a free
+    // booking is confirmed at once, never unpaid).
+    let (status, problem) = app
+        .post("/api/v1/bookings", Some(user(1)), quantity(c, 1))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("UNPAID_SEAT_LIMIT")),
+        "{problem}"
+    );
+    let (status, confirmed) = app
+        .post("/api/v1/bookings", Some(user(1)), quantity(free, 3))
+        .await;
+    assert_eq!(status, 201, "{confirmed}");
+    assert_eq!(confirmed["status"], "CONFIRMED");
+
+    // Paying frees the unpaid allowance.
+    let payment = app.pay(user(1), first["id"].as_i64().unwrap()).await;
+    let reference = payment["gateway_reference"].as_str().unwrap().to_owned();
+    let (status, paid) = app
+        .post(
+            &format!("/sandbox/payments/{reference}"),
+            None,
+            json!({"outcome": "success"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{paid}");
+    let (status, booked) = app
+        .post("/api/v1/bookings", Some(user(1)), quantity(c, 3))
+        .await;
+    assert_eq!(status, 201, "{booked}");
+});

@@ -742,17 +742,36 @@ on_both!(hole_5_validate_answers_one_code_and_audits_why, |app| {
             "{code}: {audit}"
         );
     }
-    // The booking path refuses the same way.
-    let (status, problem) = book(
-        &app,
-        user(2),
-        json!({"event_id": e1, "quantity": 1, "promo_code": "ONCE"}),
-    )
-    .await;
-    assert_eq!(
-        (status, problem["code"].clone()),
-        (409, json!("PROMO_CODE_NOT_APPLICABLE"))
-    );
+    // Hole 5 on the booking path: the same one answer for every reason, the reason audited
+    // (`during: booking.create`), nothing booked.
+    for (code, event, why) in cases {
+        let (status, problem) = book(
+            &app,
+            user(2),
+            json!({"event_id": event, "quantity": 1, "promo_code": code}),
+        )
+        .await;
+        assert_eq!(status, 409, "{code}: {problem}");
+        assert_eq!(problem["code"], "PROMO_CODE_INVALID", "{code}");
+        assert_eq!(
+            problem["detail"], "the promo code cannot be used for this booking",
+            "{code}: {problem}"
+        );
+        let (_, audit) = app
+            .get(
+                "/api/v1/admin/audit?action=promo_code.refused",
+                Some(admin()),
+            )
+            .await;
+        let last = &audit["entries"][0]["after"];
+        assert_eq!(last["during"], "booking.create", "{code}: {audit}");
+        assert!(
+            last["reason"].as_str().unwrap().contains(why),
+            "{code}: {audit}"
+        );
+    }
+    let (_, mine) = app.get("/api/v1/bookings", Some(user(2))).await;
+    assert_eq!(mine["total_elements"], 0, "{mine}");
 
     let validate = "/api/v1/promo-codes/ONLY-E1/validate";
     let (status, _) = app
@@ -840,7 +859,7 @@ async fn concurrent_redemptions(app: TestApp, users: u32) {
     }
     let expected: BTreeMap<(u16, String), u32> = [
         ((201, String::new()), 10),
-        ((409, "PROMO_CODE_NOT_APPLICABLE".to_owned()), users - 10),
+        ((409, "PROMO_CODE_INVALID".to_owned()), users - 10),
     ]
     .into_iter()
     .collect();

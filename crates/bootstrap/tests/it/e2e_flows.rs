@@ -652,12 +652,13 @@ on_both!(webhook_rejections, |app| {
     sandbox(&app, reference, "success").await;
     let paid = booking_json(&app, booking_id, alice).await;
     assert_eq!(paid["status"], "CONFIRMED");
-    let signed = json!({"reference": reference}).to_string();
-    for _ in 0..2 {
+    let now = app.clock_now().timestamp();
+    for event in ["evt_a", "evt_b"] {
+        let signed = json!({"event_id": event, "reference": reference}).to_string();
         let (status, _, answer) = send_full(
             app.req(Method::POST, "/api/v1/payments/webhook/sandbox", None)
                 .header("Content-Type", "application/json")
-                .header("X-Sandbox-Signature", signer.sign(signed.as_bytes()))
+                .header("X-Sandbox-Signature", signer.sign(now, signed.as_bytes()))
                 .body(signed.clone()),
         )
         .await;
@@ -669,11 +670,11 @@ on_both!(webhook_rejections, |app| {
     assert_eq!(b["payments"].as_array().unwrap().len(), 1);
 
     // Well signed, unknown reference.
-    let unknown = json!({"reference": "no-such-reference"}).to_string();
+    let unknown = json!({"event_id": "evt_c", "reference": "no-such-reference"}).to_string();
     let (status, _, problem) = send_full(
         app.req(Method::POST, "/api/v1/payments/webhook/sandbox", None)
             .header("Content-Type", "application/json")
-            .header("X-Sandbox-Signature", signer.sign(unknown.as_bytes()))
+            .header("X-Sandbox-Signature", signer.sign(now, unknown.as_bytes()))
             .body(unknown.clone()),
     )
     .await;

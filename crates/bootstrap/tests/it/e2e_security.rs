@@ -54,6 +54,80 @@ on_both!(hole_1_sandbox_page_answers_the_outcome_only, |app| {
     assert!(!again.to_string().contains(ticket), "{again}");
 });
 
+// Hole 4: a webhook signs `<timestamp>.<body>`; outside the window (5 minutes either way) it is
+// refused, and an event id the gateway already sent is a replay, refused too. A webhook whose
+// application failed leaves no record: the gateway's retry of it is applied.
+on_both!(hole_4_webhook_replays_are_refused, |app| {
+    let alice = user(1);
+    let event_id = app.published_event(organizer(1), 10, "100.00", 10).await;
+    let booking_id = app.book(alice, event_id, 1).await["id"].as_i64().unwrap();
+    let payment = app.pay(alice, booking_id).await;
+    let reference = payment["gateway_reference"].as_str().unwrap().to_owned();
+    let signer = adapters_payment::SandboxGateway::new(adapters_payment::SandboxConfig {
+        public_base_url: app.base.clone(),
+        webhook_secret: "sandbox-webhook-secret".to_owned(),
+    });
+    let now = app.clock_now().timestamp();
+    let send = |event: &str, reference: &str, at: i64| {
+        let body = json!({"event_id": event, "reference": reference}).to_string();
+        app.req(Method::POST, "/api/v1/payments/webhook/sandbox", None)
+            .header("Content-Type", "application/json")
+            .header("X-Sandbox-Signature", signer.sign(at, body.as_bytes()))
+            .body(body)
+    };
+    async fn answer(r: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+        let response = r.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(serde_json::Value::Null);
+        (status, body)
+    }
+
+    // Stale and future timestamps (well signed) are refused, with their own code.
+    for at in [now - 301, now + 301, now - 86_400] {
+        let (status, problem) = answer(send("evt_window", &reference, at)).await;
+        assert_eq!(status, 400, "{at}: {problem}");
+        assert_eq!(
+            problem["code"], "WEBHOOK_TIMESTAMP_OUT_OF_RANGE",
+            "{problem}"
+        );
+    }
+    // A good one, inside the window either way; the refused ones above recorded nothing.
+    for (event, at) in [
+        ("evt_window", now - 299),
+        ("evt_early", now + 299),
+        ("evt_now", now),
+    ] {
+        let (status, answer) = answer(send(event, &reference, at)).await;
+        assert_eq!(status, 200, "{event}: {answer}");
+    }
+    // The same event again — the very same request, or re-signed now — is a replay.
+    for at in [now, now - 10] {
+        let (status, problem) = answer(send("evt_now", &reference, at)).await;
+        assert_eq!(status, 409, "{problem}");
+        assert_eq!(problem["code"], "WEBHOOK_REPLAYED", "{problem}");
+    }
+    // Another gateway's event ids are its own: the same id on the http gateway is no replay
+    // of the sandbox's (it fails on its signature, not as a replay).
+    let (status, _) = answer(
+        app.req(Method::POST, "/api/v1/payments/webhook/http", None)
+            .header("Content-Type", "application/json")
+            .body(json!({"event_id": "evt_now", "reference": reference}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 401);
+    // A webhook that could not be applied (unknown reference) is not remembered: its retry
+    // gets the same answer, not "replayed".
+    for _ in 0..2 {
+        let (status, problem) = answer(send("evt_unknown", "no-such-reference", now)).await;
+        assert_eq!(status, 404, "{problem}");
+    }
+    // The payment itself is untouched by all this (the sandbox still says pending).
+    let (_, p) = app
+        .get(&format!("/api/v1/payments/{}", payment["id"]), Some(alice))
+        .await;
+    assert_eq!(p["status"], "INITIATED", "{p}");
+});
+
 // Hole 7: X-Forwarded-For is believed from a trusted proxy only (the test profile trusts the
 // loopback): the audit trail records the first address, from the right, that is not a proxy.
 on_both!(

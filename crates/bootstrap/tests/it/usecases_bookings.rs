@@ -135,8 +135,18 @@ fn fake_gateway(state: &Arc<GatewayState>) -> MockPaymentGateway {
         if !signed {
             return Err(GatewayError::InvalidSignature);
         }
+        // The body is "<event id> <signed at> <reference>".
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        let mut parts = text.splitn(3, ' ');
+        let (event_id, signed_at, reference) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
         Ok(WebhookNotice {
-            reference: String::from_utf8(body.to_vec()).unwrap(),
+            reference: reference.to_owned(),
+            event_id: event_id.to_owned(),
+            signed_at: signed_at.parse().unwrap(),
         })
     });
     let s = Arc::clone(state);
@@ -518,7 +528,7 @@ on_both_backends!(partial_payments_confirm_once_the_total_is_covered, |t| {
 
     // The second arrives by webhook: a bad signature is refused, a good one applied.
     w.gateway.pay(&reference(&second));
-    let body = reference(&second).into_bytes();
+    let body = format!("evt_1 {} {}", w.clock.now().timestamp(), reference(&second)).into_bytes();
     let bad = vec![("X-Signature".to_owned(), "forged".to_owned())];
     let err = w.payments.webhook("fake", &bad, &body).await.unwrap_err();
     assert!(matches!(err, AppError::Unauthenticated), "{err:?}");
@@ -1144,7 +1154,7 @@ on_both_backends!(promo_codes_and_loyalty_points_in_the_price, |t| {
         .create(&as_user(3), cmd.clone())
         .await
         .unwrap_err();
-    assert_eq!(err.code(), "PROMO_CODE_NOT_APPLICABLE");
+    assert_eq!(err.code(), "PROMO_CODE_INVALID");
     cmd.promo_code = Some("NOPE123".into());
     assert_eq!(
         w.bookings
@@ -1152,7 +1162,7 @@ on_both_backends!(promo_codes_and_loyalty_points_in_the_price, |t| {
             .await
             .unwrap_err()
             .code(),
-        "PROMO_CODE_NOT_APPLICABLE"
+        "PROMO_CODE_INVALID"
     );
     cmd.promo_code = Some("<bad>".into());
     assert_eq!(
