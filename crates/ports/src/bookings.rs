@@ -134,16 +134,10 @@ pub trait BookingRepository: Send + Sync {
         bookings: Vec<NewBooking>,
     ) -> Result<Vec<Booking>, AppError>;
 
-    /// Which of `users` hold an active (PENDING_PAYMENT or CONFIRMED) booking of the event.
-    async fn users_with_active_booking(
-        &self,
-        event_id: EventId,
-        users: &[UserId],
-    ) -> Result<Vec<UserId>, AppError>;
-
     /// For each of `users` holding any active booking: its unpaid (PENDING_PAYMENT) seats over
     /// all events and its active (PENDING_PAYMENT or CONFIRMED) seats of `event_id`. Users
-    /// holding nothing are left out. One query (the seat-hoarding limits of a placement batch).
+    /// holding nothing are left out. One query per placement batch: its seat-hoarding limits,
+    /// and `event_seats > 0` is a user who already holds a booking of the event.
     async fn seat_holdings(
         &self,
         event_id: EventId,

@@ -60,12 +60,9 @@ fn active() -> Vec<&'static str> {
     statuses_where(BookingStatus::is_active)
 }
 
-/// `status IN ('PENDING_PAYMENT', 'CONFIRMED')` with the statuses as literals, not parameters:
-/// the planner can then use the partial unique index `uq_bookings_active_user_event`
-/// (`(event_id, user_id) WHERE status IN (…)`, the same literals) and look each user up. With
-/// the statuses bound as parameters a generic plan cannot prove the index's predicate and scans
-/// every active booking of the event instead, testing each row against the batch's users — a
-/// cost that grew with the seats sold (the flash-sale profile in docs/benchmarks.md).
+/// `status IN ('PENDING_PAYMENT', 'CONFIRMED')` with the statuses as literals, not parameters,
+/// so that a plan can match partial indexes on the active statuses (a generic plan cannot prove
+/// an index's predicate from parameters).
 fn active_literal() -> Expr {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         let list: Vec<String> = active().iter().map(|s| format!("'{s}'")).collect();
@@ -453,46 +450,6 @@ impl BookingRepository for SeaTx {
             .collect()
     }
 
-    async fn users_with_active_booking(
-        &self,
-        event_id: EventId,
-        users: &[UserId],
-    ) -> Result<Vec<UserId>, AppError> {
-        if users.is_empty() {
-            return Ok(Vec::new());
-        }
-        // One point lookup per user, joined with UNION ALL: each branch is an equality on the
-        // whole key of `uq_bookings_active_user_event`, which every planner turns into one
-        // index probe. `user_id IN (…)` lets the planner probe by `event_id` alone and filter
-        // the users, and it does so whenever its statistics think the event has few bookings
-        // — true of every new event, and at the start of every on-sale (docs/benchmarks.md).
-        let mut branches = users.iter().map(|user| {
-            Query::select()
-                .column(row::Column::UserId)
-                .from(row::Entity)
-                .and_where(Expr::col(row::Column::EventId).eq(event_id.0))
-                .and_where(Expr::col(row::Column::UserId).eq(user.0))
-                .and_where(active_literal())
-                .to_owned()
-        });
-        let Some(mut select) = branches.next() else {
-            return Ok(Vec::new());
-        };
-        for branch in branches {
-            select.union(UnionType::All, branch);
-        }
-        let found = self
-            .conn()
-            .query_all_raw(self.backend().build(&select))
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(|r| r.try_get::<uuid::Uuid>("", "user_id"))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db_err)?;
-        Ok(found.into_iter().map(convert::user).collect())
-    }
-
     async fn seat_holdings(
         &self,
         event_id: EventId,
@@ -511,17 +468,45 @@ impl BookingRepository for SeaTx {
             "CAST(SUM(CASE WHEN event_id = {} THEN quantity ELSE 0 END) AS BIGINT)",
             event_id.0
         );
-        let found: Vec<(uuid::Uuid, i64, i64)> = row::Entity::find()
-            .select_only()
-            .column(row::Column::UserId)
-            .column_as(Expr::cust(unpaid), "unpaid")
-            .column_as(Expr::cust(of_event), "of_event")
-            .filter(row::Column::UserId.is_in(users.iter().map(|u| u.0)))
-            .filter(row::Column::Status.is_in(active()))
-            .group_by(row::Column::UserId)
-            .into_tuple()
-            .all(self.conn())
+        // One branch per user joined with UNION ALL, each an equality on the leading column of
+        // `idx_bookings_user_status` with the statuses as literals: every planner turns a branch
+        // into one index probe. `user_id IN (…)` lets the planner scan instead, and it does so
+        // whenever its statistics think the table or the event holds few bookings — true of
+        // every new event and at the start of every on-sale on a fresh table, when the
+        // already-booked check became a scan of the event's bookings per batch
+        // (docs/benchmarks.md).
+        let mut seen = std::collections::HashSet::new();
+        let mut branches = users.iter().filter(|u| seen.insert(u.0)).map(|user| {
+            Query::select()
+                .column(row::Column::UserId)
+                .expr_as(Expr::cust(unpaid.clone()), "unpaid")
+                .expr_as(Expr::cust(of_event.clone()), "of_event")
+                .from(row::Entity)
+                .and_where(Expr::col(row::Column::UserId).eq(user.0))
+                .and_where(active_literal())
+                .group_by_col(row::Column::UserId)
+                .to_owned()
+        });
+        let Some(mut select) = branches.next() else {
+            return Ok(Vec::new());
+        };
+        for branch in branches {
+            select.union(UnionType::All, branch);
+        }
+        let found = self
+            .conn()
+            .query_all_raw(self.backend().build(&select))
             .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| {
+                Ok::<_, sea_orm::DbErr>((
+                    r.try_get::<uuid::Uuid>("", "user_id")?,
+                    r.try_get::<i64>("", "unpaid")?,
+                    r.try_get::<i64>("", "of_event")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, _>>()
             .map_err(db_err)?;
         Ok(found
             .into_iter()

@@ -207,20 +207,19 @@ on_both_backends!(a_batch_is_placed_whole_with_one_seat_update, |t| {
     assert_eq!(event_row(&t.db, event).await.version, 1);
     let tx = uow.begin_tx().await.unwrap();
     assert_eq!(tx.seats_held(event).await.unwrap(), 6);
-    let mut who = tx
-        .users_with_active_booking(event, &[user(1), user(3), user(4)])
+    // user 1 twice in the input: one row per user holding anything, user 4 holds nothing
+    let mut held: Vec<(UserId, u64, u64)> = tx
+        .seat_holdings(event, &[user(1), user(3), user(4), user(1)])
         .await
-        .unwrap();
-    who.sort_by_key(|u| u.0);
-    let mut expected = vec![user(1), user(3)];
-    expected.sort_by_key(|u| u.0);
-    assert_eq!(who, expected);
-    assert!(
-        tx.users_with_active_booking(event, &[])
-            .await
-            .unwrap()
-            .is_empty()
-    );
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.user, h.unpaid_seats, h.event_seats))
+        .collect();
+    held.sort_by_key(|h| h.0.0);
+    let mut expected = vec![(user(1), 2, 2), (user(3), 1, 1)];
+    expected.sort_by_key(|h| h.0.0);
+    assert_eq!(held, expected);
+    assert!(tx.seat_holdings(event, &[]).await.unwrap().is_empty());
     assert!(tx.place(event, Vec::new()).await.unwrap().is_empty());
 });
 

@@ -161,12 +161,6 @@ async fn try_batch(
         ]);
     };
     let users: Vec<UserId> = requests.iter().map(|r| r.user).collect();
-    let booked = tx
-        .bookings()
-        .users_with_active_booking(event_id, &users)
-        .await?
-        .into_iter()
-        .collect();
     let offers = tx
         .waitlist()
         .find_offers(event_id, &users)
@@ -176,7 +170,12 @@ async fn try_batch(
         .collect();
     let mut unpaid = HashMap::new();
     let mut event_seats = HashMap::new();
+    // A user with seats of this event in an active booking already holds one (ALREADY_BOOKED).
+    let mut booked = HashSet::new();
     for h in tx.bookings().seat_holdings(event_id, &users).await? {
+        if h.event_seats > 0 {
+            booked.insert(h.user);
+        }
         unpaid.insert(h.user, h.unpaid_seats);
         event_seats.insert(h.user, h.event_seats);
     }
