@@ -620,6 +620,10 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
     }
     let server = server.listen(listener)?.run();
     let mut background = Background::default();
+    background.spawn_view_flush(
+        services.events.clone(),
+        Duration::from_secs(config.app.views.flush_interval_seconds),
+    );
     if config.broker.relay_enabled {
         background.spawn_relay(
             services.relay.clone(),

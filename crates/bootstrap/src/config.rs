@@ -141,6 +141,16 @@ pub struct AppSection {
     pub audit: AuditSection,
     pub idempotency: IdempotencySection,
     pub loyalty: LoyaltySection,
+    pub views: ViewsSection,
+}
+
+/// Event detail views, counted in memory and written in batches.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewsSection {
+    /// How often counted views are written (also on shutdown); a crash loses at most this
+    /// long's views of the instance.
+    pub flush_interval_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -646,6 +656,12 @@ impl Config {
             || jobs.retention_interval_minutes == 0
         {
             return fail("jobs", "every interval must be ≥ 1");
+        }
+        if !(1..=300).contains(&self.app.views.flush_interval_seconds) {
+            return fail(
+                "app.views.flush_interval_seconds",
+                "must be between 1 and 300",
+            );
         }
         if self.app.audit.retain_days == 0 {
             return fail("app.audit.retain_days", "must be ≥ 1");
