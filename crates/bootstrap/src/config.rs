@@ -1178,3 +1178,94 @@ mod tests {
         }
     }
 }
+
+/// Every key of `config/default.toml` must be used by the service, not only accepted: a key
+/// nothing reads (as `redis.url` once was) fails this test. "Read" means its field is accessed
+/// (`.leaf`) in the wiring outside this file, or by one of the accessors below; validation
+/// alone does not count.
+#[cfg(test)]
+mod every_key_is_read {
+    use std::collections::BTreeMap;
+
+    use figment::value::{Dict, Value};
+
+    use super::*;
+
+    /// Keys this file itself turns into what the service uses.
+    const READ_HERE: &[(&str, &str)] = &[
+        ("database.url", "database_url()"),
+        ("database.sqlite_path", "database_url()"),
+        ("server.trusted_proxies", "trusted_proxies()"),
+    ];
+
+    fn flatten(prefix: &str, dict: &Dict, out: &mut BTreeMap<String, String>) {
+        for (key, value) in dict {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match value {
+                Value::Dict(_, inner) => flatten(&path, inner, out),
+                _ => {
+                    out.insert(path, key.clone());
+                }
+            }
+        }
+    }
+
+    fn wiring_sources() -> String {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+        let mut text = String::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rs")
+                && path.file_name().is_some_and(|n| n != "config.rs")
+            {
+                text.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+        text
+    }
+
+    fn accessed(sources: &str, leaf: &str) -> bool {
+        let needle = format!(".{leaf}");
+        sources.match_indices(&needle).any(|(at, _)| {
+            sources[at + needle.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'))
+        })
+    }
+
+    #[test]
+    fn every_key_in_default_toml_is_read_by_the_code() {
+        let dict: Dict = Figment::from(Toml::string(DEFAULT_TOML)).extract().unwrap();
+        let mut keys = BTreeMap::new();
+        flatten("", &dict, &mut keys);
+        assert!(keys.len() > 50, "{keys:?}");
+        let sources = wiring_sources();
+        let unread: Vec<&String> = keys
+            .iter()
+            .filter(|(path, leaf)| {
+                !READ_HERE.iter().any(|(k, _)| k == path) && !accessed(&sources, leaf)
+            })
+            .map(|(path, _)| path)
+            .collect();
+        assert!(
+            unread.is_empty(),
+            "keys of config/default.toml nothing reads: {unread:?}"
+        );
+    }
+
+    #[test]
+    fn the_check_finds_a_key_nobody_reads() {
+        let sources = "let x = config.redis.url; let y = c.port_number;";
+        assert!(accessed(sources, "url"));
+        assert!(
+            !accessed(sources, "port"),
+            "a prefix of another name is not a read"
+        );
+        assert!(!accessed(sources, "key_prefix"));
+    }
+}
