@@ -63,7 +63,10 @@ pub async fn middleware(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let counted = classify(req.method(), req.path());
-    let limits = req.app_data::<web::Data<RateLimits>>().cloned();
+    let limits = req
+        .app_data::<web::Data<RateLimits>>()
+        .filter(|l| l.settings().enabled)
+        .cloned();
     let (Some(counted), Some(limits)) = (counted, limits) else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
