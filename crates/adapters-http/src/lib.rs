@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod observe;
 pub mod openapi;
 pub mod problem;
+pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
 pub mod security_headers;
@@ -40,6 +41,7 @@ pub fn configure(
             .app_data(web::Data::new(security_headers::SecurityHeaders {
                 hsts: settings.hsts,
             }))
+            .app_data(web::Data::new(state.rate_limits.clone()))
             .app_data(web::Data::new(state))
             .app_data(web::Data::from(authenticator));
         for prefix in ["/api/v1", "/api"] {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use application::ports::{HealthIndicator, TrustedProxies};
 use application::services::{
     AdminService, BookingService, CategoryService, CrewService, EventService, FavoriteService,
-    IdempotencyService, JobService, LoyaltyService, PaymentService, PromoCodeService,
+    IdempotencyService, JobService, LoyaltyService, PaymentService, PromoCodeService, RateLimits,
     ReviewService, WaitlistService,
 };
 
@@ -28,6 +28,8 @@ pub struct ApiState {
     pub waitlist: WaitlistService,
     pub jobs: JobService,
     pub health: Vec<Arc<dyn HealthIndicator>>,
+    /// Counted by the `rate_limit` middleware.
+    pub rate_limits: RateLimits,
     pub info: InfoResponse,
     pub settings: HttpSettings,
     pub observability: Observability,

@@ -13,6 +13,7 @@ use adapters_http::{ApiState, HttpSettings, LogLevels, Observability};
 use adapters_messaging::{AmqpConfig, AmqpPublisher, LoggingPublisher};
 use adapters_payment::{HttpGatewayConfig, HttpPaymentGateway, SandboxConfig, SandboxGateway};
 use adapters_postgres::{DatabaseConfig, DatabaseHealth, SeaUnitOfWork};
+use adapters_redis::{CacheBackend, CacheSettings, RedisConfig};
 use anyhow::Context;
 use application::clock::{Clock, SystemClock};
 use application::ports::{
@@ -22,8 +23,9 @@ use application::ports::{
 use application::services::{
     AdminService, BatchSettings, BookingService, BrokerHealth, CategoryService, CrewService,
     EventService, FavoriteService, IdempotencyService, JobService, LoyaltyService, OutboxHealth,
-    OutboxRelay, PaymentService, PromoCodeService, RefundKick, ReminderService, RetentionService,
-    RetentionSettings, RetryPolicy, ReviewService, SeatLimits, WaitlistService, WaitlistSettings,
+    OutboxRelay, PaymentService, PromoCodeService, RateLimitSettings, RateLimits, RefundKick,
+    ReminderService, RetentionService, RetentionSettings, RetryPolicy, ReviewService, SeatLimits,
+    WaitlistService, WaitlistSettings,
 };
 use domain::Money;
 use domain::booking_rules::BookingSettings;
@@ -85,6 +87,10 @@ pub struct Services {
     /// The AMQP publisher when `broker.url` is set (connected at start).
     pub amqp: Option<Arc<AmqpPublisher>>,
     pub relay: OutboxRelay,
+    /// The cache and the rate limiter: Redis (with the in-memory fallback) when `redis.url`
+    /// is set, in-memory otherwise.
+    pub cache: CacheBackend,
+    pub rate_limits: RateLimits,
 }
 
 impl std::fmt::Debug for Services {
@@ -224,6 +230,44 @@ fn publisher(
     (Arc::clone(&amqp) as Arc<dyn MessagePublisher>, Some(amqp))
 }
 
+/// The cache backend `redis.url` selects (no connection is made here: an unreachable Redis is
+/// served around, not fatal).
+pub fn cache_backend(config: &Config) -> anyhow::Result<CacheBackend> {
+    let settings = CacheSettings {
+        memory_max_bytes: config.cache.memory_max_mb.saturating_mul(1024 * 1024),
+        max_ttl: Duration::from_secs(config.cache.ttl_seconds),
+        retry_interval: Duration::from_secs(config.redis.retry_interval_seconds),
+        fallback_ttl: Duration::from_secs(config.cache.fallback_ttl_seconds),
+    };
+    let url = config.redis.url.trim();
+    if url.is_empty() {
+        return Ok(CacheBackend::in_memory(&settings));
+    }
+    let mut redis = RedisConfig::new(url);
+    redis.key_prefix.clone_from(&config.redis.key_prefix);
+    redis.connect_timeout = Duration::from_millis(config.redis.connect_timeout_ms);
+    redis.command_timeout = Duration::from_millis(config.redis.command_timeout_ms);
+    let backend = CacheBackend::redis(&redis, &settings)
+        .map_err(|e| anyhow::anyhow!("redis.url ({}): {e}", redact(url)))?;
+    tracing::info!(redis = %redact(url), "cache and rate limits in redis");
+    Ok(backend)
+}
+
+fn rate_limits(config: &Config, backend: &CacheBackend) -> RateLimits {
+    let r = &config.rate_limits;
+    RateLimits::new(
+        Arc::clone(&backend.limiter),
+        RateLimitSettings {
+            enabled: r.enabled,
+            booking_create_per_minute: r.booking_create_per_minute,
+            event_list_per_minute: r.event_list_per_minute,
+            promo_validate_per_minute: r.promo_validate_per_minute,
+            webhook_per_minute: r.webhook_per_minute,
+            sandbox_page_per_minute: r.sandbox_page_per_minute,
+        },
+    )
+}
+
 fn refund_retry_policy(config: &Config) -> RefundRetryPolicy {
     let r = &config.payments.refunds;
     let seconds = |s: u64| chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
@@ -337,6 +381,8 @@ pub fn services(
         db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite,
     );
     let (publisher, amqp) = publisher(config, overrides);
+    let cache = cache_backend(config)?;
+    let rate_limits = rate_limits(config, &cache);
     let relay = OutboxRelay::new(
         Arc::clone(&uow),
         Arc::clone(&publisher),
@@ -379,6 +425,8 @@ pub fn services(
         publisher,
         amqp,
         relay,
+        cache,
+        rate_limits,
         gateways,
         db,
         clock,
@@ -468,6 +516,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         Arc::new(DatabaseHealth::new(db.clone(), Duration::from_secs(2))),
         Arc::new(BrokerHealth(Arc::clone(&services.publisher))),
         Arc::new(OutboxHealth(services.relay.clone())),
+        Arc::clone(&services.cache.health),
     ];
     let grpc_health = health.clone();
     let trusted_proxies = config
@@ -488,6 +537,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         waitlist: services.waitlist.clone(),
         jobs: services.jobs.clone(),
         health,
+        rate_limits: services.rate_limits.clone(),
         info: adapters_http::actuator::InfoResponse {
             name: "backend-event".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -544,6 +594,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         Arc::clone(&authenticator),
         trusted_proxies,
         grpc_health,
+        services.rate_limits.clone(),
     )
     .await?;
     let listener = TcpListener::bind((config.server.host.as_str(), config.server.port))
@@ -558,6 +609,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
     let routes = adapters_http::configure(state, authenticator);
     let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(middleware::from_fn(adapters_http::rate_limit::middleware))
             .wrap(middleware::from_fn(adapters_http::access::middleware))
             .wrap(middleware::from_fn(
                 adapters_http::security_headers::middleware,
@@ -573,6 +625,10 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
     }
     let server = server.listen(listener)?.run();
     let mut background = Background::default();
+    background.spawn_view_flush(
+        services.events.clone(),
+        Duration::from_secs(config.app.views.flush_interval_seconds),
+    );
     if config.broker.relay_enabled {
         background.spawn_relay(
             services.relay.clone(),

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use application::services::{JobSchedule, JobService, OutboxRelay};
+use application::services::{EventService, JobSchedule, JobService, OutboxRelay};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
@@ -75,6 +75,22 @@ impl Background {
                 }
                 if let Err(e) = jobs.run_scheduled(&name).await {
                     tracing::warn!(job = %name, error = %e, "kicked job run could not start or be recorded");
+                }
+            }
+        }));
+    }
+
+    /// Writes the counted event views every `interval`, and once more when stopped.
+    pub fn spawn_view_flush(&mut self, events: EventService, interval: Duration) {
+        let mut stop = self.stop.subscribe();
+        self.tasks.push(tokio::spawn(async move {
+            loop {
+                let go_on = pause(interval, &mut stop).await;
+                if let Err(e) = events.flush_views().await {
+                    tracing::warn!(error = %e, "event views could not be written; kept for the next flush");
+                }
+                if !go_on {
+                    break;
                 }
             }
         }));

@@ -3,7 +3,8 @@
 //! The default and profile files are compiled in, so the binary runs with no files at all; a
 //! `config/` directory next to the working directory (or `APP_CONFIG_DIR`) is layered on top.
 //! Environment: `APP__SECTION__KEY` for every key, plus the seed's variables (`DATABASE_URL`,
-//! `POSTGRES_*`, `*_SERVICE_URL`, `AMQP_URL`, `REDIS_URL`, `LOG_LEVEL`). Invalid values fail at
+//! `POSTGRES_*`, `*_SERVICE_URL`, `AMQP_URL`, `REDIS_URL`, `LOG_LEVEL`,
+//! `AQUASTREAM_RATE_LIMIT_ENABLED`). Invalid values fail at
 //! start with the key named.
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,8 @@ pub struct Config {
     pub broker: BrokerSection,
     pub jobs: JobsSection,
     pub redis: RedisSection,
+    pub cache: CacheSection,
+    pub rate_limits: RateLimitsSection,
     pub logging: LoggingSection,
     pub management: ManagementSection,
     pub otel: OtelSection,
@@ -138,6 +141,16 @@ pub struct AppSection {
     pub audit: AuditSection,
     pub idempotency: IdempotencySection,
     pub loyalty: LoyaltySection,
+    pub views: ViewsSection,
+}
+
+/// Event detail views, counted in memory and written in batches.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewsSection {
+    /// How often counted views are written (also on shutdown); a crash loses at most this
+    /// long's views of the instance.
+    pub flush_interval_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -313,7 +326,44 @@ pub struct JobsSection {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSection {
+    /// Empty = the in-process cache and rate limits.
     pub url: String,
+    /// Put before every key (several services or environments may share one Redis).
+    pub key_prefix: String,
+    pub connect_timeout_ms: u64,
+    /// One command's round trip; past it the call is served by the in-memory fallback.
+    pub command_timeout_ms: u64,
+    /// After a failure Redis is skipped this long before it is tried again.
+    pub retry_interval_seconds: u64,
+}
+
+/// The read cache (PRODUCT.md §13 "Caching").
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSection {
+    /// How long a cached entry lives at most.
+    pub ttl_seconds: u64,
+    /// The in-process cache's size (values and keys).
+    pub memory_max_mb: u64,
+    /// The TTL of entries cached in memory while a configured Redis is down.
+    pub fallback_ttl_seconds: u64,
+}
+
+/// Requests a minute per key (PRODUCT.md §13).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsSection {
+    pub enabled: bool,
+    /// Per user.
+    pub booking_create_per_minute: u32,
+    /// Per client: the user when authenticated, else the IP.
+    pub event_list_per_minute: u32,
+    /// Per user.
+    pub promo_validate_per_minute: u32,
+    /// Per payment gateway.
+    pub webhook_per_minute: u32,
+    /// Per IP.
+    pub sandbox_page_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -442,6 +492,13 @@ impl Config {
         figment = figment.merge(Serialized::default("profile", &profile));
         for (key, value) in seed_variables(env) {
             figment = figment.merge(Serialized::default(&key, value));
+        }
+        // The seed's switch of the rate limits (a boolean, so spelled as TOML).
+        if let Some(enabled) = env.var("AQUASTREAM_RATE_LIMIT_ENABLED") {
+            figment = figment.merge(Serialized::default(
+                "rate_limits.enabled",
+                env_value(&enabled.to_ascii_lowercase()),
+            ));
         }
         // `APP__SERVER__PORT=8080` → server.port; the environment wins over every file.
         for (key, value) in env.vars() {
@@ -613,6 +670,12 @@ impl Config {
         {
             return fail("jobs", "every interval must be ≥ 1");
         }
+        if !(1..=300).contains(&self.app.views.flush_interval_seconds) {
+            return fail(
+                "app.views.flush_interval_seconds",
+                "must be between 1 and 300",
+            );
+        }
         if self.app.audit.retain_days == 0 {
             return fail("app.audit.retain_days", "must be ≥ 1");
         }
@@ -699,6 +762,40 @@ impl Config {
                         "only asymmetric algorithms (RS*, PS*, ES256, ES384) are accepted",
                     );
                 }
+            }
+        }
+        let redis = self.redis.url.trim();
+        if !redis.is_empty() && !redis.starts_with("redis://") && !redis.starts_with("rediss://") {
+            return fail(
+                "redis.url",
+                "must start with redis:// or rediss:// (empty = in-process)",
+            );
+        }
+        if self.redis.connect_timeout_ms == 0 || self.redis.command_timeout_ms == 0 {
+            return fail(
+                "redis.connect_timeout_ms",
+                "and redis.command_timeout_ms must be ≥ 1",
+            );
+        }
+        if self.cache.ttl_seconds == 0 || self.cache.fallback_ttl_seconds == 0 {
+            return fail(
+                "cache.ttl_seconds",
+                "and cache.fallback_ttl_seconds must be ≥ 1",
+            );
+        }
+        if self.cache.memory_max_mb == 0 {
+            return fail("cache.memory_max_mb", "must be ≥ 1");
+        }
+        let r = &self.rate_limits;
+        for (key, value) in [
+            ("booking_create_per_minute", r.booking_create_per_minute),
+            ("event_list_per_minute", r.event_list_per_minute),
+            ("promo_validate_per_minute", r.promo_validate_per_minute),
+            ("webhook_per_minute", r.webhook_per_minute),
+            ("sandbox_page_per_minute", r.sandbox_page_per_minute),
+        ] {
+            if value == 0 {
+                return fail(&format!("rate_limits.{key}"), "must be ≥ 1");
             }
         }
         if let Err(e) = self.trusted_proxies() {
@@ -1005,6 +1102,28 @@ mod tests {
     }
 
     #[test]
+    fn redis_and_rate_limits_come_from_the_seed_variables_and_app_keys() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.redis.url, "", "in-process by default");
+        assert!(c.rate_limits.enabled);
+        assert_eq!(c.rate_limits.booking_create_per_minute, 10);
+        assert_eq!(c.rate_limits.event_list_per_minute, 100);
+        assert_eq!(c.rate_limits.promo_validate_per_minute, 20);
+        assert_eq!(c.cache.ttl_seconds, 300);
+        let c = load(&[
+            ("REDIS_URL", "redis://cache:6379/0"),
+            ("AQUASTREAM_RATE_LIMIT_ENABLED", "FALSE"),
+            ("APP__RATE_LIMITS__BOOKING_CREATE_PER_MINUTE", "3"),
+        ])
+        .unwrap();
+        assert_eq!(c.redis.url, "redis://cache:6379/0");
+        assert!(!c.rate_limits.enabled);
+        assert_eq!(c.rate_limits.booking_create_per_minute, 3);
+        let c = load(&[("APP__RATE_LIMITS__ENABLED", "false")]).unwrap();
+        assert!(!c.rate_limits.enabled);
+    }
+
+    #[test]
     fn database_url_and_the_seed_postgres_variables_select_postgresql() {
         let c = load(&[("DATABASE_URL", "postgres://u:p@db:5432/x")]).unwrap();
         assert_eq!(c.database_url(), "postgres://u:p@db:5432/x");
@@ -1061,10 +1180,111 @@ mod tests {
                 &[("APP__APP__COMPLETION__CHECK_INTERVAL_CRON", "hourly")],
                 "check_interval_cron",
             ),
+            (&[("REDIS_URL", "http://cache:6379")], "redis.url"),
+            (
+                &[("APP__RATE_LIMITS__EVENT_LIST_PER_MINUTE", "0")],
+                "rate_limits.event_list_per_minute",
+            ),
+            (&[("APP__CACHE__TTL_SECONDS", "0")], "cache.ttl_seconds"),
+            (
+                &[("AQUASTREAM_RATE_LIMIT_ENABLED", "maybe")],
+                "rate_limits.enabled",
+            ),
         ];
         for (vars, key) in cases {
             let err = load(vars).unwrap_err().to_string();
             assert!(err.contains(key), "{vars:?}: `{err}` does not name {key}");
         }
+    }
+}
+
+/// Every key of `config/default.toml` must be used by the service, not only accepted: a key
+/// nothing reads (as `redis.url` once was) fails this test. "Read" means its field is accessed
+/// (`.leaf`) in the wiring outside this file, or by one of the accessors below; validation
+/// alone does not count.
+#[cfg(test)]
+mod every_key_is_read {
+    use std::collections::BTreeMap;
+
+    use figment::value::{Dict, Value};
+
+    use super::*;
+
+    /// Keys this file itself turns into what the service uses.
+    const READ_HERE: &[(&str, &str)] = &[
+        ("database.url", "database_url()"),
+        ("database.sqlite_path", "database_url()"),
+        ("server.trusted_proxies", "trusted_proxies()"),
+    ];
+
+    fn flatten(prefix: &str, dict: &Dict, out: &mut BTreeMap<String, String>) {
+        for (key, value) in dict {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match value {
+                Value::Dict(_, inner) => flatten(&path, inner, out),
+                _ => {
+                    out.insert(path, key.clone());
+                }
+            }
+        }
+    }
+
+    fn wiring_sources() -> String {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+        let mut text = String::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rs")
+                && path.file_name().is_some_and(|n| n != "config.rs")
+            {
+                text.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+        text
+    }
+
+    fn accessed(sources: &str, leaf: &str) -> bool {
+        let needle = format!(".{leaf}");
+        sources.match_indices(&needle).any(|(at, _)| {
+            sources[at + needle.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'))
+        })
+    }
+
+    #[test]
+    fn every_key_in_default_toml_is_read_by_the_code() {
+        let dict: Dict = Figment::from(Toml::string(DEFAULT_TOML)).extract().unwrap();
+        let mut keys = BTreeMap::new();
+        flatten("", &dict, &mut keys);
+        assert!(keys.len() > 50, "{keys:?}");
+        let sources = wiring_sources();
+        let unread: Vec<&String> = keys
+            .iter()
+            .filter(|(path, leaf)| {
+                !READ_HERE.iter().any(|(k, _)| k == path) && !accessed(&sources, leaf)
+            })
+            .map(|(path, _)| path)
+            .collect();
+        assert!(
+            unread.is_empty(),
+            "keys of config/default.toml nothing reads: {unread:?}"
+        );
+    }
+
+    #[test]
+    fn the_check_finds_a_key_nobody_reads() {
+        let sources = "let x = config.redis.url; let y = c.port_number;";
+        assert!(accessed(sources, "url"));
+        assert!(
+            !accessed(sources, "port"),
+            "a prefix of another name is not a read"
+        );
+        assert!(!accessed(sources, "key_prefix"));
     }
 }

@@ -36,6 +36,7 @@ pub(crate) async fn start(
     authenticator: Arc<dyn Authenticate>,
     trusted_proxies: TrustedProxies,
     indicators: Vec<Arc<dyn HealthIndicator>>,
+    rate_limits: application::services::RateLimits,
 ) -> anyhow::Result<GrpcServer> {
     let listener = tokio::net::TcpListener::bind((config.server.host.as_str(), config.grpc.port))
         .await
@@ -46,7 +47,9 @@ pub(crate) async fn start(
             )
         })?;
     let addr = listener.local_addr()?;
-    let service = EventGrpc::new(use_cases, authenticator).with_trusted_proxies(trusted_proxies);
+    let service = EventGrpc::new(use_cases, authenticator)
+        .with_trusted_proxies(trusted_proxies)
+        .with_rate_limits(rate_limits);
     let health = HealthSettings {
         indicators,
         interval: Duration::from_secs(config.grpc.health_interval_seconds),

@@ -129,8 +129,9 @@ pub trait EventRepository: Send + Sync {
         option: NewPriceOption,
     ) -> Result<PriceOption, AppError>;
 
-    /// Counts a detail view (input of the popularity report).
-    async fn record_view(&self, id: EventId) -> Result<(), AppError>;
+    /// Adds `count` detail views (input of the popularity report); views are counted in memory
+    /// and written in batches.
+    async fn record_views(&self, id: EventId, count: u32) -> Result<(), AppError>;
 
     /// DRAFT events whose `publish_at` has come, locked and skipped by other instances.
     async fn claim_due_for_publication(

@@ -22,6 +22,7 @@ pub mod pagination;
 
 pub mod authentication;
 pub mod bookings;
+pub mod cache;
 pub mod client_address;
 pub mod crew;
 pub mod engagement;
@@ -39,6 +40,7 @@ pub use bookings::{
     BookingLog, BookingQuery, BookingRepository, NewRefund, PaymentRepository, PlacementRejection,
     RefundRecord, ReminderKind, SeatHolding,
 };
+pub use cache::{Cache, CacheError, RateDecision, RateLimit, RateLimiter};
 pub use client_address::{ClientAddress, IpNet, TrustedProxies};
 pub use crew::{
     CrewAssignment, CrewAssignmentRecord, CrewAssignmentRepository, CrewDirectory, CrewRequest,

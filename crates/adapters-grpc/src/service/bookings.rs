@@ -1,7 +1,7 @@
 //! Booking rpcs: create, get, list, cancel.
 
 use application::AppError;
-use application::services::{BookingFilter, CreateBookingCommand};
+use application::services::{BookingFilter, CreateBookingCommand, LimitKind};
 use domain::booking::BookingStatus;
 use domain::{BookingId, EventId, PriceOptionId, UserId};
 use tonic::{Request, Response, Status};
@@ -20,6 +20,7 @@ pub(super) async fn create(
     request: Request<pb::CreateBookingRequest>,
 ) -> Reply<pb::BookingResponse> {
     let ctx = svc.caller(&request, Access::Write, Least::User).await?;
+    svc.limit(LimitKind::BookingCreate, &ctx).await?;
     let r = request.into_inner();
     let cmd = CreateBookingCommand {
         event_id: EventId(r.event_id),

@@ -2,10 +2,10 @@
 
 use application::AppError;
 use application::ports::EventSort;
-use application::services::CancelEventCommand;
 use application::services::events::{
     CreateEventCommand, ListEventsQuery, PublishEventCommand, UpdateEventCommand,
 };
+use application::services::{CancelEventCommand, LimitKind};
 use domain::EventId;
 use domain::event::{EventDetailsInput, EventStatus, NewEventInput};
 use domain::price_option::PriceOptionInput;
@@ -138,6 +138,7 @@ pub(super) async fn list(
     request: Request<pb::ListEventsRequest>,
 ) -> Reply<pb::ListEventsResponse> {
     let ctx = svc.caller(&request, Access::Read, Least::Anyone).await?;
+    svc.limit(LimitKind::EventList, &ctx).await?;
     let query = list_query(request.into_inner()).or_status()?;
     let page = svc.use_cases.events.list(&ctx, query).await.or_status()?;
     let (total_pages, total_elements, number) = messages::page_info(&page);

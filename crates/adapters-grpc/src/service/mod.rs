@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use application::ports::{Authenticate, RequestContext, TrustedProxies};
 use application::services::{
-    BookingService, CrewService, EventService, FavoriteService, PaymentService, ReviewService,
+    BookingService, CrewService, EventService, FavoriteService, LimitKind, PaymentService,
+    RateLimits, ReviewService,
 };
 use tonic::{Request, Response, Status};
 
@@ -46,6 +47,7 @@ impl std::fmt::Debug for UseCases {
 pub struct EventGrpc {
     use_cases: UseCases,
     callers: Callers,
+    rate_limits: RateLimits,
 }
 
 impl std::fmt::Debug for EventGrpc {
@@ -60,7 +62,25 @@ impl EventGrpc {
         Self {
             use_cases,
             callers: Callers::new(authenticator, TrustedProxies::default()),
+            rate_limits: RateLimits::default(),
         }
+    }
+
+    /// The rate limits REST applies too (default: none).
+    #[must_use]
+    pub fn with_rate_limits(mut self, limits: RateLimits) -> Self {
+        self.rate_limits = limits;
+        self
+    }
+
+    /// Counts the call against `kind`'s limit for the caller (RESOURCE_EXHAUSTED with
+    /// `RetryInfo` over it).
+    async fn limit(&self, kind: LimitKind, ctx: &RequestContext) -> Result<(), Status> {
+        self.rate_limits
+            .check_client(kind, ctx)
+            .await
+            .or_status()
+            .map(|_| ())
     }
 
     /// Believe `x-forwarded-for` and the gateway identity metadata only from these peers

@@ -554,9 +554,12 @@ impl EventRepository for SeaTx {
         })?)
     }
 
-    async fn record_view(&self, id: EventId) -> Result<(), AppError> {
+    async fn record_views(&self, id: EventId, count: u32) -> Result<(), AppError> {
         row::Entity::update_many()
-            .col_expr(row::Column::Views, Expr::col(row::Column::Views).add(1))
+            .col_expr(
+                row::Column::Views,
+                Expr::col(row::Column::Views).add(i64::from(count)),
+            )
             .filter(row::Column::Id.eq(id.0))
             .exec(self.conn())
             .await

@@ -587,9 +587,8 @@ on_both_backends!(stats_views_and_popularity, |t| {
     payment_row(&tx, b2, 10_000, 2_500, "PARTIAL_REFUND").await;
     payment_row(&tx, b2, 5_000, 0, "FAILED").await;
     review_row(&tx, event.id, 1, 4, "ACTIVE").await;
-    for _ in 0..3 {
-        tx.record_view(event.id).await.unwrap();
-    }
+    tx.record_views(event.id, 2).await.unwrap();
+    tx.record_views(event.id, 1).await.unwrap();
 
     let stats = tx.stats(event.id, None, None).await.unwrap();
     assert_eq!(

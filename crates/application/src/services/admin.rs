@@ -194,6 +194,11 @@ impl AdminService {
         if from > to {
             return Err(AppError::invalid("to", "must not be before from"));
         }
+        // This instance's views counted since the last flush are in the report too (other
+        // instances flush theirs every few seconds).
+        if let Err(e) = self.events.flush_views().await {
+            tracing::warn!(error = %e, "pending views could not be written before the report");
+        }
         let tx = self.uow.begin().await?;
         let events = tx.events().popularity(from, to, limit).await?;
         tx.commit().await?;

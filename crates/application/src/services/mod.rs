@@ -15,6 +15,7 @@ pub mod outbox_relay;
 pub mod payments;
 pub mod placement;
 pub mod promo_codes;
+pub mod rate_limits;
 mod recording;
 pub mod reminders;
 pub mod retention;
@@ -52,6 +53,7 @@ pub use promo_codes::{
     CreatePromoCodeCommand, PromoCodeFilter, PromoCodeService, PromoTermsInput, PromoValidation,
     UpdatePromoCodeCommand, ValidatePromoCodeCommand,
 };
+pub use rate_limits::{LimitKind, RateLimitSettings, RateLimits};
 pub use reminders::ReminderService;
 pub use retention::{RetentionReport, RetentionService, RetentionSettings};
 pub use reviews::{

@@ -456,16 +456,16 @@ async fn log_levels_change_at_run_time() {
     assert!(!tracing::enabled!(target: "sqlx::query", tracing::Level::DEBUG));
 }
 
-/// A TCP proxy to PostgreSQL that can be cut: while cut, it closes every connection it holds
+/// A TCP proxy (to PostgreSQL, Redis) that can be cut: while cut, it closes every connection it holds
 /// and every new one at once.
-struct CuttableProxy {
-    addr: std::net::SocketAddr,
+pub(crate) struct CuttableProxy {
+    pub(crate) addr: std::net::SocketAddr,
     cut: Arc<AtomicBool>,
     connections: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 impl CuttableProxy {
-    async fn to(target: String) -> Self {
+    pub(crate) async fn to(target: String) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let cut = Arc::new(AtomicBool::new(false));
@@ -493,14 +493,14 @@ impl CuttableProxy {
         }
     }
 
-    fn cut(&self) {
+    pub(crate) fn cut(&self) {
         self.cut.store(true, Ordering::SeqCst);
         for task in self.connections.lock().unwrap().drain(..) {
             task.abort();
         }
     }
 
-    fn restore(&self) {
+    pub(crate) fn restore(&self) {
         self.cut.store(false, Ordering::SeqCst);
     }
 }

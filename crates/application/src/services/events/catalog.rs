@@ -49,7 +49,8 @@ const CATALOG_STATUSES: [EventStatus; 2] = [EventStatus::Published, EventStatus:
 impl EventService {
     /// `GET /api/v1/events/{id}`, `GetEvent`: public. A DRAFT exists only for its creator and
     /// admins (404 for everybody else); PUBLISHED, COMPLETED and CANCELED events are shown to
-    /// everybody. A view of a PUBLISHED event by anyone but its managers is counted.
+    /// everybody. A view of a PUBLISHED event by anyone but its managers is counted, in memory
+    /// (see [`ViewCounter`]): reading an event writes nothing.
     pub async fn get(&self, ctx: &RequestContext, id: EventId) -> Result<EventDetails, AppError> {
         let tx = self.uow.begin().await?;
         let EventListing { event, rating } = tx
@@ -64,7 +65,7 @@ impl EventService {
             price_options.retain(|o| o.is_active);
         }
         if event.status == EventStatus::Published && !manager {
-            tx.events().record_view(id).await?;
+            self.views.count(id);
         }
         let crew = if event.crew_status == CrewStatus::None {
             None

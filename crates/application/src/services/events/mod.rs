@@ -9,6 +9,7 @@ mod catalog;
 mod editing;
 mod price_options;
 mod publication;
+mod views;
 
 use std::sync::Arc;
 
@@ -37,6 +38,7 @@ use crate::{AppError, Page, PageRequest};
 pub use catalog::{EventDetails, ListEventsQuery, SEARCH_MAX};
 pub use editing::{CreateEventCommand, EventWithOptions, RescheduleTo, UpdateEventCommand};
 pub use publication::PublishEventCommand;
+pub use views::ViewCounter;
 
 /// The event use cases.
 #[derive(Clone)]
@@ -44,6 +46,7 @@ pub struct EventService {
     pub(super) uow: Arc<dyn UnitOfWork>,
     pub(super) clock: Arc<dyn Clock>,
     waitlist: WaitlistSettings,
+    views: ViewCounter,
 }
 
 impl std::fmt::Debug for EventService {
@@ -159,6 +162,7 @@ impl EventService {
             uow,
             clock,
             waitlist: WaitlistSettings::default(),
+            views: ViewCounter::default(),
         }
     }
 
@@ -168,6 +172,14 @@ impl EventService {
     pub const fn with_waitlist(mut self, settings: WaitlistSettings) -> Self {
         self.waitlist = settings;
         self
+    }
+
+    /// Writes the views counted since the last flush (see [`ViewCounter`]); answers how many.
+    ///
+    /// # Errors
+    /// The database failed; the views are kept for the next flush.
+    pub async fn flush_views(&self) -> Result<u64, AppError> {
+        self.views.flush(self.uow.as_ref()).await
     }
 
     /// Loads and row-locks an event the caller manages (another organizer's event is 404).
