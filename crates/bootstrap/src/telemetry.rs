@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use adapters_http::LogLevels;
 use tracing_subscriber::Layer;
+use tracing_subscriber::filter::{FilterExt as _, filter_fn};
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -24,6 +25,55 @@ use crate::config::LogFormat;
 /// The spans exported as traces: this service's own at INFO (the request, the publish, …),
 /// whatever the log level.
 const TRACE_FILTER: &str = "info";
+
+/// Span targets that exist for the traces only: the use cases (`application::…`) and the SQL
+/// statements (`sea_orm::…`). The log lines never see them, so a line logged inside one still
+/// carries the fields of the request's span (`request_id`, `trace_id`), and with traces off
+/// they are disabled at their call sites (no cost).
+const TRACE_ONLY_SPAN_TARGETS: &[&str] = &["application::", "sea_orm::"];
+
+/// The log layer's filter beside the level: everything but the trace-only spans.
+fn not_a_trace_only_span(metadata: &tracing::Metadata<'_>) -> bool {
+    !(metadata.is_span()
+        && TRACE_ONLY_SPAN_TARGETS
+            .iter()
+            .any(|prefix| metadata.target().starts_with(prefix)))
+}
+
+/// The spans of SQL statements (sea-orm's `sea_orm.*` spans, with `db.system` and
+/// `db.operation`) are exported only inside a traced operation (a request, a use case, a job
+/// run): the outbox relay's polling and other background statements would otherwise make a
+/// trace of their own every few hundred milliseconds.
+#[derive(Debug, Clone, Copy)]
+struct StatementsWithinATrace;
+
+fn is_statement_span(metadata: &tracing::Metadata<'_>) -> bool {
+    metadata.is_span() && metadata.target().starts_with("sea_orm::")
+}
+
+impl<S> tracing_subscriber::layer::Filter<S> for StatementsWithinATrace
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn enabled(
+        &self,
+        metadata: &tracing::Metadata<'_>,
+        cx: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        !is_statement_span(metadata) || cx.lookup_current().is_some()
+    }
+
+    fn callsite_enabled(
+        &self,
+        metadata: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if is_statement_span(metadata) {
+            tracing::subscriber::Interest::sometimes()
+        } else {
+            tracing::subscriber::Interest::always()
+        }
+    }
+}
 
 const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
 
@@ -237,12 +287,13 @@ pub fn init_with_traces(
                     opentelemetry_sdk::propagation::TraceContextPropagator::new(),
                 );
                 adapters_http::observe::enable_trace_context();
+                adapters_grpc::metrics::enable_trace_context();
                 tracing_opentelemetry::layer()
                     .with_tracer(tracer)
-                    .with_filter(EnvFilter::new(TRACE_FILTER))
+                    .with_filter(EnvFilter::new(TRACE_FILTER).and(StatementsWithinATrace))
             });
             tracing_subscriber::registry()
-                .with(logs.with_filter(filter))
+                .with(logs.with_filter(filter.and(filter_fn(not_a_trace_only_span))))
                 .with(otel)
                 .try_init()
                 .ok()?;

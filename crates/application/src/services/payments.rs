@@ -198,6 +198,7 @@ impl PaymentService {
     /// `POST /api/v1/payments`: the booking's owner (or an admin) starts a payment of the
     /// outstanding amount, or part of it, on the default gateway. See the module docs for the
     /// two transactions around the gateway call.
+    #[tracing::instrument(name = "PaymentService.initiate", skip_all)]
     pub async fn initiate(
         &self,
         ctx: &RequestContext,
@@ -425,6 +426,7 @@ impl PaymentService {
 
     /// `POST /api/v1/payments/confirm`: the booking's owner (or an admin) asks to apply what
     /// the gateway says about `gateway_reference`. Others get 404.
+    #[tracing::instrument(name = "PaymentService.confirm", skip_all)]
     pub async fn confirm(
         &self,
         ctx: &RequestContext,
@@ -466,6 +468,7 @@ impl PaymentService {
 
     /// `POST /api/v1/payments/webhook/{gateway}`: a signed notice from the gateway (a bad
     /// signature is 401); the state is then asked for and applied as the system.
+    #[tracing::instrument(name = "PaymentService.webhook", skip_all)]
     pub async fn webhook(
         &self,
         gateway: &str,
@@ -481,6 +484,7 @@ impl PaymentService {
 
     /// The sandbox payment page: plays the customer (`success`/`failure`) on a test gateway,
     /// then applies the gateway's state as a webhook would. Real gateways refuse (409).
+    #[tracing::instrument(name = "PaymentService.simulate", skip_all)]
     pub async fn simulate(
         &self,
         gateway: &str,
@@ -495,6 +499,7 @@ impl PaymentService {
 
     /// `GET /api/v1/payments/{id}`: whoever may read the booking (owner, the event's
     /// organizer, admins), with the payment's refunds.
+    #[tracing::instrument(name = "PaymentService.get", skip_all)]
     pub async fn get(&self, ctx: &RequestContext, id: PaymentId) -> Result<PaymentView, AppError> {
         ctx.actor.require_authenticated()?;
         let tx = self.deps.uow.begin().await?;
@@ -531,6 +536,7 @@ impl PaymentService {
     /// * Anyone else: 404.
     ///
     /// The refund is answered PENDING (in `refunds`) and sent to the gateway after the commit.
+    #[tracing::instrument(name = "PaymentService.refund", skip_all)]
     pub async fn refund(
         &self,
         ctx: &RequestContext,
