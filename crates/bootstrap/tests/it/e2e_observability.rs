@@ -407,7 +407,81 @@ on_both!(probes_answer_and_details_stay_with_admins, |app| {
         body["components"]["outbox"]["latency_ms"].is_number(),
         "{body}"
     );
+    // the test profile takes payments through the sandbox: up
+    assert_eq!(body["components"]["payment"]["status"], "UP", "{body}");
+    assert_eq!(body["components"]["payment"]["critical"], false, "{body}");
+    // no crew service configured: no component
+    assert!(body["components"].get("crew").is_none(), "{body}");
+    // free space is watched for the embedded SQLite file only
+    let disk = &body["components"]["diskSpace"];
+    match app.backend {
+        Backend::Sqlite => {
+            assert_eq!(disk["status"], "UP", "{body}");
+            assert!(
+                disk["detail"].as_str().unwrap().contains("bytes free"),
+                "{body}"
+            );
+        }
+        Backend::Postgres => assert!(disk.is_null(), "{body}"),
+    }
 });
+
+/// A local port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optional_components_go_down_without_failing_readiness() {
+    let unreachable = format!("http://127.0.0.1:{}", closed_port());
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("APP__PAYMENTS__DEFAULT_GATEWAY", "http"),
+            ("APP__SERVICES__PAYMENT__URL", &unreachable),
+            ("APP__SERVICES__CREW__URL", &unreachable),
+            // more free megabytes than any test machine has
+            ("APP__MANAGEMENT__DISK_SPACE_THRESHOLD_MB", "1000000000000"),
+        ],
+    )
+    .await
+    .unwrap();
+    let (status, body) = app.get("/actuator/health/readiness", Some(admin())).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "UP", "{body}");
+    let components = &body["components"];
+    assert_eq!(components["db"]["status"], "UP", "{body}");
+    for name in ["payment", "crew", "diskSpace"] {
+        assert_eq!(components[name]["status"], "DOWN", "{name}: {body}");
+        assert_eq!(components[name]["critical"], false, "{name}: {body}");
+    }
+    assert!(
+        components["payment"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("http: DOWN"),
+        "{body}"
+    );
+    // everyone else gets the status only
+    let (status, body) = app.get("/actuator/health/readiness", None).await;
+    assert_eq!((status, &body["status"]), (200, &json!("UP")));
+    assert!(body.get("components").is_none(), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_recording_can_be_switched_off() {
+    let app = spawn_app_with(Backend::Sqlite, &[("APP__METRICS__ENABLED", "false")])
+        .await
+        .unwrap();
+    let (status, body) = app.get("/actuator/prometheus", Some(admin())).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = app.get("/actuator/metrics", Some(admin())).await;
+    assert_eq!(status, 404, "{body}");
+    // the service itself works as before
+    let event_id = app.published_event(organizer(1), 5, "100.00", 10).await;
+    app.confirmed_booking(user(1), event_id, 1).await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_levels_change_at_run_time() {
