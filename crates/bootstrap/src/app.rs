@@ -220,12 +220,13 @@ fn gateways(config: &Config) -> anyhow::Result<(PaymentGateways, Arc<HttpPayment
     Ok((registry, http_gateway))
 }
 
+/// The directory the use cases call, and the HTTP client behind it when there is one (for
+/// the `crew` health component).
+type CrewWiring = (Arc<dyn CrewDirectory>, Option<Arc<HttpCrewDirectory>>);
+
 /// backend-crew over HTTP when `services.crew.url` is set; otherwise a directory that is
 /// always unavailable, so crew requests wait PENDING_RETRY.
-/// The client is returned too when there is one (for the `crew` health component).
-fn crew_directory(
-    config: &Config,
-) -> anyhow::Result<(Arc<dyn CrewDirectory>, Option<Arc<HttpCrewDirectory>>)> {
+fn crew_directory(config: &Config) -> anyhow::Result<CrewWiring> {
     let c = &config.services.crew;
     if c.url.trim().is_empty() {
         return Ok((Arc::new(UnconfiguredCrewDirectory), None));

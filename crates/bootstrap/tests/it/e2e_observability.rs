@@ -824,6 +824,7 @@ fn named<'a>(spans: &'a [OtlpSpan], name: &str) -> &'a OtlpSpan {
 /// A collector, the global subscriber exporting to it, and the app (publishing to RabbitMQ
 /// with a consumer bound to `booking.created`, when the broker answers); `None` when a
 /// subscriber was installed before (nothing to check) or the backend is missing.
+#[allow(clippy::print_stdout)] // the SKIPPED notes of the test output
 async fn traced_app(
     backend: Backend,
 ) -> Option<(
