@@ -94,6 +94,28 @@ impl ResilientCaller {
         unanswered: impl Fn(Unanswered) -> E + Send + Sync,
         is_unavailable: impl Fn(&E) -> bool + Send + Sync,
     ) -> Result<T, E> {
+        use tracing::Instrument as _;
+        // a client span per logical call (retries included); its context is the
+        // `traceparent` the callee receives
+        let span = tracing::info_span!(
+            "http.client",
+            otel.kind = "client",
+            peer.service = self.service,
+            operation,
+        );
+        self.call_in(operation, request, answer, unanswered, is_unavailable)
+            .instrument(span)
+            .await
+    }
+
+    async fn call_in<T, E>(
+        &self,
+        operation: &'static str,
+        request: impl Fn() -> RequestBuilder + Send + Sync,
+        answer: impl Fn(StatusCode, &[u8]) -> Result<T, E> + Send + Sync,
+        unanswered: impl Fn(Unanswered) -> E + Send + Sync,
+        is_unavailable: impl Fn(&E) -> bool + Send + Sync,
+    ) -> Result<T, E> {
         let service = self.service;
         let Some(permit) = self.breaker.admit(Instant::now()) else {
             tracing::debug!(service, operation, "circuit open; failing fast");
@@ -221,11 +243,11 @@ mod tests {
         };
         let span = tracing::info_span!("outer");
         let trace_id = span.context().span().span_context().trace_id().to_string();
+        let outer_span_id = span.context().span().span_context().span_id().to_string();
         call(client.clone(), server.uri())
             .instrument(span)
             .await
             .unwrap();
-        // outside any span: no header
         call(client, server.uri()).await.unwrap();
 
         let received = server.received_requests().await.unwrap();
@@ -235,7 +257,15 @@ mod tests {
             .and_then(|v| v.to_str().ok())
             .unwrap();
         assert_eq!(traceparent.split('-').nth(1), Some(trace_id.as_str()));
-        assert!(received[1].headers.get("traceparent").is_none());
+        // the parent the callee sees is the call's own client span, not the caller's span
+        assert_ne!(traceparent.split('-').nth(2), Some(outer_span_id.as_str()));
+        // outside any span the call's client span starts a trace of its own
+        let alone = received[1]
+            .headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap();
+        assert_ne!(alone.split('-').nth(1), Some(trace_id.as_str()));
     }
 
     #[tokio::test]
