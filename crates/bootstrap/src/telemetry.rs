@@ -143,6 +143,11 @@ where
             tracing::subscriber::Interest::always()
         }
     }
+
+    /// Any level: combined with the trace filter (`and`), whose own hint then stays in force.
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::TRACE)
+    }
 }
 
 const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
