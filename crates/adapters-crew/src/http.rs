@@ -70,6 +70,8 @@ pub struct HttpCrewDirectory {
     client: reqwest::Client,
     base_url: Url,
     caller: ResilientCaller,
+    /// How long a health probe waits for a connection.
+    probe_timeout: std::time::Duration,
 }
 
 #[derive(Serialize)]
@@ -111,6 +113,7 @@ impl HttpCrewDirectory {
                 config.breaker_threshold,
                 config.breaker_cooldown,
             ),
+            probe_timeout: config.timeout.min(std::time::Duration::from_secs(2)),
         })
     }
 
@@ -118,6 +121,15 @@ impl HttpCrewDirectory {
     #[must_use]
     pub fn circuit_open(&self) -> bool {
         self.caller.circuit_open()
+    }
+
+    /// Whether backend-crew can be called now: the breaker is closed and a connection to it
+    /// opens within the call timeout (at most 2 s). For the `crew` health component.
+    ///
+    /// # Errors
+    /// Why the crew service counts as down.
+    pub async fn probe(&self) -> Result<(), String> {
+        self.caller.probe(&self.base_url, self.probe_timeout).await
     }
 
     /// `{base}/api/v1/events/{event_id}/crew[/{segment}…]`.

@@ -1,16 +1,24 @@
-//! gRPC server metrics, a tower layer around every service:
+//! gRPC server metrics and traces, a tower layer around every service:
 //! `grpc_server_request_duration_seconds{service, method, code}` (a histogram; its `_count`
 //! is the call count). The code is the `grpc-status` of a trailers-only answer (every error
 //! tonic returns from a unary handler), `OK` otherwise. Calls to a path no service knows are
 //! recorded as `service="unknown", method="unknown"`, so a client cannot grow the label set.
+//!
+//! Every call runs inside a `grpc_request` span (`rpc.system`, `rpc.service`, `rpc.method`,
+//! `rpc.grpc.status_code`); with traces on ([`enable_trace_context`]) it continues the
+//! caller's W3C `traceparent` from the request metadata.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use opentelemetry::trace::TraceContextExt as _;
 use tonic::Code;
 use tonic::codegen::http;
+use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 pub const REQUEST_DURATION: &str = "grpc_server_request_duration_seconds";
 
@@ -47,10 +55,14 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let (service, method) = split_path(req.uri().path());
+        let span = call_span(&req, &service, &method);
         let started = Instant::now();
-        let call = self.inner.call(req);
+        let call = {
+            let _entered = span.enter();
+            self.inner.call(req)
+        };
         Box::pin(async move {
-            let result = call.await;
+            let result = call.instrument(span.clone()).await;
             let code = match &result {
                 Ok(response) => response
                     .headers()
@@ -63,6 +75,7 @@ where
             } else {
                 (service, method)
             };
+            span.record("rpc.grpc.status_code", code as i32);
             metrics::histogram!(
                 REQUEST_DURATION,
                 "service" => service,
@@ -73,6 +86,51 @@ where
             result
         })
     }
+}
+
+/// Set once by bootstrap when traces are exported: calls then read the W3C trace context.
+static TRACE_CONTEXT: AtomicBool = AtomicBool::new(false);
+
+/// Makes calls continue the caller's trace (the global propagator must be set).
+pub fn enable_trace_context() {
+    TRACE_CONTEXT.store(true, Ordering::Relaxed);
+}
+
+/// The request metadata (HTTP/2 headers) as an OpenTelemetry extractor.
+struct Metadata<'a>(&'a http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for Metadata<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+/// The span of one call, a child of the caller's trace context when traces are on.
+fn call_span<B>(req: &http::Request<B>, service: &str, method: &str) -> tracing::Span {
+    let span = tracing::info_span!(
+        "grpc_request",
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = %service,
+        rpc.method = %method,
+        rpc.grpc.status_code = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    if TRACE_CONTEXT.load(Ordering::Relaxed) {
+        let parent =
+            opentelemetry::global::get_text_map_propagator(|p| p.extract(&Metadata(req.headers())));
+        let _ = span.set_parent(parent);
+        let context = span.context();
+        let span_context = context.span().span_context().clone();
+        if span_context.is_valid() {
+            span.record("trace_id", span_context.trace_id().to_string().as_str());
+        }
+    }
+    span
 }
 
 /// `/package.Service/Method` → (`package.Service`, `Method`).

@@ -94,6 +94,9 @@ impl std::fmt::Display for InvalidGatewayConfig {
 
 impl std::error::Error for InvalidGatewayConfig {}
 
+/// The longest a health probe waits for a connection.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The backend-payment gateway (registry name `http`).
 #[derive(Debug)]
 pub struct HttpPaymentGateway {
@@ -170,6 +173,17 @@ impl HttpPaymentGateway {
             ),
             config,
         })
+    }
+
+    /// Whether backend-payment can be called now: the breaker is closed and a connection to
+    /// it opens within the call timeout (at most 2 s). For the `payment` health component.
+    ///
+    /// # Errors
+    /// Why the gateway counts as down.
+    pub async fn probe(&self) -> Result<(), String> {
+        self.caller
+            .probe(&self.base_url, self.config.timeout.min(PROBE_TIMEOUT))
+            .await
     }
 
     /// `{base}/api/v1/payments[/{segment}…]`, each segment percent-encoded.

@@ -4,9 +4,11 @@
 //! registers them in the `PaymentGateways` registry by name. `docs/payment-gateways.md` says how
 //! to add another one.
 
+pub mod health;
 pub mod http;
 pub mod sandbox;
 pub mod webhook_signature;
 
+pub use health::PaymentHealth;
 pub use http::{HttpGatewayConfig, HttpPaymentGateway, InvalidGatewayConfig};
 pub use sandbox::{SandboxConfig, SandboxGateway};

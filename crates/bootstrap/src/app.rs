@@ -7,11 +7,13 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, middleware, web};
 use adapters_auth::{AuthConfig, Authenticator, JwtConfig};
-use adapters_crew::{HttpCrewConfig, HttpCrewDirectory, UnconfiguredCrewDirectory};
+use adapters_crew::{CrewHealth, HttpCrewConfig, HttpCrewDirectory, UnconfiguredCrewDirectory};
 use adapters_http::observe::{AccessLog, AccessLogMode};
 use adapters_http::{ApiState, HttpSettings, LogLevels, Observability};
 use adapters_messaging::{AmqpConfig, AmqpPublisher, LoggingPublisher};
-use adapters_payment::{HttpGatewayConfig, HttpPaymentGateway, SandboxConfig, SandboxGateway};
+use adapters_payment::{
+    HttpGatewayConfig, HttpPaymentGateway, PaymentHealth, SandboxConfig, SandboxGateway,
+};
 use adapters_postgres::{DatabaseConfig, DatabaseHealth, SeaUnitOfWork};
 use adapters_redis::{CacheBackend, CacheSettings, RedisConfig};
 use anyhow::Context;
@@ -91,6 +93,10 @@ pub struct Services {
     /// is set, in-memory otherwise.
     pub cache: CacheBackend,
     pub rate_limits: RateLimits,
+    /// The backend-payment gateway (for the `payment` health component).
+    pub http_gateway: Arc<HttpPaymentGateway>,
+    /// The backend-crew client when `services.crew.url` is set (the `crew` health component).
+    pub crew_client: Option<Arc<HttpCrewDirectory>>,
 }
 
 impl std::fmt::Debug for Services {
@@ -156,9 +162,44 @@ fn loyalty_program(config: &Config) -> anyhow::Result<LoyaltyProgram> {
     })
 }
 
-fn gateways(config: &Config) -> anyhow::Result<PaymentGateways> {
+/// The `/actuator/health` components (and the gRPC health service's): which ones are
+/// critical (readiness fails while they are down) is each indicator's say — only `db`.
+/// `cache` is the Redis adapter's component (in-memory when no Redis is configured).
+fn health_components(
+    config: &Config,
+    db: &DatabaseConnection,
+    services: &Services,
+) -> Vec<Arc<dyn HealthIndicator>> {
+    let mut health: Vec<Arc<dyn HealthIndicator>> = vec![
+        Arc::new(DatabaseHealth::new(db.clone(), Duration::from_secs(2))),
+        Arc::new(BrokerHealth(Arc::clone(&services.publisher))),
+        Arc::new(OutboxHealth(services.relay.clone())),
+        Arc::new(PaymentHealth::new(
+            Some(Arc::clone(&services.http_gateway)),
+            config.payments.sandbox.enabled,
+            !(config.payments.sandbox.enabled && config.payments.default_gateway == "sandbox"),
+        )),
+        Arc::clone(&services.cache.health),
+    ];
+    if let Some(crew) = &services.crew_client {
+        health.push(Arc::new(CrewHealth(Arc::clone(crew))));
+    }
+    let url = config.database_url();
+    if let Some(file) = crate::disk_space::sqlite_file(&url) {
+        health.push(Arc::new(crate::disk_space::DiskSpaceHealth::new(
+            file,
+            config
+                .management
+                .disk_space_threshold_mb
+                .saturating_mul(1024 * 1024),
+        )));
+    }
+    health
+}
+
+fn gateways(config: &Config) -> anyhow::Result<(PaymentGateways, Arc<HttpPaymentGateway>)> {
     let p = &config.payments;
-    let http: Arc<dyn PaymentGateway> = {
+    let http_gateway = {
         let mut cfg = HttpGatewayConfig::new(
             config.services.payment.url.clone(),
             p.http.webhook_secret.clone(),
@@ -170,6 +211,7 @@ fn gateways(config: &Config) -> anyhow::Result<PaymentGateways> {
                 .map_err(|e| anyhow::anyhow!("services.payment.url: {e}"))?,
         )
     };
+    let http: Arc<dyn PaymentGateway> = Arc::clone(&http_gateway) as Arc<dyn PaymentGateway>;
     let sandbox: Option<Arc<dyn PaymentGateway>> = p.sandbox.enabled.then(|| {
         Arc::new(SandboxGateway::new(SandboxConfig {
             public_base_url: config.server.public_base_url.clone(),
@@ -177,19 +219,24 @@ fn gateways(config: &Config) -> anyhow::Result<PaymentGateways> {
         })) as Arc<dyn PaymentGateway>
     });
     // New gateways: one more `.register(…)` line here.
-    Ok(match (p.default_gateway.as_str(), sandbox) {
+    let registry = match (p.default_gateway.as_str(), sandbox) {
         ("sandbox", Some(sandbox)) => PaymentGateways::new(sandbox).register(http),
         (_, Some(sandbox)) => PaymentGateways::new(http).register(sandbox),
         (_, None) => PaymentGateways::new(http),
-    })
+    };
+    Ok((registry, http_gateway))
 }
+
+/// The directory the use cases call, and the HTTP client behind it when there is one (for
+/// the `crew` health component).
+type CrewWiring = (Arc<dyn CrewDirectory>, Option<Arc<HttpCrewDirectory>>);
 
 /// backend-crew over HTTP when `services.crew.url` is set; otherwise a directory that is
 /// always unavailable, so crew requests wait PENDING_RETRY.
-fn crew_directory(config: &Config) -> anyhow::Result<Arc<dyn CrewDirectory>> {
+fn crew_directory(config: &Config) -> anyhow::Result<CrewWiring> {
     let c = &config.services.crew;
     if c.url.trim().is_empty() {
-        return Ok(Arc::new(UnconfiguredCrewDirectory));
+        return Ok((Arc::new(UnconfiguredCrewDirectory), None));
     }
     let directory = HttpCrewDirectory::new(HttpCrewConfig {
         base_url: c.url.clone(),
@@ -199,7 +246,11 @@ fn crew_directory(config: &Config) -> anyhow::Result<Arc<dyn CrewDirectory>> {
         breaker_cooldown: Duration::from_secs(c.breaker_cooldown_seconds),
     })
     .map_err(|e| anyhow::anyhow!("services.crew.url: {e}"))?;
-    Ok(Arc::new(directory))
+    let directory = Arc::new(directory);
+    Ok((
+        Arc::clone(&directory) as Arc<dyn CrewDirectory>,
+        Some(directory),
+    ))
 }
 
 fn crew_retry_policy(config: &Config) -> CrewRetryPolicy {
@@ -307,7 +358,7 @@ pub fn services(
         max_quantity: config.app.booking.max_quantity,
     };
     let loyalty = loyalty_program(config)?;
-    let gateways = gateways(config)?;
+    let (gateways, http_gateway) = gateways(config)?;
     let waitlist = WaitlistSettings {
         notification_window: chrono::Duration::minutes(i64::from(
             config.app.waitlist.notification_window_minutes,
@@ -353,10 +404,11 @@ pub fn services(
     .with_allowed_return_origins(config.payments.allowed_return_origins.clone())
     .with_webhook_tolerance_seconds(config.payments.webhook_tolerance_seconds);
     let waitlist_service = WaitlistService::new(Arc::clone(&uow), Arc::clone(&clock), waitlist);
+    let (crew_directory, crew_client) = crew_directory(config)?;
     let crew = CrewService::new(
         Arc::clone(&uow),
         Arc::clone(&clock),
-        crew_directory(config)?,
+        crew_directory,
         crew_retry_policy(config),
     );
     let reminders = ReminderService::new(Arc::clone(&uow), Arc::clone(&clock));
@@ -428,6 +480,8 @@ pub fn services(
         cache,
         rate_limits,
         gateways,
+        http_gateway,
+        crew_client,
         db,
         clock,
         uow,
@@ -512,12 +566,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
             }
         }
     }
-    let health: Vec<Arc<dyn HealthIndicator>> = vec![
-        Arc::new(DatabaseHealth::new(db.clone(), Duration::from_secs(2))),
-        Arc::new(BrokerHealth(Arc::clone(&services.publisher))),
-        Arc::new(OutboxHealth(services.relay.clone())),
-        Arc::clone(&services.cache.health),
-    ];
+    let health = health_components(config, &db, &services);
     let grpc_health = health.clone();
     let trusted_proxies = config
         .trusted_proxies()
@@ -566,15 +615,22 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
             },
         },
         observability: Observability {
-            metrics: crate::observability::metrics_source(crate::observability::Scrape {
-                db: db.clone(),
-                max_connections: config.database.max_connections,
-                relay: services.relay.clone(),
-                uow: Arc::clone(&services.uow),
-                clock: Arc::clone(&services.clock),
-                version: env!("CARGO_PKG_VERSION"),
-                profile: config.profile.clone(),
-            }),
+            // `metrics.enabled = false`: no recorder at all (the facade's calls are no-ops)
+            metrics: config
+                .metrics
+                .enabled
+                .then(|| {
+                    crate::observability::metrics_source(crate::observability::Scrape {
+                        db: db.clone(),
+                        max_connections: config.database.max_connections,
+                        relay: services.relay.clone(),
+                        uow: Arc::clone(&services.uow),
+                        clock: Arc::clone(&services.clock),
+                        version: env!("CARGO_PKG_VERSION"),
+                        profile: config.profile.clone(),
+                    })
+                })
+                .flatten(),
             log_levels: crate::telemetry::runtime_levels().map(|l| l as Arc<dyn LogLevels>),
         },
     };

@@ -42,6 +42,7 @@ pub struct Config {
     pub rate_limits: RateLimitsSection,
     pub logging: LoggingSection,
     pub management: ManagementSection,
+    pub metrics: MetricsSection,
     pub otel: OtelSection,
 }
 
@@ -393,6 +394,18 @@ pub struct OtelSection {
 pub struct ManagementSection {
     /// 0 = off: the actuator is served on `server.port` only (metrics and loggers ADMIN-only).
     pub port: u16,
+    /// The `diskSpace` health component (embedded SQLite) is DOWN when the volume of the
+    /// database file has fewer free megabytes than this.
+    pub disk_space_threshold_mb: u64,
+}
+
+/// Metrics recording.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// false: no recorder is installed, every `metrics::…!` call is a no-op and
+    /// `/actuator/prometheus` answers 404 (to measure the recording's overhead).
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -6,6 +6,7 @@ pub mod app;
 pub mod background;
 pub mod cli;
 pub mod config;
+pub mod disk_space;
 pub mod grpc;
 pub mod jobs;
 pub mod observability;

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use adapters_http::LogLevels;
 use tracing_subscriber::Layer;
+use tracing_subscriber::filter::FilterExt as _;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -24,6 +25,130 @@ use crate::config::LogFormat;
 /// The spans exported as traces: this service's own at INFO (the request, the publish, …),
 /// whatever the log level.
 const TRACE_FILTER: &str = "info";
+
+/// Span targets that exist for the traces only: the use cases (`application::…`), the SQL
+/// statements (`sea_orm::…`) and the outbound HTTP calls (`resilient_http::…`). The log lines never see them, so a line logged inside one still
+/// carries the fields of the request's span (`request_id`, `trace_id`), and with traces off
+/// they are disabled at their call sites (no cost).
+const TRACE_ONLY_SPAN_TARGETS: &[&str] = &["application::", "sea_orm::", "resilient_http"];
+
+fn is_trace_only_span(metadata: &tracing::Metadata<'_>) -> bool {
+    metadata.is_span()
+        && TRACE_ONLY_SPAN_TARGETS
+            .iter()
+            .any(|prefix| metadata.target().starts_with(prefix))
+}
+
+/// The log layer's filter: the run-time level filter, minus the trace-only spans. Written out
+/// (not `FilterExt::and`) so the level filter's max-level hint stays in force: without it a
+/// level removed at run time kept its callsites enabled.
+struct WithoutTraceOnlySpans<F>(F);
+
+impl<S, F> tracing_subscriber::layer::Filter<S> for WithoutTraceOnlySpans<F>
+where
+    F: tracing_subscriber::layer::Filter<S>,
+{
+    fn enabled(
+        &self,
+        metadata: &tracing::Metadata<'_>,
+        cx: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        !is_trace_only_span(metadata) && self.0.enabled(metadata, cx)
+    }
+
+    fn callsite_enabled(
+        &self,
+        metadata: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if is_trace_only_span(metadata) {
+            tracing::subscriber::Interest::never()
+        } else {
+            self.0.callsite_enabled(metadata)
+        }
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        self.0.max_level_hint()
+    }
+
+    fn event_enabled(
+        &self,
+        event: &tracing::Event<'_>,
+        cx: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        self.0.event_enabled(event, cx)
+    }
+
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        cx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        self.0.on_new_span(attrs, id, cx);
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        cx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        self.0.on_record(id, values, cx);
+    }
+
+    fn on_enter(&self, id: &tracing::span::Id, cx: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.on_enter(id, cx);
+    }
+
+    fn on_exit(&self, id: &tracing::span::Id, cx: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.on_exit(id, cx);
+    }
+
+    fn on_close(&self, id: tracing::span::Id, cx: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.on_close(id, cx);
+    }
+}
+
+/// The spans of SQL statements (sea-orm's `sea_orm.*` spans, with `db.system` and
+/// `db.operation`) are exported only inside a traced operation (a request, a use case, a job
+/// run): the outbox relay's polling and other background statements would otherwise make a
+/// trace of their own every few hundred milliseconds.
+#[derive(Debug, Clone, Copy)]
+struct StatementsWithinATrace;
+
+fn is_statement_span(metadata: &tracing::Metadata<'_>) -> bool {
+    metadata.is_span() && metadata.target().starts_with("sea_orm::")
+}
+
+impl<S> tracing_subscriber::layer::Filter<S> for StatementsWithinATrace
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn enabled(
+        &self,
+        metadata: &tracing::Metadata<'_>,
+        cx: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        !is_statement_span(metadata) || cx.lookup_current().is_some()
+    }
+
+    fn callsite_enabled(
+        &self,
+        metadata: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if is_statement_span(metadata) {
+            tracing::subscriber::Interest::sometimes()
+        } else {
+            tracing::subscriber::Interest::always()
+        }
+    }
+
+    /// Any level: combined with the trace filter (`and`), whose own hint then stays in force.
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::TRACE)
+    }
+}
 
 const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
 
@@ -237,12 +362,13 @@ pub fn init_with_traces(
                     opentelemetry_sdk::propagation::TraceContextPropagator::new(),
                 );
                 adapters_http::observe::enable_trace_context();
+                adapters_grpc::metrics::enable_trace_context();
                 tracing_opentelemetry::layer()
                     .with_tracer(tracer)
-                    .with_filter(EnvFilter::new(TRACE_FILTER))
+                    .with_filter(EnvFilter::new(TRACE_FILTER).and(StatementsWithinATrace))
             });
             tracing_subscriber::registry()
-                .with(logs.with_filter(filter))
+                .with(logs.with_filter(WithoutTraceOnlySpans(filter)))
                 .with(otel)
                 .try_init()
                 .ok()?;

@@ -61,11 +61,54 @@ impl ResilientCaller {
         self.breaker.is_open()
     }
 
+    /// The callee's health: `Err` while the breaker is open (calls fail fast) or when no TCP
+    /// connection to `url`'s host and port opens within `timeout`. No request is sent, so a
+    /// health check costs the callee nothing but a connection.
+    ///
+    /// # Errors
+    /// Why the callee counts as down.
+    pub async fn probe(&self, url: &reqwest::Url, timeout: Duration) -> Result<(), String> {
+        if self.circuit_open() {
+            return Err("circuit open: calls fail fast".to_owned());
+        }
+        let host = url.host_str().ok_or_else(|| "no host".to_owned())?;
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| "no port".to_owned())?;
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host, port))).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("{host}:{port}: {e}")),
+            Err(_) => Err(format!("{host}:{port}: no connection within {timeout:?}")),
+        }
+    }
+
     /// Runs one logical call. `answer` turns the service's answer into the adapter's result;
     /// `unanswered` turns a call that got none into the adapter's error; `is_unavailable`
     /// tells which results count as failures for the breaker (an answer can say the service
     /// is not working, e.g. a body that does not parse).
     pub async fn call<T, E>(
+        &self,
+        operation: &'static str,
+        request: impl Fn() -> RequestBuilder + Send + Sync,
+        answer: impl Fn(StatusCode, &[u8]) -> Result<T, E> + Send + Sync,
+        unanswered: impl Fn(Unanswered) -> E + Send + Sync,
+        is_unavailable: impl Fn(&E) -> bool + Send + Sync,
+    ) -> Result<T, E> {
+        use tracing::Instrument as _;
+        // a client span per logical call (retries included); its context is the
+        // `traceparent` the callee receives
+        let span = tracing::info_span!(
+            "http.client",
+            otel.kind = "client",
+            peer.service = self.service,
+            operation,
+        );
+        self.call_in(operation, request, answer, unanswered, is_unavailable)
+            .instrument(span)
+            .await
+    }
+
+    async fn call_in<T, E>(
         &self,
         operation: &'static str,
         request: impl Fn() -> RequestBuilder + Send + Sync,
@@ -200,11 +243,11 @@ mod tests {
         };
         let span = tracing::info_span!("outer");
         let trace_id = span.context().span().span_context().trace_id().to_string();
+        let outer_span_id = span.context().span().span_context().span_id().to_string();
         call(client.clone(), server.uri())
             .instrument(span)
             .await
             .unwrap();
-        // outside any span: no header
         call(client, server.uri()).await.unwrap();
 
         let received = server.received_requests().await.unwrap();
@@ -214,7 +257,47 @@ mod tests {
             .and_then(|v| v.to_str().ok())
             .unwrap();
         assert_eq!(traceparent.split('-').nth(1), Some(trace_id.as_str()));
-        assert!(received[1].headers.get("traceparent").is_none());
+        // the parent the callee sees is the call's own client span, not the caller's span
+        assert_ne!(traceparent.split('-').nth(2), Some(outer_span_id.as_str()));
+        // outside any span the call's client span starts a trace of its own
+        let alone = received[1]
+            .headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap();
+        assert_ne!(alone.split('-').nth(1), Some(trace_id.as_str()));
+    }
+
+    #[tokio::test]
+    async fn the_probe_reports_a_reachable_service_a_closed_port_and_an_open_circuit() {
+        let server = wiremock::MockServer::start().await;
+        let up = reqwest::Url::parse(&server.uri()).unwrap();
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            drop(listener);
+            reqwest::Url::parse(&format!("http://127.0.0.1:{port}")).unwrap()
+        };
+        let timeout = Duration::from_secs(1);
+        let caller = ResilientCaller::new("test", 0, 1, Duration::from_secs(60));
+        assert_eq!(caller.probe(&up, timeout).await, Ok(()));
+        let down = caller.probe(&closed, timeout).await.unwrap_err();
+        assert!(down.contains("127.0.0.1"), "{down}");
+
+        // one failed call opens this breaker: the probe says so, reachable or not
+        let client = reqwest::Client::new();
+        let failed = caller
+            .call(
+                "get",
+                || client.get(closed.clone()),
+                |status, _| Ok::<_, String>(status),
+                |_| "unanswered".to_owned(),
+                |_| true,
+            )
+            .await;
+        assert!(failed.is_err());
+        let open = caller.probe(&up, timeout).await.unwrap_err();
+        assert!(open.contains("circuit open"), "{open}");
     }
 
     #[test]

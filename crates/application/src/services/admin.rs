@@ -105,6 +105,7 @@ impl AdminService {
     }
 
     /// `GET /api/v1/admin/audit`: the audit log, newest first, filtered.
+    #[tracing::instrument(name = "AdminService.audit", skip_all)]
     pub async fn audit(
         &self,
         ctx: &RequestContext,
@@ -124,6 +125,7 @@ impl AdminService {
 
     /// Cancels every named event as the organizer cancellation does (pending bookings
     /// canceled, confirmed ones refunded in full, waitlist closed), one transaction each.
+    #[tracing::instrument(name = "AdminService.bulk_cancel", skip_all)]
     pub async fn bulk_cancel(
         &self,
         ctx: &RequestContext,
@@ -151,6 +153,7 @@ impl AdminService {
 
     /// Moves every named event (by the same shift, or to the same start), keeping each one's
     /// duration, one transaction each; participants are told through `event.rescheduled`.
+    #[tracing::instrument(name = "AdminService.bulk_reschedule", skip_all)]
     pub async fn bulk_reschedule(
         &self,
         ctx: &RequestContext,
@@ -172,6 +175,7 @@ impl AdminService {
 
     /// The popularity/conversion report over `[from, to]` (default: the last 30 days), at
     /// most `limit` events (default 10, at most 100).
+    #[tracing::instrument(name = "AdminService.popularity", skip_all)]
     pub async fn popularity(
         &self,
         ctx: &RequestContext,

@@ -163,6 +163,19 @@ impl BookingService {
         ctx: &RequestContext,
         cmd: CreateBookingCommand,
     ) -> Result<Booking, AppError> {
+        use tracing::Instrument as _;
+        // the caller's span (the request's, carrying its ids into the log lines of the batch)
+        let log_span = tracing::Span::current();
+        let span = tracing::info_span!("BookingService.create", event_id = cmd.event_id.0);
+        self.create_in(ctx, cmd, log_span).instrument(span).await
+    }
+
+    async fn create_in(
+        &self,
+        ctx: &RequestContext,
+        cmd: CreateBookingCommand,
+        log_span: tracing::Span,
+    ) -> Result<Booking, AppError> {
         let user = ctx.actor.require_authenticated()?;
         let quantity = Quantity::new(cmd.quantity, self.deps.settings.max_quantity)?;
         let promo = cmd
@@ -181,6 +194,7 @@ impl BookingService {
             promo,
             points: cmd.use_loyalty_points,
             span: tracing::Span::current(),
+            log_span,
         };
         match &self.combiner {
             Some(combiner) => combiner.submit(&self.deps, request).await,
@@ -192,6 +206,7 @@ impl BookingService {
     }
 
     /// `GET /api/v1/bookings/{id}`: the owner, the event's organizer, admins.
+    #[tracing::instrument(name = "BookingService.get", skip_all)]
     pub async fn get(
         &self,
         ctx: &RequestContext,
@@ -213,6 +228,7 @@ impl BookingService {
     /// `GET /api/v1/bookings`: users list their own (asking for someone else's is 403),
     /// organizers the bookings of their events (or their own with `user_id` = themselves),
     /// admins everything.
+    #[tracing::instrument(name = "BookingService.list", skip_all)]
     pub async fn list(
         &self,
         ctx: &RequestContext,
@@ -249,6 +265,7 @@ impl BookingService {
     /// `POST /api/v1/bookings/{id}/cancel`: the owner or an admin. A pending booking is simply
     /// canceled (anything already paid on it comes back); a confirmed one is refunded by the
     /// event's refund policy at this moment.
+    #[tracing::instrument(name = "BookingService.cancel", skip_all)]
     pub async fn cancel(
         &self,
         ctx: &RequestContext,
@@ -268,6 +285,7 @@ impl BookingService {
     /// `POST /api/v1/events/{id}/cancel`: the event's organizer or an admin (force majeure:
     /// admins only). Pending bookings are canceled, confirmed ones refunded 100%, the waitlist
     /// is cleared and the crew released, all in one transaction.
+    #[tracing::instrument(name = "BookingService.cancel_event", skip_all)]
     pub async fn cancel_event(
         &self,
         ctx: &RequestContext,
@@ -393,6 +411,7 @@ impl BookingService {
     /// Bookings with nothing but seats to give back (the usual case) are stored with one
     /// statement per batch and their seats returned with one per event; the others take the
     /// step-by-step path. Answers how many expired.
+    #[tracing::instrument(name = "BookingService.expire_due", skip_all)]
     pub async fn expire_due(&self, budget: std::time::Duration) -> Result<u64, AppError> {
         let ctx = RequestContext::system("expire-bookings");
         let started = std::time::Instant::now();

@@ -78,6 +78,7 @@ impl CategoryService {
     }
 
     /// `GET /api/v1/categories`: public, sorted by name.
+    #[tracing::instrument(name = "CategoryService.list", skip_all)]
     pub async fn list(&self) -> Result<Vec<Category>, AppError> {
         let tx = self.uow.begin().await?;
         let categories = tx.categories().list().await?;
@@ -87,6 +88,7 @@ impl CategoryService {
 
     /// `POST /api/v1/categories`: ADMIN. A duplicate name is 409 `CATEGORY_EXISTS`; an unknown
     /// parent is a validation error on `parent_id`; too deep a tree likewise.
+    #[tracing::instrument(name = "CategoryService.create", skip_all)]
     pub async fn create(
         &self,
         ctx: &RequestContext,
@@ -110,6 +112,7 @@ impl CategoryService {
 
     /// `PUT /api/v1/categories/{id}`: ADMIN; replaces every field. Moving a category under
     /// itself or one of its descendants is 409 `CATEGORY_CYCLE`.
+    #[tracing::instrument(name = "CategoryService.update", skip_all)]
     pub async fn update(
         &self,
         ctx: &RequestContext,

@@ -230,6 +230,7 @@ impl CrewService {
     /// `POST /api/v1/events/{id}/crew`, `AssignCrew`: the event's organizer or an admin (USER
     /// 403, another organizer's event 404). The event must be DRAFT or PUBLISHED (409
     /// otherwise). See the module documentation for the outcomes.
+    #[tracing::instrument(name = "CrewService.assign_crew", skip_all)]
     pub async fn assign_crew(
         &self,
         ctx: &RequestContext,
@@ -414,6 +415,7 @@ impl CrewService {
     /// Job `crew-retry`: retries up to `limit` due PENDING_RETRY requests, then gives back up to
     /// `limit` crews that are due for release. Answers how many requests and releases it
     /// handled.
+    #[tracing::instrument(name = "CrewService.retry_crew", skip_all)]
     pub async fn retry_crew(&self, limit: u32) -> Result<u64, AppError> {
         if limit == 0 {
             return Ok(0);

@@ -17,6 +17,7 @@ impl EventService {
     /// `booking.completed`), open waitlist entries → CANCELED (waitlist audit, held seats
     /// released), `event.completed` with the counts, one audit line per event. Pending
     /// bookings are left to the expiry job. Answers how many events were completed.
+    #[tracing::instrument(name = "EventService.complete_due", skip_all)]
     pub async fn complete_due(&self, limit: u32) -> Result<u64, AppError> {
         if limit == 0 {
             return Ok(0);

@@ -68,6 +68,7 @@ impl FavoriteService {
 
     /// `POST /api/v1/favorites {event_id}`, `AddFavorite`: any signed-in caller (guest → 401).
     /// An event the caller cannot see is 404.
+    #[tracing::instrument(name = "FavoriteService.add", skip_all)]
     pub async fn add(
         &self,
         ctx: &RequestContext,
@@ -103,6 +104,7 @@ impl FavoriteService {
 
     /// `DELETE /api/v1/favorites/{event_id}`, `RemoveFavorite`: the caller's own favorite;
     /// answers whether there was one (both outcomes are a success).
+    #[tracing::instrument(name = "FavoriteService.remove", skip_all)]
     pub async fn remove(&self, ctx: &RequestContext, event_id: EventId) -> Result<bool, AppError> {
         let user = ctx.actor.require_authenticated()?;
         let now = self.clock.now();
@@ -124,6 +126,7 @@ impl FavoriteService {
 
     /// `GET /api/v1/favorites`, `ListFavorites`: the caller's own favorites, newest first,
     /// with event summaries (one listing read per item; a page holds at most 100).
+    #[tracing::instrument(name = "FavoriteService.list", skip_all)]
     pub async fn list(
         &self,
         ctx: &RequestContext,

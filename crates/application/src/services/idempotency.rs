@@ -80,6 +80,7 @@ impl IdempotencyService {
     }
 
     /// Validates the key and reserves it, or finds the stored answer.
+    #[tracing::instrument(name = "IdempotencyService.begin", skip_all)]
     pub async fn begin(
         &self,
         key: &str,
@@ -158,6 +159,7 @@ impl IdempotencyService {
     }
 
     /// Stores the response (2xx–4xx) or releases the key (5xx: the client may retry).
+    #[tracing::instrument(name = "IdempotencyService.finish", skip_all)]
     pub async fn finish(
         &self,
         reservation: Reservation,

@@ -274,6 +274,7 @@ impl JobService {
     }
 
     /// `POST /internal/jobs/{name}`: ADMIN runs a job now.
+    #[tracing::instrument(name = "JobService.trigger", skip_all)]
     pub async fn trigger(
         &self,
         ctx: &RequestContext,
@@ -294,6 +295,7 @@ impl JobService {
     }
 
     /// A run started by the scheduler or the command line, as the system.
+    #[tracing::instrument(name = "JobService.run_scheduled", skip_all)]
     pub async fn run_scheduled(&self, name: &str) -> Result<JobRunReport, AppError> {
         let job = self.find(name)?;
         self.run(
@@ -307,6 +309,7 @@ impl JobService {
     }
 
     /// `/actuator/scheduledtasks` (ADMIN): every job, its schedule and its latest run.
+    #[tracing::instrument(name = "JobService.scheduled_tasks", skip_all)]
     pub async fn scheduled_tasks(
         &self,
         ctx: &RequestContext,

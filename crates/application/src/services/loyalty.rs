@@ -46,6 +46,7 @@ impl LoyaltyService {
 
     /// The caller's account; an admin may read anyone's (`user_id`), anybody else asking for
     /// another user's account is 403.
+    #[tracing::instrument(name = "LoyaltyService.account", skip_all)]
     pub async fn account(
         &self,
         ctx: &RequestContext,

@@ -213,6 +213,7 @@ impl PaymentService {
     /// `POST /api/v1/payments`: the booking's owner (or an admin) starts a payment of the
     /// outstanding amount, or part of it, on the default gateway. See the module docs for the
     /// two transactions around the gateway call.
+    #[tracing::instrument(name = "PaymentService.initiate", skip_all)]
     pub async fn initiate(
         &self,
         ctx: &RequestContext,
@@ -440,6 +441,7 @@ impl PaymentService {
 
     /// `POST /api/v1/payments/confirm`: the booking's owner (or an admin) asks to apply what
     /// the gateway says about `gateway_reference`. Others get 404.
+    #[tracing::instrument(name = "PaymentService.confirm", skip_all)]
     pub async fn confirm(
         &self,
         ctx: &RequestContext,
@@ -487,6 +489,7 @@ impl PaymentService {
     /// the window is 409 `WEBHOOK_REPLAYED`. The event id is recorded in its own transaction
     /// before the gateway is asked (no gateway call inside a transaction); when applying fails,
     /// the record is deleted again so that the gateway's retry of the event is applied.
+    #[tracing::instrument(name = "PaymentService.webhook", skip_all)]
     pub async fn webhook(
         &self,
         gateway: &str,
@@ -547,6 +550,7 @@ impl PaymentService {
 
     /// The sandbox payment page: plays the customer (`success`/`failure`) on a test gateway,
     /// then applies the gateway's state as a webhook would. Real gateways refuse (409).
+    #[tracing::instrument(name = "PaymentService.simulate", skip_all)]
     pub async fn simulate(
         &self,
         gateway: &str,
@@ -561,6 +565,7 @@ impl PaymentService {
 
     /// `GET /api/v1/payments/{id}`: whoever may read the booking (owner, the event's
     /// organizer, admins), with the payment's refunds.
+    #[tracing::instrument(name = "PaymentService.get", skip_all)]
     pub async fn get(&self, ctx: &RequestContext, id: PaymentId) -> Result<PaymentView, AppError> {
         ctx.actor.require_authenticated()?;
         let tx = self.deps.uow.begin().await?;
@@ -597,6 +602,7 @@ impl PaymentService {
     /// * Anyone else: 404.
     ///
     /// The refund is answered PENDING (in `refunds`) and sent to the gateway after the commit.
+    #[tracing::instrument(name = "PaymentService.refund", skip_all)]
     pub async fn refund(
         &self,
         ctx: &RequestContext,

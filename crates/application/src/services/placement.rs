@@ -83,9 +83,13 @@ pub(crate) struct BookingRequest {
     pub price_option_id: Option<PriceOptionId>,
     pub promo: Option<PromoCodeText>,
     pub points: Option<u64>,
-    /// The request's span: what the batch writes for this request is recorded inside it (its
-    /// outbox rows carry the request's trace, though the batch runs in the event's task).
+    /// The use case's span: what the batch writes for this request is recorded inside it (its
+    /// SQL spans and outbox rows belong to the request's trace, though the batch runs in the
+    /// event's task).
     pub span: tracing::Span,
+    /// The caller's span, entered around `span`: the log lines (which skip use-case spans)
+    /// carry the request's ids.
+    pub log_span: tracing::Span,
 }
 
 /// The answer one request gets.
@@ -96,6 +100,35 @@ const ATTEMPTS: usize = 2;
 
 /// Places `requests` (all for `event_id`) in one transaction; one answer per request, in order.
 pub(crate) async fn place_batch(
+    deps: &Commerce,
+    event_id: EventId,
+    requests: &[BookingRequest],
+) -> Vec<Answer> {
+    place_batch_in(deps, event_id, requests)
+        .instrument(batch_span(event_id, requests))
+        .await
+}
+
+/// The span of a batch's transaction (its SQL statements): a child of the first request's use
+/// case, linked from the others' (traces have one parent; the others point at the batch that
+/// did their write).
+fn batch_span(event_id: EventId, requests: &[BookingRequest]) -> tracing::Span {
+    let Some(first) = requests.first() else {
+        return tracing::Span::none();
+    };
+    let span = tracing::info_span!(
+        parent: &first.span,
+        "booking.batch",
+        event_id = event_id.value(),
+        batch = requests.len(),
+    );
+    for other in &requests[1..] {
+        other.span.follows_from(&span);
+    }
+    span
+}
+
+async fn place_batch_in(
     deps: &Commerce,
     event_id: EventId,
     requests: &[BookingRequest],
@@ -210,19 +243,22 @@ async fn try_batch(
     for (s, booking) in staged.iter().zip(placed) {
         let request = &requests[s.index];
         let env = deps.env(tx, &request.ctx);
-        let span = request.span.clone();
+        let (span, log_span) = (&request.span, &request.log_span);
         if s.surplus > 0 {
             // Held seats the booking did not need pass on to the next waiter.
             offer_freed_seats(tx, event_id, now, env.waitlist, &request.ctx)
                 .instrument(span.clone())
+                .instrument(log_span.clone())
                 .await?;
         }
         record_creation(&env, &booking, s.promo.as_ref())
             .instrument(span.clone())
+            .instrument(log_span.clone())
             .await?;
         let booking = if booking.total_price().is_zero() {
             env.confirm_booking(booking, deps.tickets.generate(), deps.settings.grace)
-                .instrument(span)
+                .instrument(span.clone())
+                .instrument(log_span.clone())
                 .await?
         } else {
             booking

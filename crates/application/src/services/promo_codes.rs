@@ -183,6 +183,7 @@ impl PromoCodeService {
 
     /// `POST /api/v1/promo-codes`: see the module notes for who may create what. A code that
     /// exists already is 409 `PROMO_CODE_EXISTS`.
+    #[tracing::instrument(name = "PromoCodeService.create", skip_all)]
     pub async fn create(
         &self,
         ctx: &RequestContext,
@@ -206,6 +207,7 @@ impl PromoCodeService {
     }
 
     /// `GET /api/v1/promo-codes/{id}`.
+    #[tracing::instrument(name = "PromoCodeService.get", skip_all)]
     pub async fn get(&self, ctx: &RequestContext, id: PromoCodeId) -> Result<PromoCode, AppError> {
         require_code_manager_role(ctx)?;
         let tx = self.uow.begin().await?;
@@ -216,6 +218,7 @@ impl PromoCodeService {
 
     /// `GET /api/v1/promo-codes`: organizers list the codes they created, admins every code
     /// (optionally those of one creator).
+    #[tracing::instrument(name = "PromoCodeService.list", skip_all)]
     pub async fn list(
         &self,
         ctx: &RequestContext,
@@ -248,6 +251,7 @@ impl PromoCodeService {
 
     /// `PUT /api/v1/promo-codes/{id}`: replaces the terms (optimistic lock on `version`);
     /// `max_uses` cannot go below the uses already made.
+    #[tracing::instrument(name = "PromoCodeService.update", skip_all)]
     pub async fn update(
         &self,
         ctx: &RequestContext,
@@ -285,6 +289,7 @@ impl PromoCodeService {
 
     /// `DELETE /api/v1/promo-codes/{id}`: the code stops applying (`is_active = false`); it is
     /// kept, since bookings refer to it. Deactivating an inactive code changes nothing.
+    #[tracing::instrument(name = "PromoCodeService.deactivate", skip_all)]
     pub async fn deactivate(
         &self,
         ctx: &RequestContext,
@@ -314,6 +319,7 @@ impl PromoCodeService {
     /// `POST /api/v1/promo-codes/{code}/validate`: the discount `code` would give on a booking
     /// of `quantity` seats (at the price option's price when given) of a visible event, with
     /// the price breakdown a booking made now would show (before loyalty points).
+    #[tracing::instrument(name = "PromoCodeService.validate", skip_all)]
     pub async fn validate(
         &self,
         ctx: &RequestContext,

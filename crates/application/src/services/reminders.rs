@@ -33,6 +33,7 @@ impl ReminderService {
     /// `booking_reminders` row written by `mark_reminder_sent` and the outbox row commit
     /// together, so a reminder is neither lost nor sent twice, whatever runs concurrently.
     /// Answers how many reminders were emitted.
+    #[tracing::instrument(name = "ReminderService.send_due", skip_all)]
     pub async fn send_due(&self, limit: u32) -> Result<u64, AppError> {
         if limit == 0 {
             return Ok(0);

@@ -81,6 +81,7 @@ impl RetentionService {
         }
     }
 
+    #[tracing::instrument(name = "RetentionService.run", skip_all)]
     pub async fn run(&self) -> Result<RetentionReport, AppError> {
         let now = self.clock.now();
         let s = &self.settings;

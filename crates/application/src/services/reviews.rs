@@ -245,6 +245,7 @@ impl ReviewService {
 
     /// `POST /api/v1/reviews`, `CreateReview`: a signed-in attendee of a visible event (see the
     /// module rules). Answers the new PENDING review.
+    #[tracing::instrument(name = "ReviewService.create", skip_all)]
     pub async fn create(
         &self,
         ctx: &RequestContext,
@@ -287,6 +288,7 @@ impl ReviewService {
 
     /// `PUT /api/v1/reviews/{id}`, `UpdateReview`: the author only (anybody else → 404). The
     /// edited review waits for moderation again.
+    #[tracing::instrument(name = "ReviewService.update", skip_all)]
     pub async fn update(
         &self,
         ctx: &RequestContext,
@@ -324,6 +326,7 @@ impl ReviewService {
 
     /// `GET /api/v1/reviews/{id}`: a public (ACTIVE) review with its replies; one that is not
     /// public exists only for its author and admins (404 for everybody else).
+    #[tracing::instrument(name = "ReviewService.get", skip_all)]
     pub async fn get(&self, ctx: &RequestContext, id: ReviewId) -> Result<ReviewView, AppError> {
         let tx = self.uow.begin().await?;
         let review = tx
@@ -339,6 +342,7 @@ impl ReviewService {
 
     /// `GET /api/v1/reviews`, `ListReviews`: public; scoped as [`ListReviewsQuery`] says. An
     /// `event_id` the caller cannot see is 404.
+    #[tracing::instrument(name = "ReviewService.list", skip_all)]
     pub async fn list(
         &self,
         ctx: &RequestContext,
@@ -404,6 +408,7 @@ impl ReviewService {
 
     /// `POST /api/v1/reviews/{id}/replies`, `ReplyToReview`: the event's organizer or an admin.
     /// Answers the stored reply.
+    #[tracing::instrument(name = "ReviewService.reply", skip_all)]
     pub async fn reply(
         &self,
         ctx: &RequestContext,
@@ -451,6 +456,7 @@ impl ReviewService {
     }
 
     /// `POST /api/v1/reviews/{id}/helpful`: a signed-in caller other than the author, once.
+    #[tracing::instrument(name = "ReviewService.vote_helpful", skip_all)]
     pub async fn vote_helpful(
         &self,
         ctx: &RequestContext,
@@ -484,6 +490,7 @@ impl ReviewService {
 
     /// `POST /api/v1/reviews/{id}/moderate`: ADMIN only (others 403). Approval credits the
     /// author's loyalty points the first time only.
+    #[tracing::instrument(name = "ReviewService.moderate", skip_all)]
     pub async fn moderate(
         &self,
         ctx: &RequestContext,
@@ -544,6 +551,7 @@ impl ReviewService {
     }
 
     /// `GET /api/v1/admin/reviews/moderation`: ADMIN; PENDING reviews, oldest first.
+    #[tracing::instrument(name = "ReviewService.moderation_queue", skip_all)]
     pub async fn moderation_queue(
         &self,
         ctx: &RequestContext,

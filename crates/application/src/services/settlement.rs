@@ -65,6 +65,7 @@ enum Outcome {
 impl PaymentService {
     /// Job `process-refunds`: sends up to `limit` due pending refunds, then resolves up to
     /// `limit` payment intents left without a reference. Answers how many it handled.
+    #[tracing::instrument(name = "PaymentService.process_due", skip_all)]
     pub async fn process_due(&self, limit: u32) -> Result<u64, AppError> {
         let refunds = self.process_refunds(limit).await?;
         let intents = self.reconcile_intents(limit).await?;
@@ -72,6 +73,7 @@ impl PaymentService {
     }
 
     /// Sends up to `limit` due pending refunds to their gateways (see the module docs).
+    #[tracing::instrument(name = "PaymentService.process_refunds", skip_all)]
     pub async fn process_refunds(&self, limit: u32) -> Result<u64, AppError> {
         if limit == 0 {
             return Ok(0);
@@ -225,6 +227,7 @@ impl PaymentService {
 
     /// Resolves up to `limit` intents left INITIATED without a reference for longer than the
     /// initiation itself can take.
+    #[tracing::instrument(name = "PaymentService.reconcile_intents", skip_all)]
     pub async fn reconcile_intents(&self, limit: u32) -> Result<u64, AppError> {
         if limit == 0 {
             return Ok(0);

@@ -117,6 +117,7 @@ impl WaitlistService {
 
     /// `POST /events/{id}/waitlist`: a signed-in caller queues for `quantity` seats of a full,
     /// bookable event.
+    #[tracing::instrument(name = "WaitlistService.join", skip_all)]
     pub async fn join(
         &self,
         ctx: &RequestContext,
@@ -174,6 +175,7 @@ impl WaitlistService {
 
     /// `DELETE /events/{id}/waitlist`: the caller leaves the queue; seats held for them pass to
     /// the next waiter (or back to the event).
+    #[tracing::instrument(name = "WaitlistService.leave", skip_all)]
     pub async fn leave(&self, ctx: &RequestContext, event_id: EventId) -> Result<(), AppError> {
         let user = ctx.actor.require_authenticated()?;
         let now = self.clock.now();
@@ -210,6 +212,7 @@ impl WaitlistService {
     }
 
     /// The caller's open entry and place in the queue (404 when not queued).
+    #[tracing::instrument(name = "WaitlistService.position", skip_all)]
     pub async fn position(
         &self,
         ctx: &RequestContext,
@@ -230,6 +233,7 @@ impl WaitlistService {
     }
 
     /// The event's queue by join order, for its organizer and admins (`statuses` empty: all).
+    #[tracing::instrument(name = "WaitlistService.queue", skip_all)]
     pub async fn queue(
         &self,
         ctx: &RequestContext,
@@ -254,6 +258,7 @@ impl WaitlistService {
     /// `GET /events/{id}/waitlist`: the event's organizer and admins see the queue; anyone else
     /// signed in sees their own entry (404 when not queued). Filtering by status is the
     /// queue's, so a USER asking for it is 403.
+    #[tracing::instrument(name = "WaitlistService.view", skip_all)]
     pub async fn view(
         &self,
         ctx: &RequestContext,
@@ -298,6 +303,7 @@ impl WaitlistService {
     /// `POST /events/{id}/waitlist/process` (the event's organizer or an admin) and the admin's
     /// run over every event (`event_id = None`, admins only): see [`Self::process_due`]. At
     /// most `limit` expired offers are handled. Answers the entries moved (expired + notified).
+    #[tracing::instrument(name = "WaitlistService.process", skip_all)]
     pub async fn process(
         &self,
         ctx: &RequestContext,
@@ -339,6 +345,7 @@ impl WaitlistService {
     /// handles at most `limit` expired offers, and is safe on several instances at once
     /// (claimed rows are skipped by the others). Answers the entries moved (expired +
     /// notified).
+    #[tracing::instrument(name = "WaitlistService.process_due", skip_all)]
     pub async fn process_due(&self, limit: u32) -> Result<u64, AppError> {
         self.process_all(&RequestContext::system("process-waitlist"), limit)
             .await

@@ -407,7 +407,81 @@ on_both!(probes_answer_and_details_stay_with_admins, |app| {
         body["components"]["outbox"]["latency_ms"].is_number(),
         "{body}"
     );
+    // the test profile takes payments through the sandbox: up
+    assert_eq!(body["components"]["payment"]["status"], "UP", "{body}");
+    assert_eq!(body["components"]["payment"]["critical"], false, "{body}");
+    // no crew service configured: no component
+    assert!(body["components"].get("crew").is_none(), "{body}");
+    // free space is watched for the embedded SQLite file only
+    let disk = &body["components"]["diskSpace"];
+    match app.backend {
+        Backend::Sqlite => {
+            assert_eq!(disk["status"], "UP", "{body}");
+            assert!(
+                disk["detail"].as_str().unwrap().contains("bytes free"),
+                "{body}"
+            );
+        }
+        Backend::Postgres => assert!(disk.is_null(), "{body}"),
+    }
 });
+
+/// A local port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optional_components_go_down_without_failing_readiness() {
+    let unreachable = format!("http://127.0.0.1:{}", closed_port());
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("APP__PAYMENTS__DEFAULT_GATEWAY", "http"),
+            ("APP__SERVICES__PAYMENT__URL", &unreachable),
+            ("APP__SERVICES__CREW__URL", &unreachable),
+            // more free megabytes than any test machine has
+            ("APP__MANAGEMENT__DISK_SPACE_THRESHOLD_MB", "1000000000000"),
+        ],
+    )
+    .await
+    .unwrap();
+    let (status, body) = app.get("/actuator/health/readiness", Some(admin())).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "UP", "{body}");
+    let components = &body["components"];
+    assert_eq!(components["db"]["status"], "UP", "{body}");
+    for name in ["payment", "crew", "diskSpace"] {
+        assert_eq!(components[name]["status"], "DOWN", "{name}: {body}");
+        assert_eq!(components[name]["critical"], false, "{name}: {body}");
+    }
+    assert!(
+        components["payment"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("http: DOWN"),
+        "{body}"
+    );
+    // everyone else gets the status only
+    let (status, body) = app.get("/actuator/health/readiness", None).await;
+    assert_eq!((status, &body["status"]), (200, &json!("UP")));
+    assert!(body.get("components").is_none(), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_recording_can_be_switched_off() {
+    let app = spawn_app_with(Backend::Sqlite, &[("APP__METRICS__ENABLED", "false")])
+        .await
+        .unwrap();
+    let (status, body) = app.get("/actuator/prometheus", Some(admin())).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = app.get("/actuator/metrics", Some(admin())).await;
+    assert_eq!(status, 404, "{body}");
+    // the service itself works as before
+    let event_id = app.published_event(organizer(1), 5, "100.00", 10).await;
+    app.confirmed_booking(user(1), event_id, 1).await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_levels_change_at_run_time() {
@@ -681,17 +755,84 @@ impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::Tra
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn request_spans_continue_the_callers_trace_and_reach_the_otlp_collector() {
-    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
-    let collector = Collector::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(collector.clone()))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-    );
+type OtlpSpan = opentelemetry_proto::tonic::trace::v1::Span;
+
+/// A string or integer attribute of an exported span, as text.
+fn attribute(span: &OtlpSpan, key: &str) -> Option<String> {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+    span.attributes
+        .iter()
+        .find(|a| a.key == key)
+        .and_then(|a| a.value.as_ref())
+        .and_then(|v| match v.value.as_ref()? {
+            V::StringValue(s) => Some(s.clone()),
+            V::IntValue(i) => Some(i.to_string()),
+            V::BoolValue(b) => Some(b.to_string()),
+            other => Some(format!("{other:?}")),
+        })
+}
+
+impl Collector {
+    /// Starts the collector on a free port; answers its OTLP/gRPC endpoint.
+    async fn start() -> (Self, String) {
+        use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
+        let collector = Self::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(TraceServiceServer::new(collector.clone()))
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        (collector, endpoint)
+    }
+
+    /// The exported spans of `trace`, once `until` holds for them (flushing meanwhile); panics
+    /// after 5 s with what arrived.
+    async fn trace(&self, trace: &str, until: impl Fn(&[OtlpSpan]) -> bool) -> Vec<OtlpSpan> {
+        let mut spans = Vec::new();
+        for _ in 0..50 {
+            bootstrap::telemetry::flush_traces();
+            spans = self
+                .spans
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|s| hex(&s.trace_id) == trace)
+                .cloned()
+                .collect();
+            if until(&spans) {
+                return spans;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let names: Vec<(&str, String, String)> = spans
+            .iter()
+            .map(|s| (s.name.as_str(), hex(&s.span_id), hex(&s.parent_span_id)))
+            .collect();
+        panic!("trace {trace} incomplete: {names:?}");
+    }
+}
+
+/// The one span named `name` in `spans`.
+fn named<'a>(spans: &'a [OtlpSpan], name: &str) -> &'a OtlpSpan {
+    let found: Vec<&OtlpSpan> = spans.iter().filter(|s| s.name == name).collect();
+    assert_eq!(found.len(), 1, "{name}: {found:?}");
+    found[0]
+}
+
+/// A collector, the global subscriber exporting to it, and the app (publishing to RabbitMQ
+/// with a consumer bound to `booking.created`, when the broker answers); `None` when a
+/// subscriber was installed before (nothing to check) or the backend is missing.
+#[allow(clippy::print_stdout)] // the SKIPPED notes of the test output
+async fn traced_app(
+    backend: Backend,
+) -> Option<(
+    Collector,
+    TestApp,
+    Option<adapters_messaging::testing::TestConsumer>,
+)> {
+    let (collector, endpoint) = Collector::start().await;
     // the subscriber is global: when another one was installed first in this process there is
     // no exporter to check
     if bootstrap::telemetry::init_with_traces(
@@ -702,9 +843,8 @@ async fn request_spans_continue_the_callers_trace_and_reach_the_otlp_collector()
     .is_none()
     {
         println!("SKIPPED (a tracing subscriber was installed before this test)");
-        return;
+        return None;
     }
-    // with RabbitMQ: the booking's message carries the trace context
     let url = adapters_messaging::testing::amqp_url();
     let broker = adapters_messaging::testing::broker_reachable(&url);
     assert!(
@@ -712,13 +852,14 @@ async fn request_spans_continue_the_callers_trace_and_reach_the_otlp_collector()
         "RabbitMQ at {url} is required but does not answer"
     );
     let exchange = adapters_messaging::testing::unique_name("e2e.otel");
-    let mut consumer = if broker {
+    let consumer = if broker {
         Some(
             adapters_messaging::testing::TestConsumer::bind(&url, &exchange, &["booking.created"])
                 .await
                 .unwrap(),
         )
     } else {
+        println!("SKIPPED the broker part (no RabbitMQ at {url})");
         None
     };
     let env: Vec<(&str, &str)> = if broker {
@@ -731,7 +872,95 @@ async fn request_spans_continue_the_callers_trace_and_reach_the_otlp_collector()
     } else {
         Vec::new()
     };
-    let app = spawn_app_with(Backend::Sqlite, &env).await.unwrap();
+    let app = spawn_app_with(backend, &env).await?;
+    Some((collector, app, consumer))
+}
+
+/// The trace of one booking made through an edge whose server span is `edge`: the edge span
+/// continues the caller's span, the use case is its child, the SQL statements (`db.system`)
+/// and the outbox publish are the use case's children, and the consumer receives the same
+/// trace id in the AMQP `traceparent` header.
+async fn assert_the_booking_trace(
+    collector: &Collector,
+    consumer: Option<&mut adapters_messaging::testing::TestConsumer>,
+    backend: Backend,
+    (trace, caller_span): (&str, &str),
+    edge: &str,
+) {
+    let db_system = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgresql",
+    };
+    let published = consumer.is_some();
+    let spans = collector
+        .trace(trace, |spans| {
+            spans.iter().any(|s| s.name == edge)
+                && spans.iter().any(|s| s.name == "BookingService.create")
+                && spans
+                    .iter()
+                    .any(|s| attribute(s, "db.operation").as_deref() == Some("INSERT"))
+                && (!published || spans.iter().any(|s| s.name == "outbox.publish"))
+        })
+        .await;
+    let edge_span = named(&spans, edge);
+    assert_eq!(hex(&edge_span.parent_span_id), caller_span);
+    let use_case = named(&spans, "BookingService.create");
+    assert_eq!(use_case.parent_span_id, edge_span.span_id);
+    let statements: Vec<&OtlpSpan> = spans
+        .iter()
+        .filter(|s| attribute(s, "db.system").is_some())
+        .collect();
+    assert!(
+        statements
+            .iter()
+            .all(|s| attribute(s, "db.system").as_deref() == Some(db_system)),
+        "{statements:?}"
+    );
+    // the booking's statements run in its event's batch transaction, under the use case
+    let descends_from_use_case = |span: &OtlpSpan| {
+        let mut parent = span.parent_span_id.clone();
+        while !parent.is_empty() {
+            if parent == use_case.span_id {
+                return true;
+            }
+            parent = spans
+                .iter()
+                .find(|s| s.span_id == parent)
+                .map(|s| s.parent_span_id.clone())
+                .unwrap_or_default();
+        }
+        false
+    };
+    assert!(
+        statements.iter().any(|s| descends_from_use_case(s)
+            && s.name.starts_with("sea_orm.")
+            && attribute(s, "db.operation").as_deref() == Some("INSERT")),
+        "no INSERT statement span under the use case: {statements:?}"
+    );
+    let Some(consumer) = consumer else {
+        return;
+    };
+    let publish = named(&spans, "outbox.publish");
+    assert_eq!(publish.parent_span_id, use_case.span_id);
+    assert_eq!(
+        attribute(publish, "messaging.system").as_deref(),
+        Some("rabbitmq")
+    );
+    let message = consumer
+        .next(std::time::Duration::from_secs(10))
+        .await
+        .expect("booking.created reaches the consumer");
+    assert_eq!(message.routing_key, "booking.created");
+    let traceparent = message
+        .traceparent
+        .expect("the message carries traceparent");
+    assert_eq!(trace_of(&traceparent), trace, "{traceparent}");
+}
+
+async fn http_traces(backend: Backend) {
+    let Some((collector, app, mut consumer)) = traced_app(backend).await else {
+        return;
+    };
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let r = app
         .req(reqwest::Method::GET, "/api/v1/events/999999", None)
@@ -742,41 +971,21 @@ async fn request_spans_continue_the_callers_trace_and_reach_the_otlp_collector()
     assert_eq!(r.status(), 404);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["trace_id"], trace, "{body}");
-
-    let mut exported = None;
-    for _ in 0..50 {
-        bootstrap::telemetry::flush_traces();
-        exported = collector
-            .spans
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|s| s.name == "http_request" && hex(&s.trace_id) == trace)
-            .cloned();
-        if exported.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let span = exported.expect("the request's span reached the collector");
+    let spans = collector
+        .trace(trace, |spans| {
+            spans.iter().any(|s| s.name == "http_request")
+        })
+        .await;
+    let span = named(&spans, "http_request");
     // a child of the caller's span, labelled with the route template
     assert_eq!(hex(&span.parent_span_id), "00f067aa0ba902b7");
-    let route = span
-        .attributes
-        .iter()
-        .find(|a| a.key == "http.route")
-        .and_then(|a| a.value.as_ref())
-        .map(|v| format!("{:?}", v.value));
-    assert!(
-        route.is_some_and(|r| r.contains("/api/v1/events/{id}")),
-        "{:?}",
-        span.attributes
+    assert_eq!(
+        attribute(span, "http.route").as_deref(),
+        Some("/api/v1/events/{id}")
     );
+    let use_case = named(&spans, "EventService.get");
+    assert_eq!(use_case.parent_span_id, span.span_id);
 
-    let Some(consumer) = consumer.as_mut() else {
-        println!("SKIPPED the broker part (no RabbitMQ at {url})");
-        return;
-    };
     let booking_trace = "0af7651916cd43dd8448eb211c80319c";
     let event_id = app.published_event(organizer(1), 5, "100.00", 10).await;
     let r = app
@@ -790,35 +999,82 @@ async fn request_spans_continue_the_callers_trace_and_reach_the_otlp_collector()
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let message = consumer
-        .next(std::time::Duration::from_secs(10))
-        .await
-        .expect("booking.created reaches the consumer");
-    assert_eq!(message.routing_key, "booking.created");
-    let traceparent = message
-        .traceparent
-        .expect("the message carries traceparent");
-    assert_eq!(
-        crate::e2e_observability::trace_of(&traceparent),
-        booking_trace,
-        "{traceparent}"
+    assert_the_booking_trace(
+        &collector,
+        consumer.as_mut(),
+        backend,
+        (booking_trace, "b7ad6b7169203331"),
+        "http_request",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_spans_continue_the_callers_trace_and_reach_the_otlp_collector() {
+    http_traces(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_traces_link_http_use_case_sql_and_publish_on_postgres() {
+    http_traces(Backend::Postgres).await;
+}
+
+async fn grpc_traces(backend: Backend) {
+    use adapters_grpc::pb;
+    let Some((collector, app, mut consumer)) = traced_app(backend).await else {
+        return;
+    };
+    let event_id = app.published_event(organizer(1), 5, "100.00", 10).await;
+    let trace = "5bf92f3577b34da6a3ce929d0e0e4737";
+    let caller_span = "10f067aa0ba902b8";
+    let mut grpc = crate::grpc::client(&app).await;
+    let mut request = crate::grpc::call(
+        pb::CreateBookingRequest {
+            event_id,
+            quantity: 1,
+            ..pb::CreateBookingRequest::default()
+        },
+        Some(user(1)),
     );
-    // the publish is a span of the same trace
-    let mut published = false;
-    for _ in 0..50 {
-        bootstrap::telemetry::flush_traces();
-        published = collector
-            .spans
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|s| s.name == "outbox.publish" && hex(&s.trace_id) == booking_trace);
-        if published {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(published, "no outbox.publish span in the booking's trace");
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace}-{caller_span}-01").parse().unwrap(),
+    );
+    let booking = grpc.create_booking(request).await.unwrap().into_inner();
+    assert_eq!(booking.status, "PENDING_PAYMENT");
+    assert_the_booking_trace(
+        &collector,
+        consumer.as_mut(),
+        backend,
+        (trace, caller_span),
+        "grpc_request",
+    )
+    .await;
+    let spans = collector.trace(trace, |_| true).await;
+    let call = named(&spans, "grpc_request");
+    assert_eq!(attribute(call, "rpc.system").as_deref(), Some("grpc"));
+    assert_eq!(
+        attribute(call, "rpc.service").as_deref(),
+        Some("org.aquastream.event.EventService")
+    );
+    assert_eq!(
+        attribute(call, "rpc.method").as_deref(),
+        Some("CreateBooking")
+    );
+    assert_eq!(
+        attribute(call, "rpc.grpc.status_code").as_deref(),
+        Some("0")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_calls_continue_the_callers_trace_through_use_case_sql_and_publish() {
+    grpc_traces(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_calls_continue_the_callers_trace_on_postgres() {
+    grpc_traces(Backend::Postgres).await;
 }
 
 fn trace_of(traceparent: &str) -> &str {

@@ -51,6 +51,7 @@ impl EventService {
     /// admins (404 for everybody else); PUBLISHED, COMPLETED and CANCELED events are shown to
     /// everybody. A view of a PUBLISHED event by anyone but its managers is counted, in memory
     /// (see [`ViewCounter`]): reading an event writes nothing.
+    #[tracing::instrument(name = "EventService.get", skip_all)]
     pub async fn get(&self, ctx: &RequestContext, id: EventId) -> Result<EventDetails, AppError> {
         let tx = self.uow.begin().await?;
         let EventListing { event, rating } = tx
@@ -87,6 +88,7 @@ impl EventService {
 
     /// `GET /api/v1/events`, `ListEvents`: the catalog, scoped to what the caller may see (see
     /// [`ListEventsQuery`]). Inputs are validated before the database is touched.
+    #[tracing::instrument(name = "EventService.list", skip_all)]
     pub async fn list(
         &self,
         ctx: &RequestContext,
@@ -149,6 +151,7 @@ impl EventService {
 
     /// `GET /api/v1/events/{id}/stats`, `GetEventStats`: the creator or an admin; bookings
     /// created in `[from, to]` (both optional).
+    #[tracing::instrument(name = "EventService.stats", skip_all)]
     pub async fn stats(
         &self,
         ctx: &RequestContext,

@@ -144,6 +144,7 @@ fn apply_update(
 impl EventService {
     /// `POST /api/v1/events`, `CreateEvent`: ORGANIZER or ADMIN; the caller becomes the
     /// creator. A DRAFT unless `auto_publish`; a `publish_at` schedules the publication.
+    #[tracing::instrument(name = "EventService.create_event", skip_all)]
     pub async fn create_event(
         &self,
         ctx: &RequestContext,
@@ -193,6 +194,7 @@ impl EventService {
     /// deadline, refund policy, pricing rules); a COMPLETED or CANCELED event cannot be edited
     /// (409 `INVALID_TRANSITION`). A moved start emits `event.rescheduled` (participants are
     /// told), any other edit `event.updated`.
+    #[tracing::instrument(name = "EventService.update", skip_all)]
     pub async fn update(
         &self,
         ctx: &RequestContext,
@@ -244,6 +246,7 @@ impl EventService {
     /// `INVALID_TRANSITION`. A moved start emits `event.rescheduled` with the old and new
     /// dates, so that participants are told; a target equal to the current start changes
     /// nothing.
+    #[tracing::instrument(name = "EventService.reschedule", skip_all)]
     pub async fn reschedule(
         &self,
         ctx: &RequestContext,

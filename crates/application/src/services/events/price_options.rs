@@ -22,6 +22,7 @@ impl EventService {
     /// `quantity_available` is the stock still on sale at this price (bookings decrement it,
     /// cancellations give it back); the event row is locked while it is written, so a
     /// concurrent booking cannot be lost between the read and the write.
+    #[tracing::instrument(name = "EventService.save_price_option", skip_all)]
     pub async fn save_price_option(
         &self,
         ctx: &RequestContext,
@@ -39,6 +40,7 @@ impl EventService {
 
     /// `DELETE /api/v1/events/{id}/price-options/{option_id}`: the option stops being offered
     /// (`is_active = false`); it is kept, since existing bookings refer to it.
+    #[tracing::instrument(name = "EventService.deactivate_price_option", skip_all)]
     pub async fn deactivate_price_option(
         &self,
         ctx: &RequestContext,
@@ -68,6 +70,7 @@ impl EventService {
 
     /// `GET /api/v1/events/{id}/price-options`: public for visible events; callers who do not
     /// manage the event see only the active options.
+    #[tracing::instrument(name = "EventService.price_options", skip_all)]
     pub async fn price_options(
         &self,
         ctx: &RequestContext,

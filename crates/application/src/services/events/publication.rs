@@ -16,6 +16,7 @@ impl EventService {
     /// future `publish_at` the DRAFT is PUBLISHED now (`event.published`); with one, it stays a
     /// DRAFT whose publication is scheduled (`event.updated`) and [`EventService::publish_due`]
     /// publishes it when due. Anything but a DRAFT is 409 `INVALID_TRANSITION`.
+    #[tracing::instrument(name = "EventService.publish", skip_all)]
     pub async fn publish(
         &self,
         ctx: &RequestContext,
@@ -58,6 +59,7 @@ impl EventService {
     /// whose `publish_at` has come, in one transaction, as the system. A due event that can no
     /// longer be published (its start has passed) gets its `publish_at` cleared, so it is not
     /// claimed again, and an `admin.alert` is emitted. Answers how many were published.
+    #[tracing::instrument(name = "EventService.publish_due", skip_all)]
     pub async fn publish_due(&self, limit: u32) -> Result<u64, AppError> {
         if limit == 0 {
             return Ok(0);
