@@ -3,7 +3,7 @@
 
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::request_body::RequestBody;
-use utoipa::openapi::schema::{Schema, SchemaType, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Required, Response};
 use utoipa::{Modify, OpenApi};
@@ -59,6 +59,41 @@ struct Conformance;
 
 impl Modify for Conformance {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            // "no field to update" (VALIDATION_FAILED on `body`).
+            for name in ["UpdateEventRequest", "UpdateReviewRequest"] {
+                if let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut(name) {
+                    o.min_properties = Some(1);
+                }
+            }
+            // MoneyInput: digits with at most two decimals, below one trillion.
+            if let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut("MoneyInput") {
+                o.pattern = Some(r"^[0-9]{1,12}(\.[0-9]{1,2})?$".to_owned());
+            }
+            // "give exactly one of …" and "a crew_id or at least one skill".
+            let percent_or_amount = [
+                ("discount_percentage", Type::Integer),
+                ("discount_amount", Type::String),
+            ];
+            for name in ["CreatePromoCodeRequest", "UpdatePromoCodeRequest"] {
+                one_of_fields(&mut components.schemas, name, &percent_or_amount, true);
+            }
+            one_of_fields(
+                &mut components.schemas,
+                "BulkRescheduleRequest",
+                &[
+                    ("shift_minutes", Type::Integer),
+                    ("new_start_date", Type::String),
+                ],
+                true,
+            );
+            one_of_fields(
+                &mut components.schemas,
+                "AssignCrewRequest",
+                &[("crew_id", Type::Integer), ("skills", Type::Array)],
+                false,
+            );
+        }
         for (path, item) in &mut openapi.paths.paths {
             for (method, operation) in [
                 ("GET", item.get.as_mut()),
@@ -95,7 +130,9 @@ fn default_description(status: &str) -> &'static str {
         "201" => "Created",
         "202" => "Accepted",
         "204" => "Done; no content",
-        "400" => "The request is invalid: VALIDATION_FAILED (with `errors[]`), MALFORMED_JSON or BAD_REQUEST",
+        "400" => {
+            "The request is invalid: VALIDATION_FAILED (with `errors[]`), MALFORMED_JSON or BAD_REQUEST"
+        }
         "401" => "UNAUTHENTICATED: no valid credentials",
         "403" => "FORBIDDEN: the caller's role or relation to the resource does not allow this",
         "404" => "NOT_FOUND",
@@ -107,6 +144,55 @@ fn default_description(status: &str) -> &'static str {
         _ => "See the problem `code`",
     }
 }
+
+/// Requires one of `fields` to be present and not null (`exactly`: one and only one), by
+/// wrapping the schema `name` in `allOf [schema, oneOf|anyOf [{required: [field]}, …]]`.
+fn one_of_fields(
+    schemas: &mut std::collections::BTreeMap<String, RefOr<Schema>>,
+    name: &str,
+    fields: &[(&str, Type)],
+    exactly: bool,
+) {
+    let Some(schema) = schemas.remove(name) else {
+        return;
+    };
+    let branch = |(field, ty): &(&str, Type)| {
+        if *ty == Type::Array {
+            let array = utoipa::openapi::schema::ArrayBuilder::new()
+                .items(ObjectBuilder::new().schema_type(Type::String))
+                .min_items(Some(1));
+            return ObjectBuilder::new()
+                .required(*field)
+                .property(*field, array)
+                .into();
+        }
+        ObjectBuilder::new()
+            .required(*field)
+            .property(*field, ObjectBuilder::new().schema_type(ty.clone()))
+            .into()
+    };
+    let choice: RefOr<Schema> = if exactly {
+        let mut one = utoipa::openapi::schema::OneOfBuilder::new();
+        for f in fields {
+            one = one.item::<RefOr<Schema>>(branch(f));
+        }
+        one.into()
+    } else {
+        let mut any = utoipa::openapi::schema::AnyOfBuilder::new();
+        for f in fields {
+            any = any.item::<RefOr<Schema>>(branch(f));
+        }
+        any.into()
+    };
+    let wrapped = utoipa::openapi::schema::AllOfBuilder::new()
+        .item(schema)
+        .item(choice)
+        .into();
+    schemas.insert(name.to_owned(), wrapped);
+}
+
+/// The `Idempotency-Key` header's schema: visible ASCII, no spaces.
+const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]+$";
 
 fn is_null(schema: &RefOr<Schema>) -> bool {
     matches!(schema, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null))
@@ -130,11 +216,8 @@ fn optional_body(body: &mut RequestBody) {
 }
 
 fn conform(operation: &mut Operation, access: Access) {
-    let reads_credentials = access != Access::Public
-        || operation
-            .security
-            .as_ref()
-            .is_some_and(|s| !s.is_empty());
+    let reads_credentials =
+        access != Access::Public || operation.security.as_ref().is_some_and(|s| !s.is_empty());
     let has_input = operation.request_body.is_some()
         || operation.parameters.as_ref().is_some_and(|params| {
             params.iter().any(|p| match p {
@@ -142,11 +225,21 @@ fn conform(operation: &mut Operation, access: Access) {
                 RefOr::Ref(_) => true,
             })
         });
-    let idempotent = operation.parameters.as_ref().is_some_and(|params| {
-        params
-            .iter()
-            .any(|p| matches!(p, RefOr::T(p) if p.name == "Idempotency-Key"))
-    });
+    let mut idempotent = false;
+    for param in operation.parameters.iter_mut().flatten() {
+        if let RefOr::T(p) = param
+            && p.name == "Idempotency-Key"
+        {
+            idempotent = true;
+            // What `idempotency::run` accepts: a header value of visible ASCII.
+            p.schema = Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(IDEMPOTENCY_KEY_PATTERN))
+                    .into(),
+            );
+        }
+    }
     let mut json_body_required = false;
     if let Some(RefOr::T(body)) = operation.request_body.as_mut() {
         optional_body(body);

@@ -28,7 +28,11 @@ pub struct AuditParams {
     pub entity_id: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    /// Page number, from 0 (at most 10000).
+    #[param(minimum = 0, maximum = 10000)]
     pub page: Option<i64>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
 }
 
@@ -81,6 +85,7 @@ pub struct AuditListResponse {
 #[serde(deny_unknown_fields)]
 pub struct BulkCancelRequest {
     /// 1 to 100 events.
+    #[schema(min_items = 1, max_items = 100)]
     pub event_ids: Vec<i64>,
     pub reason: Option<String>,
     #[serde(default = "yes")]
@@ -98,6 +103,7 @@ const fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct BulkRescheduleRequest {
     /// 1 to 100 events.
+    #[schema(min_items = 1, max_items = 100)]
     pub event_ids: Vec<i64>,
     /// Move every event by this many minutes (negative: earlier).
     pub shift_minutes: Option<i64>,
@@ -174,6 +180,7 @@ pub struct PopularityParams {
     /// Default: now.
     pub to: Option<DateTime<Utc>>,
     /// 1 to 100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 

@@ -26,8 +26,10 @@ use crate::state::ApiState;
 #[serde(deny_unknown_fields)]
 pub struct CreatePromoCodeRequest {
     /// 3–50 characters of A-Z, 0-9, `_`, `-`; stored upper case.
+    #[schema(pattern = r"^[A-Za-z0-9_-]{3,50}$")]
     pub code: String,
     /// Whole percent, 1 to 100.
+    #[schema(minimum = 1, maximum = 100)]
     pub discount_percentage: Option<i64>,
     /// A fixed amount off the booking.
     pub discount_amount: Option<MoneyInput>,
@@ -50,6 +52,7 @@ pub struct CreatePromoCodeRequest {
 pub struct UpdatePromoCodeRequest {
     /// The version the change is based on; a newer stored version answers 409.
     pub version: Option<i64>,
+    #[schema(minimum = 1, maximum = 100)]
     pub discount_percentage: Option<i64>,
     pub discount_amount: Option<MoneyInput>,
     pub start_date: Option<DateTime<Utc>>,
@@ -69,6 +72,7 @@ const fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct ValidatePromoCodeRequest {
     pub event_id: i64,
+    #[schema(minimum = 1, maximum = 10)]
     pub quantity: i64,
     pub price_option_id: Option<i64>,
 }
@@ -168,7 +172,11 @@ impl From<&PromoValidation> for PromoValidationResponse {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListPromoCodesParams {
+    /// Page number, from 0 (at most 10000).
+    #[param(minimum = 0, maximum = 10000)]
     pub page: Option<i64>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
     pub event_id: Option<i64>,
     /// ADMIN: codes created by this user.
@@ -370,7 +378,7 @@ pub async fn deactivate_promo_code(
 /// audited as `promo_code.refused`), so that codes cannot be probed.
 #[utoipa::path(
     post, path = "/api/v1/promo-codes/{code}/validate", tag = "promo-codes",
-    params(("code" = String, Path)),
+    params(("code" = String, Path, pattern = r"^[A-Za-z0-9_-]{3,50}$")),
     request_body = ValidatePromoCodeRequest,
     responses(
         (status = 200, body = PromoValidationResponse),
