@@ -40,7 +40,7 @@ pub struct PriceOptionRequest {
     pub price: MoneyInput,
     pub description: Option<String>,
     /// Seats sold at this price; absent = no limit of its own.
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 4_294_967_295_i64)]
     pub quantity_available: Option<i64>,
     #[serde(default = "yes")]
     pub is_active: bool,

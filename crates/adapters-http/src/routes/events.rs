@@ -507,7 +507,7 @@ pub async fn create_event(
     put, path = "/api/v1/events/{id}", tag = "events",
     params(
         ("id" = i64, Path),
-        ("If-Match" = Option<String>, Header, description = "The ETag (version) the change is based on"),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]+"?$"#, description = "The ETag (version) the change is based on"),
     ),
     request_body = UpdateEventRequest,
     responses(
