@@ -63,6 +63,17 @@ else
   echo "warning: promtool missing; the alert-rule test will print SKIPPED" >&2
 fi
 
+# openapi-spec-validator (PyPI) for the OpenAPI document test, and the generated-client check
+# after the tests; both in a virtualenv under the target directory.
+step "OpenAPI tools"
+openapi_flags=()
+if ((require_services)); then openapi_flags+=(--require); fi
+bash scripts/openapi-client-check.sh --install "${openapi_flags[@]}"
+export OPENAPI_CHECK_VENV="${OPENAPI_CHECK_VENV:-${CARGO_TARGET_DIR:-$(pwd)/target}/openapi-check-venv}"
+if [[ -x "$OPENAPI_CHECK_VENV/bin/python" ]]; then
+  export PYTHON="$OPENAPI_CHECK_VENV/bin/python"
+fi
+
 if ((require_services)); then export EVENT_TEST_REQUIRE_SERVICES=1; fi
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
@@ -86,5 +97,9 @@ else
   echo "cargo-nextest not installed, using cargo test"
   cargo test --workspace --locked
 fi
+
+# The served document, a client generated from it, one flow driven with that client.
+step "OpenAPI client check"
+bash scripts/openapi-client-check.sh "${openapi_flags[@]}"
 
 step "all green"

@@ -15,7 +15,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.join("event_descriptor.bin"),
         prost::Message::encode_to_vec(&descriptors),
     )?;
+    // Request-shape rules (`validator`) on the request messages; `crate::validation` runs them
+    // and maps their errors to `BadRequest` field violations.
+    let review = ".org.aquastream.event.CreateReviewRequest";
+    let update = ".org.aquastream.event.UpdateReviewRequest";
     tonic_prost_build::configure()
+        .type_attribute(review, "#[derive(validator::Validate)]")
+        .field_attribute(
+            format!("{review}.rating"),
+            "#[validate(range(min = 1, max = 5))]",
+        )
+        .type_attribute(
+            update,
+            "#[derive(validator::Validate)] \
+             #[validate(schema(function = \"crate::service::reviews::rating_or_content\"))]",
+        )
+        // 0 = keep the rating (proto3 has no absent scalars).
+        .field_attribute(
+            format!("{update}.rating"),
+            "#[validate(range(min = 0, max = 5))]",
+        )
         .build_server(true)
         .build_client(true)
         .compile_fds(descriptors)?;

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod server;
 pub mod service;
 pub mod status;
+mod validation;
 
 pub use health::HealthSettings;
 pub use server::{GrpcError, ServerLimits, serve};

@@ -282,6 +282,7 @@ pub struct LoggersResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoggerLevel {
     /// `off`, `error`, `warn`, `info`, `debug`, `trace`; `null` removes the target's own level.
+    #[schema(pattern = r"^(off|error|warn|info|debug|trace)$")]
     pub level: Option<String>,
 }
 
@@ -318,7 +319,7 @@ pub async fn loggers(
     post,
     path = "/actuator/loggers/{target}",
     tag = "actuator",
-    params(("target" = String, Path, description = "A tracing target (`sqlx::query`, `adapters_http`) or `ROOT`")),
+    params(("target" = String, Path, pattern = r"^[A-Za-z0-9_:-]{1,200}$", description = "A tracing target (`sqlx::query`, `adapters_http`) or `ROOT`")),
     request_body = LoggerLevel,
     responses(
         (status = 200, description = "The levels now in force", body = LoggersResponse),

@@ -73,7 +73,12 @@ fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     actix_web::error::InternalError::from_response(err, problem_response(&app)).into()
 }
 
-fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
+fn path_error(err: PathError, req: &HttpRequest) -> actix_web::Error {
+    // `GET /payments/confirm` reaches `GET /payments/{id}`, but names the resource
+    // `/payments/confirm`, which has no GET: 405, as for any other method it lacks.
+    if let Some(refusal) = method_not_allowed(req) {
+        return actix_web::error::InternalError::from_response(err, refusal).into();
+    }
     let app = AppError::invalid("path", err.to_string());
     actix_web::error::InternalError::from_response(err, problem_response(&app)).into()
 }
@@ -138,7 +143,8 @@ impl RouteTable {
             _ => path.to_owned(),
         };
         let segments: Vec<&str> = path.split('/').collect();
-        self.0
+        let matching: Vec<_> = self
+            .0
             .iter()
             .filter(|(pattern, _)| {
                 pattern.len() == segments.len()
@@ -147,6 +153,14 @@ impl RouteTable {
                         None => !s.is_empty(),
                     })
             })
+            .map(|(pattern, methods)| (pattern.iter().flatten().count(), methods))
+            .collect();
+        // The most literal template names the resource (`/payments/confirm`, not
+        // `/payments/{id}`), as in `access::required`.
+        let most_literal = matching.iter().map(|(literal, _)| *literal).max();
+        matching
+            .into_iter()
+            .filter(|(literal, _)| Some(*literal) == most_literal)
             .flat_map(|(_, methods)| methods.iter().cloned())
             .collect()
     }
@@ -157,18 +171,25 @@ impl RouteTable {
 /// The methods come from the `RouteTable` app data; an app configured without one answers 404
 /// for every unknown route.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    // A documented route answering here is switched off in this deployment (the sandbox page
+    // outside dev/test): it does not exist, 404 — not a 405 that would advertise it.
+    method_not_allowed(&req).unwrap_or_else(|| {
+        TransportError::new(
+            TransportCode::RouteNotFound,
+            format!("no route for {} {}", req.method(), req.path()),
+        )
+        .response()
+    })
+}
+
+/// 405 with `Allow` when the route table knows the path but not the request's method.
+fn method_not_allowed(req: &HttpRequest) -> Option<HttpResponse> {
     let allowed = req
         .app_data::<web::Data<RouteTable>>()
         .map(|table| table.allowed_methods(req.path()))
         .unwrap_or_default();
-    // A documented route answering here is switched off in this deployment (the sandbox page
-    // outside dev/test): it does not exist, 404 — not a 405 that would advertise it.
     if allowed.is_empty() || allowed.contains(req.method()) {
-        return TransportError::new(
-            TransportCode::RouteNotFound,
-            format!("no route for {} {}", req.method(), req.path()),
-        )
-        .response();
+        return None;
     }
     let allow = allowed
         .iter()
@@ -187,7 +208,7 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     if let Ok(value) = HeaderValue::from_str(&allow) {
         response.headers_mut().insert(header::ALLOW, value);
     }
-    response
+    Some(response)
 }
 
 /// An optional JSON body: no body (or only whitespace) is `T::default()`, anything else must be
@@ -267,6 +288,7 @@ mod optional_json_tests {
 mod route_table_tests {
     use actix_web::http::StatusCode;
     use actix_web::test::TestRequest;
+    use serde::de::Error as _;
     use utoipa::openapi::path::{HttpMethod, Operation, PathItem, PathsBuilder};
     use utoipa::openapi::{Info, OpenApi};
 
@@ -277,6 +299,10 @@ mod route_table_tests {
             .path(
                 "/api/v1/events/{id}",
                 PathItem::from_http_methods([HttpMethod::Get, HttpMethod::Put], Operation::new()),
+            )
+            .path(
+                "/api/v1/events/confirm",
+                PathItem::new(HttpMethod::Post, Operation::new()),
             )
             .path(
                 "/actuator/health",
@@ -297,6 +323,8 @@ mod route_table_tests {
             [Method::GET, Method::PUT]
         );
         assert_eq!(t.allowed_methods("/actuator/health"), [Method::GET]);
+        // A literal segment wins over a parameter: the Allow header names its methods only.
+        assert_eq!(t.allowed_methods("/api/v1/events/confirm"), [Method::POST]);
         assert!(t.allowed_methods("/api/v1/events/").is_empty());
         assert!(t.allowed_methods("/api/v1/events/7/x").is_empty());
     }
@@ -322,6 +350,28 @@ mod route_table_tests {
             .app_data(web::Data::new(table()))
             .to_http_request();
         assert_eq!(not_found(disabled).await.status(), StatusCode::NOT_FOUND);
+
+        // A path that names a literal resource reaching a `{param}` route: 405, not a 400.
+        let literal = TestRequest::get()
+            .uri("/api/v1/events/confirm")
+            .app_data(web::Data::new(table()))
+            .to_http_request();
+        let err = path_error(
+            PathError::Deserialize(serde::de::value::Error::custom("x")),
+            &literal,
+        );
+        let res = err.error_response();
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(res.headers().get(header::ALLOW).unwrap(), "POST");
+        let unparsable = TestRequest::get()
+            .uri("/api/v1/events/x7")
+            .app_data(web::Data::new(table()))
+            .to_http_request();
+        let err = path_error(
+            PathError::Deserialize(serde::de::value::Error::custom("x")),
+            &unparsable,
+        );
+        assert_eq!(err.error_response().status(), StatusCode::BAD_REQUEST);
 
         let no_table = TestRequest::delete()
             .uri("/api/v1/events/7")

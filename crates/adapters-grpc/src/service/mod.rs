@@ -7,7 +7,7 @@ mod crew;
 mod events;
 mod favorites;
 mod payments;
-mod reviews;
+pub(crate) mod reviews;
 
 pub use crew::{CREW_MESSAGE_METADATA, CREW_STATUS_METADATA};
 

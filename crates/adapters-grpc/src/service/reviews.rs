@@ -6,6 +6,7 @@ use application::services::{CreateReviewCommand, ListReviewsQuery, UpdateReviewC
 use domain::review::ReviewStatus;
 use domain::{EventId, ReviewId, UserId};
 use tonic::{Request, Response, Status};
+use validator::ValidationError;
 
 use super::EventGrpc;
 use crate::auth::{Access, Least};
@@ -13,17 +14,20 @@ use crate::convert::{id, nonzero, text};
 use crate::messages;
 use crate::pb;
 use crate::status::OrStatus;
+use crate::validation;
 
 type Reply<T> = Result<Response<T>, Status>;
 
-/// proto3 cannot send "no rating", and a review needs one: 0 is refused like any value
-/// outside 1..=5, on `rating`, before any use case runs.
-fn rating(value: i32) -> Result<i64, AppError> {
-    if (1..=5).contains(&value) {
-        Ok(i64::from(value))
-    } else {
-        Err(AppError::invalid("rating", "must be between 1 and 5"))
+/// `UpdateReviewRequest` needs a new rating or a new content: `rating = 0` and `content = ""`
+/// mean "keep" (proto3 has no absent scalars), so the content cannot be cleared over gRPC.
+pub(crate) fn rating_or_content(r: &pb::UpdateReviewRequest) -> Result<(), ValidationError> {
+    if r.rating == 0 && text(r.content.clone()).is_none() {
+        return Err(validation::violation(
+            "rating",
+            "give a new rating (1 to 5) or a new content",
+        ));
     }
+    Ok(())
 }
 
 pub(super) async fn create(
@@ -32,30 +36,26 @@ pub(super) async fn create(
 ) -> Reply<pb::ReviewResponse> {
     let ctx = svc.caller(&request, Access::Write, Least::User).await?;
     let r = request.into_inner();
+    // proto3 cannot send "no rating", and a review needs one: 0 is refused like any value
+    // outside 1..=5 (the message's rules), before any use case runs.
+    validation::validate(&r).or_status()?;
     let cmd = CreateReviewCommand {
         event_id: EventId(id("event_id", r.event_id).or_status()?),
-        rating: rating(r.rating).or_status()?,
+        rating: i64::from(r.rating),
         content: text(r.content),
     };
     let view = svc.use_cases.reviews.create(&ctx, cmd).await.or_status()?;
     Ok(Response::new(messages::review(&view)))
 }
 
-/// `rating = 0` and `content = ""` mean "keep" (proto3 has no absent scalars), so the
-/// content cannot be cleared over gRPC; at least one of both must be given.
+/// The command of a valid request (see `rating_or_content`).
 fn update_command(r: &pb::UpdateReviewRequest) -> Result<UpdateReviewCommand, AppError> {
-    let cmd = UpdateReviewCommand {
-        rating: nonzero(r.rating).map(rating).transpose()?,
+    validation::validate(r)?;
+    Ok(UpdateReviewCommand {
+        rating: nonzero(r.rating).map(i64::from),
         content: text(r.content.clone()),
         expected_version: None,
-    };
-    if cmd.rating.is_none() && cmd.content.is_none() {
-        return Err(AppError::invalid(
-            "rating",
-            "give a new rating (1 to 5) or a new content",
-        ));
-    }
-    Ok(cmd)
+    })
 }
 
 pub(super) async fn update(
@@ -149,9 +149,20 @@ mod tests {
     #[test]
     fn ratings_outside_one_to_five_are_refused() {
         for bad in [0, -1, 6, i32::MAX] {
-            assert_eq!(fields(&rating(bad).unwrap_err()), ["rating"], "{bad}");
+            let request = pb::CreateReviewRequest {
+                event_id: 1,
+                rating: bad,
+                content: String::new(),
+            };
+            let err = validation::validate(&request).unwrap_err();
+            assert_eq!(fields(&err), ["rating"], "{bad}");
         }
-        assert_eq!(rating(5).unwrap(), 5);
+        let five = pb::CreateReviewRequest {
+            event_id: 1,
+            rating: 5,
+            content: String::new(),
+        };
+        assert!(validation::validate(&five).is_ok());
     }
 
     #[test]

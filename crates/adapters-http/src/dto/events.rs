@@ -31,10 +31,16 @@ pub struct LocationPoint {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceOptionRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     pub price: MoneyInput,
     pub description: Option<String>,
     /// Seats sold at this price; absent = no limit of its own.
+    #[schema(minimum = 0, maximum = 4_294_967_295_i64)]
     pub quantity_available: Option<i64>,
     #[serde(default = "yes")]
     pub is_active: bool,

@@ -10,11 +10,13 @@ use domain::{EventId, UserId};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use validator::{Validate, ValidationError};
 
 use crate::auth::Caller;
 use crate::dto::{PageInfo, PageParams};
 use crate::problem::{ApiError, Problem, problem_of};
 use crate::state::ApiState;
+use crate::validation;
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -28,7 +30,11 @@ pub struct AuditParams {
     pub entity_id: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    /// Page number, from 0 (at most 10000).
+    #[param(minimum = 0, maximum = 10000)]
     pub page: Option<i64>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
 }
 
@@ -81,6 +87,7 @@ pub struct AuditListResponse {
 #[serde(deny_unknown_fields)]
 pub struct BulkCancelRequest {
     /// 1 to 100 events.
+    #[schema(min_items = 1, max_items = 100)]
     pub event_ids: Vec<i64>,
     pub reason: Option<String>,
     #[serde(default = "yes")]
@@ -89,15 +96,28 @@ pub struct BulkCancelRequest {
     pub force_majeure: bool,
 }
 
+/// Exactly one of both (the schema's `oneOf`).
+fn one_target(r: &BulkRescheduleRequest) -> Result<(), ValidationError> {
+    if r.shift_minutes.is_some() == r.new_start_date.is_some() {
+        return Err(validation::violation(
+            "shift_minutes",
+            "give exactly one of shift_minutes and new_start_date",
+        ));
+    }
+    Ok(())
+}
+
 const fn yes() -> bool {
     true
 }
 
 /// `POST /admin/events/bulk-reschedule`: exactly one of `shift_minutes` and `new_start_date`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[validate(schema(function = "one_target"))]
 pub struct BulkRescheduleRequest {
     /// 1 to 100 events.
+    #[schema(min_items = 1, max_items = 100)]
     pub event_ids: Vec<i64>,
     /// Move every event by this many minutes (negative: earlier).
     pub shift_minutes: Option<i64>,
@@ -174,6 +194,7 @@ pub struct PopularityParams {
     /// Default: now.
     pub to: Option<DateTime<Utc>>,
     /// 1 to 100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 
@@ -323,18 +344,13 @@ pub async fn bulk_reschedule(
     body: web::Json<BulkRescheduleRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
+    validation::validate(&b)?;
     let to = match (b.shift_minutes, b.new_start_date) {
-        (Some(minutes), None) => chrono::Duration::try_minutes(minutes)
+        (Some(minutes), _) => chrono::Duration::try_minutes(minutes)
             .map(RescheduleTo::ShiftBy)
             .ok_or_else(|| AppError::invalid("shift_minutes", "out of range"))?,
         (None, Some(at)) => RescheduleTo::StartAt(at),
-        _ => {
-            return Err(AppError::invalid(
-                "shift_minutes",
-                "give exactly one of shift_minutes and new_start_date",
-            )
-            .into());
-        }
+        (None, None) => return Err(AppError::internal("the target passed validation").into()),
     };
     let results = state
         .admin

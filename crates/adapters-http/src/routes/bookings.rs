@@ -22,6 +22,7 @@ use crate::state::ApiState;
 pub struct CreateBookingRequest {
     pub event_id: i64,
     /// Seats, 1 to the configured maximum (10 by default).
+    #[schema(minimum = 1, maximum = 10)]
     pub quantity: i64,
     pub price_option_id: Option<i64>,
     pub promo_code: Option<String>,
@@ -33,6 +34,10 @@ pub struct CreateBookingRequest {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelBookingRequest {
+    #[schema(
+        max_length = 1000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub reason: Option<String>,
 }
 
@@ -115,10 +120,15 @@ impl From<&BookingCancellation> for BookingCancellationResponse {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListBookingsParams {
+    /// Page number, from 0 (at most 10000).
+    #[param(minimum = 0, maximum = 10000)]
     pub page: Option<i64>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
     pub event_id: Option<i64>,
     /// PENDING_PAYMENT, CONFIRMED, COMPLETED, CANCELED or EXPIRED.
+    #[param(pattern = r"^(PENDING_PAYMENT|CONFIRMED|COMPLETED|CANCELED|EXPIRED)$")]
     pub status: Option<String>,
     /// ADMIN (and organizers for their events): bookings of this user.
     pub user_id: Option<uuid::Uuid>,

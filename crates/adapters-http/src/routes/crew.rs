@@ -15,8 +15,10 @@ use crate::state::ApiState;
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignCrewRequest {
+    #[schema(minimum = 1)]
     pub crew_id: Option<i64>,
     /// Up to 20 skills of at most 50 characters.
+    #[schema(max_items = 20)]
     #[serde(default)]
     pub skills: Vec<String>,
 }

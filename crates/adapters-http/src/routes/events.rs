@@ -58,6 +58,7 @@ pub struct DynamicRuleDto {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupRuleDto {
+    #[schema(minimum = 2)]
     pub min_quantity: u32,
     #[schema(value_type = String, example = "10")]
     pub percent: Decimal,
@@ -104,8 +105,21 @@ fn rules_in(dto: PricingRulesDto) -> Result<PricingRules, AppError> {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEventRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
+    #[schema(
+        max_length = 20000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub description: Option<String>,
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub short_description: Option<String>,
     pub start_date: DateTime<Utc>,
     pub end_date: Option<DateTime<Utc>>,
@@ -113,6 +127,10 @@ pub struct CreateEventRequest {
     pub location_coordinates: Option<LocationPoint>,
     pub max_participants: i64,
     pub price: MoneyInput,
+    #[schema(
+        max_length = 100,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub category: Option<String>,
     pub image_url: Option<String>,
     /// Bookings close this many hours before the start (default 0).
@@ -126,6 +144,7 @@ pub struct CreateEventRequest {
     #[serde(default)]
     pub price_options: Vec<PriceOptionRequest>,
     /// Per-event refund tiers; absent = the standard policy.
+    #[schema(min_items = 1, max_items = 16)]
     pub refund_policy: Option<Vec<RefundTierDto>>,
     /// Dynamic pricing and group discounts.
     pub pricing_rules: Option<PricingRulesDto>,
@@ -151,6 +170,7 @@ pub struct UpdateEventRequest {
     pub image_url: Option<String>,
     pub booking_deadline_hours: Option<i64>,
     pub is_featured: Option<bool>,
+    #[schema(min_items = 1, max_items = 16)]
     pub refund_policy: Option<Vec<RefundTierDto>>,
     pub pricing_rules: Option<PricingRulesDto>,
 }
@@ -219,16 +239,32 @@ pub struct EventListResponse {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListEventsParams {
+    /// Page number, from 0 (at most 10000).
+    #[param(minimum = 0, maximum = 10000)]
     pub page: Option<i64>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
     /// Comma-separated statuses. Guests and users see PUBLISHED (and COMPLETED when asked).
+    #[param(
+        pattern = r"^((DRAFT|PUBLISHED|COMPLETED|CANCELED)(,(DRAFT|PUBLISHED|COMPLETED|CANCELED))*)?$"
+    )]
     pub status: Option<String>,
+    #[param(
+        max_length = 100,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub category: Option<String>,
     pub start_date_from: Option<DateTime<Utc>>,
     pub start_date_to: Option<DateTime<Utc>>,
     /// Full-text search over name and description.
+    #[param(
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub search_query: Option<String>,
     /// start_date (default), price, created_at or popularity.
+    #[param(pattern = r"^(start_date|price|created_at|popularity)?$")]
     pub sort_by: Option<String>,
     #[serde(default)]
     pub sort_desc: bool,
@@ -471,7 +507,7 @@ pub async fn create_event(
     put, path = "/api/v1/events/{id}", tag = "events",
     params(
         ("id" = i64, Path),
-        ("If-Match" = Option<String>, Header, description = "The ETag (version) the change is based on"),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]+"?$"#, description = "The ETag (version) the change is based on"),
     ),
     request_body = UpdateEventRequest,
     responses(

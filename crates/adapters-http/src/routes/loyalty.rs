@@ -61,7 +61,11 @@ pub struct LoyaltyResponse {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LoyaltyParams {
+    /// Page number, from 0 (at most 10000).
+    #[param(minimum = 0, maximum = 10000)]
     pub page: Option<i64>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
     /// ADMIN: whose account.
     pub user_id: Option<uuid::Uuid>,

@@ -19,8 +19,11 @@ use crate::state::ApiState;
 pub struct InitiatePaymentRequest {
     pub booking_id: i64,
     /// CARD, SBP, … (letters, digits, `_`, `-`).
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,50}$")]
     pub payment_method: String,
-    /// Where the payment page sends the customer back.
+    /// Where the payment page sends the customer back: an http(s) URL whose origin is in
+    /// `payments.allowed_return_origins`.
+    #[schema(max_length = 2048, pattern = r"^https?://[^\s]+$")]
     pub return_url: Option<String>,
     /// Part of the outstanding amount (partial payment); default: all of it.
     #[serde(default)]
@@ -31,6 +34,7 @@ pub struct InitiatePaymentRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmPaymentRequest {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub gateway_reference: String,
 }
 
@@ -42,6 +46,11 @@ pub struct RefundPaymentRequest {
     /// refund policy gives; the booking is canceled.
     #[serde(default)]
     pub amount: Option<MoneyInput>,
+    #[schema(
+        min_length = 1,
+        max_length = 1000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub reason: String,
 }
 

@@ -15,19 +15,25 @@ use domain::{EventId, Percent, PriceOptionId, PromoCodeId, UserId};
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use validator::{Validate, ValidationError};
 
 use crate::auth::Caller;
 use crate::dto::{MoneyInput, PageInfo, PageParams, PriceBreakdownResponse};
 use crate::problem::{ApiError, Problem};
 use crate::state::ApiState;
+use crate::validation;
 
 /// `POST /promo-codes`. Exactly one of `discount_percentage` and `discount_amount`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[validate(schema(function = "one_discount_of_create"))]
 pub struct CreatePromoCodeRequest {
     /// 3–50 characters of A-Z, 0-9, `_`, `-`; stored upper case.
+    #[schema(pattern = r"^[A-Za-z0-9_-]{3,50}$")]
     pub code: String,
     /// Whole percent, 1 to 100.
+    #[schema(minimum = 1, maximum = 100)]
+    #[validate(range(min = 1, max = 100))]
     pub discount_percentage: Option<i64>,
     /// A fixed amount off the booking.
     pub discount_amount: Option<MoneyInput>,
@@ -45,11 +51,14 @@ pub struct CreatePromoCodeRequest {
 
 /// `PUT /promo-codes/{id}`: the new terms, replacing the old ones (absent optional fields are
 /// cleared; `start_date` absent keeps the current one).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[validate(schema(function = "one_discount_of_update"))]
 pub struct UpdatePromoCodeRequest {
     /// The version the change is based on; a newer stored version answers 409.
     pub version: Option<i64>,
+    #[schema(minimum = 1, maximum = 100)]
+    #[validate(range(min = 1, max = 100))]
     pub discount_percentage: Option<i64>,
     pub discount_amount: Option<MoneyInput>,
     pub start_date: Option<DateTime<Utc>>,
@@ -69,6 +78,7 @@ const fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct ValidatePromoCodeRequest {
     pub event_id: i64,
+    #[schema(minimum = 1, maximum = 10)]
     pub quantity: i64,
     pub price_option_id: Option<i64>,
 }
@@ -168,7 +178,11 @@ impl From<&PromoValidation> for PromoValidationResponse {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListPromoCodesParams {
+    /// Page number, from 0 (at most 10000).
+    #[param(minimum = 0, maximum = 10000)]
     pub page: Option<i64>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
     pub event_id: Option<i64>,
     /// ADMIN: codes created by this user.
@@ -177,22 +191,38 @@ pub struct ListPromoCodesParams {
     pub active_only: bool,
 }
 
+/// Exactly one of both (the schema's `oneOf`).
+fn one_discount(percent: Option<i64>, amount: Option<MoneyInput>) -> Result<(), ValidationError> {
+    if percent.is_some() == amount.is_some() {
+        return Err(validation::violation(
+            "discount_percentage",
+            "give exactly one of discount_percentage and discount_amount",
+        ));
+    }
+    Ok(())
+}
+
+fn one_discount_of_create(r: &CreatePromoCodeRequest) -> Result<(), ValidationError> {
+    one_discount(r.discount_percentage, r.discount_amount)
+}
+
+fn one_discount_of_update(r: &UpdatePromoCodeRequest) -> Result<(), ValidationError> {
+    one_discount(r.discount_percentage, r.discount_amount)
+}
+
+/// The discount of a validated request (see `one_discount`).
 fn discount_of(
     percent: Option<i64>,
     amount: Option<MoneyInput>,
 ) -> Result<PromoDiscount, AppError> {
     match (percent, amount) {
-        (Some(p), None) => u32::try_from(p)
-            .ok()
-            .filter(|p| (1..=100).contains(p))
-            .and_then(|p| Percent::from_whole(p).ok())
-            .map(PromoDiscount::Percent)
-            .ok_or_else(|| AppError::invalid("discount_percentage", "must be between 1 and 100")),
+        (Some(p), _) => {
+            let whole = u32::try_from(p)
+                .map_err(|_| AppError::internal("discount_percentage passed validation"))?;
+            Ok(PromoDiscount::Percent(Percent::from_whole(whole)?))
+        }
         (None, Some(m)) => Ok(PromoDiscount::FixedAmount(m.0)),
-        _ => Err(AppError::invalid(
-            "discount_percentage",
-            "give exactly one of discount_percentage and discount_amount",
-        )),
+        (None, None) => Err(AppError::internal("the discount passed validation")),
     }
 }
 
@@ -217,6 +247,7 @@ pub async fn create_promo_code(
     body: web::Json<CreatePromoCodeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
+    validation::validate(&b)?;
     let cmd = CreatePromoCodeCommand {
         code: b.code,
         terms: PromoTermsInput {
@@ -321,6 +352,7 @@ pub async fn update_promo_code(
     body: web::Json<UpdatePromoCodeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
+    validation::validate(&b)?;
     let cmd = UpdatePromoCodeCommand {
         expected_version: b.version,
         terms: PromoTermsInput {
@@ -370,7 +402,7 @@ pub async fn deactivate_promo_code(
 /// audited as `promo_code.refused`), so that codes cannot be probed.
 #[utoipa::path(
     post, path = "/api/v1/promo-codes/{code}/validate", tag = "promo-codes",
-    params(("code" = String, Path)),
+    params(("code" = String, Path, pattern = r"^[A-Za-z0-9_-]{3,50}$")),
     request_body = ValidatePromoCodeRequest,
     responses(
         (status = 200, body = PromoValidationResponse),

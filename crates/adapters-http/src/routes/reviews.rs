@@ -27,8 +27,10 @@ use crate::state::ApiState;
 pub struct CreateReviewRequest {
     pub event_id: i64,
     /// 1 to 5.
+    #[schema(minimum = 1, maximum = 5)]
     pub rating: i64,
     /// At most 5,000 characters; HTML is removed.
+    #[schema(max_length = 5000)]
     pub content: Option<String>,
 }
 
@@ -37,8 +39,10 @@ pub struct CreateReviewRequest {
 #[serde(deny_unknown_fields)]
 pub struct EventReviewRequest {
     /// 1 to 5.
+    #[schema(minimum = 1, maximum = 5)]
     pub rating: i64,
     /// At most 5,000 characters; HTML is removed.
+    #[schema(max_length = 5000)]
     pub content: Option<String>,
 }
 
@@ -47,7 +51,9 @@ pub struct EventReviewRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateReviewRequest {
+    #[schema(minimum = 1, maximum = 5)]
     pub rating: Option<i64>,
+    #[schema(max_length = 5000)]
     pub content: Option<String>,
     /// The version being edited (409 `VERSION_CONFLICT` if it changed meanwhile).
     pub expected_version: Option<i64>,
@@ -58,6 +64,7 @@ pub struct UpdateReviewRequest {
 #[serde(deny_unknown_fields)]
 pub struct ReplyRequest {
     /// At most 5,000 characters; HTML is removed; must not be blank.
+    #[schema(min_length = 1, max_length = 5000, pattern = r"\S")]
     pub content: String,
 }
 
@@ -66,6 +73,7 @@ pub struct ReplyRequest {
 #[serde(deny_unknown_fields)]
 pub struct ModerateReviewRequest {
     /// ACTIVE (approve) or REJECTED.
+    #[schema(pattern = r"^(ACTIVE|REJECTED)$")]
     pub status: String,
     /// Told to the author on rejection.
     pub reason: Option<String>,
@@ -194,12 +202,19 @@ pub struct ListReviewsParams {
     pub user_id: Option<uuid::Uuid>,
     /// Comma-separated PENDING, ACTIVE, REJECTED (default ACTIVE; others for admins and for
     /// one's own reviews with `user_id`).
+    #[param(pattern = r"^((PENDING|ACTIVE|REJECTED)(,(PENDING|ACTIVE|REJECTED))*)?$")]
     pub status: Option<String>,
     /// 1 to 5.
+    #[param(minimum = 1, maximum = 5)]
     pub min_rating: Option<i64>,
     /// `newest` (default) or `helpful`.
+    #[param(pattern = r"^(newest|helpful)?$")]
     pub sort: Option<String>,
+    /// Page number, from 0 (at most 10000).
+    #[param(minimum = 0, maximum = 10000)]
     pub page: Option<i64>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
 }
 
@@ -209,12 +224,19 @@ pub struct ListReviewsParams {
 #[serde(deny_unknown_fields)]
 pub struct EventReviewsParams {
     /// Comma-separated PENDING, ACTIVE, REJECTED (default ACTIVE; others for admins).
+    #[param(pattern = r"^((PENDING|ACTIVE|REJECTED)(,(PENDING|ACTIVE|REJECTED))*)?$")]
     pub status: Option<String>,
     /// 1 to 5.
+    #[param(minimum = 1, maximum = 5)]
     pub min_rating: Option<i64>,
     /// `newest` (default) or `helpful`.
+    #[param(pattern = r"^(newest|helpful)?$")]
     pub sort: Option<String>,
+    /// Page number, from 0 (at most 10000).
+    #[param(minimum = 0, maximum = 10000)]
     pub page: Option<i64>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
 }
 

@@ -23,6 +23,7 @@ const PROCESS_LIMIT: u32 = 1000;
 #[serde(deny_unknown_fields)]
 pub struct JoinWaitlistRequest {
     /// Seats wanted, 1 to the booking maximum (default 1).
+    #[schema(minimum = 1, maximum = 10)]
     pub quantity: Option<i64>,
 }
 
@@ -98,10 +99,17 @@ pub struct WaitlistProcessResponse {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WaitlistQueueParams {
+    /// Page number, from 0 (at most 10000).
+    #[param(minimum = 0, maximum = 10000)]
     pub page: Option<i64>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
     /// Comma-separated statuses (organizer and admins): WAITING, NOTIFIED, CONVERTED,
     /// EXPIRED, LEFT, CANCELED.
+    #[param(
+        pattern = r"^((WAITING|NOTIFIED|CONVERTED|EXPIRED|LEFT|CANCELED)(,(WAITING|NOTIFIED|CONVERTED|EXPIRED|LEFT|CANCELED))*)?$"
+    )]
     pub status: Option<String>,
 }
 
