@@ -43,6 +43,20 @@ impl RedisCache {
             bump: Script::new(BUMP),
         }
     }
+
+    /// Runs a generation-counter script on `key` (seeded with the current time in µs).
+    async fn counter(&self, script: &Script, key: &str) -> Result<u64, CacheError> {
+        let key = self.client.key(key);
+        self.client
+            .run(|mut conn| async move {
+                script
+                    .key(&key)
+                    .arg(epoch_micros())
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await
+    }
 }
 
 fn epoch_micros() -> u64 {
@@ -91,30 +105,10 @@ impl Cache for RedisCache {
     }
 
     async fn generation(&self, key: &str) -> Result<u64, CacheError> {
-        let key = self.client.key(key);
-        let script = &self.generation;
-        self.client
-            .run(|mut conn| async move {
-                script
-                    .key(&key)
-                    .arg(epoch_micros())
-                    .invoke_async(&mut conn)
-                    .await
-            })
-            .await
+        self.counter(&self.generation, key).await
     }
 
     async fn bump(&self, key: &str) -> Result<u64, CacheError> {
-        let key = self.client.key(key);
-        let script = &self.bump;
-        self.client
-            .run(|mut conn| async move {
-                script
-                    .key(&key)
-                    .arg(epoch_micros())
-                    .invoke_async(&mut conn)
-                    .await
-            })
-            .await
+        self.counter(&self.bump, key).await
     }
 }
