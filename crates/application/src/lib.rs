@@ -7,6 +7,7 @@
 //!   bootstrap and the use cases themselves.
 
 pub mod services;
+pub mod validation;
 
 pub use ports::{self, actor, clock, error, outbox, pagination};
 pub use ports::{
