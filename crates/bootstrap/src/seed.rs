@@ -116,6 +116,7 @@ pub async fn seed_demo(services: &Services) -> anyhow::Result<String> {
                     max_participants: seats,
                     price: money(price)?,
                     booking_deadline_hours: Some(24),
+                    max_seats_per_user: None,
                     publish_at: None,
                     is_featured: days > 20,
                     refund_policy: None,

@@ -175,6 +175,27 @@ fn check_deadline_hours(hours: u32) -> Result<u32, DomainError> {
     Ok(hours)
 }
 
+/// The largest per-event limit on the seats one user holds (`max_seats_per_user`).
+pub const MAX_SEATS_PER_USER: u32 = 100_000;
+
+/// A per-event seat limit: `None` keeps the instance-wide default
+/// (`app.booking.max_seats_per_user_per_event`).
+fn check_seats_per_user(limit: Option<i64>) -> Result<Option<u32>, DomainError> {
+    limit
+        .map(|n| {
+            u32::try_from(n)
+                .ok()
+                .filter(|n| (1..=MAX_SEATS_PER_USER).contains(n))
+                .ok_or_else(|| {
+                    DomainError::validation(
+                        "max_seats_per_user",
+                        format!("must be between 1 and {MAX_SEATS_PER_USER}"),
+                    )
+                })
+        })
+        .transpose()
+}
+
 /// Input of "create event".
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEventInput {
@@ -184,6 +205,8 @@ pub struct NewEventInput {
     pub max_participants: i64,
     pub price: Money,
     pub booking_deadline_hours: Option<i64>,
+    /// Most seats one user may hold in this event; `None` = the instance-wide default.
+    pub max_seats_per_user: Option<i64>,
     pub publish_at: Option<Timestamp>,
     pub is_featured: bool,
     pub refund_policy: Option<RefundPolicy>,
@@ -199,6 +222,9 @@ pub struct NewEvent {
     pub seats: Seats,
     pub price: Money,
     pub booking_deadline_hours: u32,
+    /// Most seats one user may hold in this event over its active bookings; `None` = the
+    /// instance-wide default (`app.booking.max_seats_per_user_per_event`).
+    pub max_seats_per_user: Option<u32>,
     pub publish_at: Option<Timestamp>,
     pub is_featured: bool,
     pub refund_policy: Option<RefundPolicy>,
@@ -231,6 +257,7 @@ impl NewEvent {
             seats: Seats::new(capacity)?,
             price: input.price.non_negative("price")?,
             booking_deadline_hours: hours,
+            max_seats_per_user: check_seats_per_user(input.max_seats_per_user)?,
             publish_at: input.publish_at,
             is_featured: input.is_featured,
             refund_policy: input.refund_policy,
@@ -266,6 +293,8 @@ pub struct Event {
     pub seats: Seats,
     pub price: Money,
     pub booking_deadline_hours: u32,
+    /// Most seats one user may hold in this event; `None` = the instance-wide default.
+    pub max_seats_per_user: Option<u32>,
     pub status: EventStatus,
     pub is_featured: bool,
     pub publish_at: Option<Timestamp>,
@@ -299,6 +328,7 @@ impl Event {
             seats: new.seats,
             price: new.price,
             booking_deadline_hours: new.booking_deadline_hours,
+            max_seats_per_user: new.max_seats_per_user,
             status: EventStatus::Draft,
             is_featured: new.is_featured,
             publish_at: new.publish_at,
@@ -484,6 +514,19 @@ impl Event {
         Ok(())
     }
 
+    /// Sets the per-event limit on the seats one user holds (1..=[`MAX_SEATS_PER_USER`]);
+    /// bookings already made are kept, later ones are checked against it.
+    pub fn change_max_seats_per_user(
+        &mut self,
+        limit: i64,
+        now: Timestamp,
+    ) -> Result<(), DomainError> {
+        self.require_live("change the seat limit of")?;
+        self.max_seats_per_user = check_seats_per_user(Some(limit))?;
+        self.updated_at = now;
+        Ok(())
+    }
+
     pub fn change_booking_deadline_hours(
         &mut self,
         hours: i64,
@@ -640,6 +683,7 @@ pub(crate) mod tests {
             max_participants: 10,
             price: Money::parse("1500").unwrap(),
             booking_deadline_hours: None,
+            max_seats_per_user: None,
             publish_at: None,
             is_featured: false,
             refund_policy: None,
@@ -683,6 +727,14 @@ pub(crate) mod tests {
                 Box::new(|i| i.max_participants = 1_000_000),
             ),
             ("price", Box::new(|i| i.price = Money::parse("-1").unwrap())),
+            (
+                "max_seats_per_user",
+                Box::new(|i| i.max_seats_per_user = Some(0)),
+            ),
+            (
+                "max_seats_per_user",
+                Box::new(|i| i.max_seats_per_user = Some(i64::from(MAX_SEATS_PER_USER) + 1)),
+            ),
             (
                 "booking_deadline_hours",
                 Box::new(|i| i.booking_deadline_hours = Some(-1)),

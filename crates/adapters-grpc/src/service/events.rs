@@ -71,6 +71,7 @@ fn create_command(r: pb::CreateEventRequest) -> Result<CreateEventCommand, AppEr
             max_participants: i64::from(r.max_participants),
             price: money_in("price", r.price)?,
             booking_deadline_hours: Some(i64::from(r.booking_deadline_hours)),
+            max_seats_per_user: None,
             publish_at: time_in("publish_at", r.publish_at)?,
             is_featured: false,
             refund_policy: None,

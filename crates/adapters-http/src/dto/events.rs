@@ -99,6 +99,8 @@ pub struct EventResponse {
     pub category: Option<String>,
     pub image_url: Option<String>,
     pub booking_deadline_hours: u32,
+    /// The event's own limit on the seats one user holds; null = the instance-wide default.
+    pub max_seats_per_user: Option<u32>,
     pub is_featured: bool,
     pub publish_at: Option<DateTime<Utc>>,
     pub published_at: Option<DateTime<Utc>>,
@@ -142,6 +144,7 @@ impl EventResponse {
             category: event.details.category.clone(),
             image_url: event.details.image_url.clone(),
             booking_deadline_hours: event.booking_deadline_hours,
+            max_seats_per_user: event.max_seats_per_user,
             is_featured: event.is_featured,
             publish_at: event.publish_at,
             published_at: event.published_at,

@@ -135,6 +135,10 @@ pub struct CreateEventRequest {
     pub image_url: Option<String>,
     /// Bookings close this many hours before the start (default 0).
     pub booking_deadline_hours: Option<i64>,
+    /// Most seats one user may hold in this event over its active bookings (409
+    /// `SEAT_LIMIT_PER_USER` past it); absent = the instance-wide default.
+    #[schema(minimum = 1, maximum = 100_000)]
+    pub max_seats_per_user: Option<i64>,
     #[serde(default)]
     pub auto_publish: bool,
     /// Publish automatically at this time (the event stays DRAFT until then).
@@ -169,6 +173,10 @@ pub struct UpdateEventRequest {
     pub category: Option<String>,
     pub image_url: Option<String>,
     pub booking_deadline_hours: Option<i64>,
+    /// The event's own limit on the seats one user holds; once set it can be changed, not
+    /// removed.
+    #[schema(minimum = 1, maximum = 100_000)]
+    pub max_seats_per_user: Option<i64>,
     pub is_featured: Option<bool>,
     #[schema(min_items = 1, max_items = 16)]
     pub refund_policy: Option<Vec<RefundTierDto>>,
@@ -470,6 +478,7 @@ pub async fn create_event(
                 max_participants: b.max_participants,
                 price: b.price.0,
                 booking_deadline_hours: b.booking_deadline_hours,
+                max_seats_per_user: b.max_seats_per_user,
                 publish_at: b.publish_at,
                 is_featured: b.is_featured,
                 refund_policy: b.refund_policy.map(tiers_in).transpose()?,
@@ -545,6 +554,7 @@ pub async fn update_event(
         max_participants: b.max_participants,
         price: b.price.map(|m| m.0),
         booking_deadline_hours: b.booking_deadline_hours,
+        max_seats_per_user: b.max_seats_per_user,
         is_featured: b.is_featured,
         refund_policy: b.refund_policy.map(|t| tiers_in(t).map(Some)).transpose()?,
         pricing_rules: b.pricing_rules.map(rules_in).transpose()?,

@@ -24,6 +24,7 @@ pub struct Model {
     pub category: Option<String>,
     pub image_url: Option<String>,
     pub booking_deadline_hours: i32,
+    pub max_seats_per_user: Option<i32>,
     pub publish_at: Option<DateTimeUtc>,
     pub published_at: Option<DateTimeUtc>,
     pub canceled_reason: Option<String>,

@@ -18,6 +18,7 @@ mod m0006_search;
 mod m0007_gateway_calls_after_commit;
 mod m0009_outbox_traceparent;
 mod m0010_webhook_events;
+mod m0011_event_seat_limit;
 
 pub use m0006_search::SEARCH_VECTOR;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_gateway_calls_after_commit::Migration),
             Box::new(m0009_outbox_traceparent::Migration),
             Box::new(m0010_webhook_events::Migration),
+            Box::new(m0011_event_seat_limit::Migration),
         ]
     }
 }

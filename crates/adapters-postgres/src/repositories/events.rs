@@ -66,6 +66,10 @@ fn to_domain(m: row::Model) -> Result<Event, AppError> {
         seats: Seats::from_parts(seats_capacity, seats_available).map_err(corrupt)?,
         price: money(m.price_minor),
         booking_deadline_hours: count(m.booking_deadline_hours, "events.booking_deadline_hours")?,
+        max_seats_per_user: m
+            .max_seats_per_user
+            .map(|n| count(n, "events.max_seats_per_user"))
+            .transpose()?,
         status: parse::<EventStatus>(&m.status, "events.status")?,
         is_featured: m.is_featured,
         publish_at: m.publish_at,
@@ -103,6 +107,7 @@ fn changes(e: &Event) -> Result<row::ActiveModel, AppError> {
         category: Set(e.details.category.clone()),
         image_url: Set(e.details.image_url.clone()),
         booking_deadline_hours: Set(int(e.booking_deadline_hours)),
+        max_seats_per_user: Set(e.max_seats_per_user.map(int)),
         publish_at: Set(e.publish_at),
         published_at: Set(e.published_at),
         canceled_reason: Set(e.canceled_reason.clone()),

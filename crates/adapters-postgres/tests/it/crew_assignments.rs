@@ -30,6 +30,7 @@ async fn event(tx: &SeaTx, status: EventStatus) -> Event {
             max_participants: 10,
             price: Money::parse("100").unwrap(),
             booking_deadline_hours: None,
+            max_seats_per_user: None,
             publish_at: None,
             is_featured: false,
             refund_policy: None,

@@ -66,6 +66,7 @@ fn new_event(s: &Spec<'_>) -> NewEvent {
             max_participants: s.seats,
             price: Money::parse(s.price).unwrap(),
             booking_deadline_hours: Some(12),
+            max_seats_per_user: None,
             publish_at: None,
             is_featured: s.featured,
             refund_policy: None,

@@ -31,6 +31,7 @@ fn new_event(name: &str) -> NewEvent {
             max_participants: 4,
             price: Money::parse("10").unwrap(),
             booking_deadline_hours: None,
+            max_seats_per_user: None,
             publish_at: None,
             is_featured: false,
             refund_policy: None,

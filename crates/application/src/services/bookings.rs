@@ -651,6 +651,7 @@ pub(crate) mod tests {
             max_participants: 10,
             price: Money::parse("1000").unwrap(),
             booking_deadline_hours: Some(1),
+            max_seats_per_user: None,
             publish_at: None,
             is_featured: false,
             refund_policy: None,

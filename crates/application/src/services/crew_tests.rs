@@ -51,6 +51,7 @@ fn published() -> Event {
             max_participants: 10,
             price: Money::parse("100").unwrap(),
             booking_deadline_hours: None,
+            max_seats_per_user: None,
             publish_at: None,
             is_featured: false,
             refund_policy: None,

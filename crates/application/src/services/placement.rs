@@ -414,9 +414,9 @@ async fn checked(
     })
 }
 
-/// The seat-hoarding limits: the seats the user holds in the event, and its unpaid seats over
-/// all events (a free booking is confirmed at once and is never unpaid), counting what the batch
-/// staged before this request.
+/// The seat-hoarding limits: the seats the user holds in the event (the event's own limit, else
+/// the instance-wide one), and its unpaid seats over all events (a free booking is confirmed at
+/// once and is never unpaid), counting what the batch staged before this request.
 fn check_seat_limits(
     run: &Running,
     limits: SeatLimits,
@@ -424,14 +424,15 @@ fn check_seat_limits(
     seats: u64,
     unpaid: bool,
 ) -> Result<(), AppError> {
+    let per_event = run
+        .event
+        .max_seats_per_user
+        .map_or(limits.per_user_per_event, u64::from);
     let held = run.event_seats.get(&user).copied().unwrap_or(0);
-    if held.saturating_add(seats) > limits.per_user_per_event {
+    if held.saturating_add(seats) > per_event {
         return Err(AppError::conflict(
             ErrorCode::SeatLimitPerUser,
-            format!(
-                "at most {} seats of this event per user; you hold {held}",
-                limits.per_user_per_event
-            ),
+            format!("at most {per_event} seats of this event per user; you hold {held}"),
         ));
     }
     let owed = run.unpaid.get(&user).copied().unwrap_or(0);

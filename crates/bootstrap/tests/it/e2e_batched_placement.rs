@@ -443,3 +443,86 @@ by_backend!(hole_6_seat_hoarding_limits, |backend| {
         .await;
     assert_eq!(status, 201, "{booked}");
 });
+
+// Hole 6, per event: an event's own `max_seats_per_user` replaces the instance-wide limit, in
+// either direction; it is set on create and changed on update, and out-of-range values are 400.
+by_backend!(hole_6_per_event_seat_limit, |backend| {
+    let Some(app) = spawn_app_with(
+        backend,
+        &[("APP__APP__BOOKING__MAX_SEATS_PER_USER_PER_EVENT", "3")],
+    )
+    .await
+    else {
+        return;
+    };
+    let org = organizer(1);
+    let start = (app.clock_now() + chrono::Duration::days(20)).to_rfc3339();
+    let event = |limit: Value| {
+        json!({
+            "name": "Limited", "start_date": start, "max_participants": 50, "price": "10.00",
+            "booking_deadline_hours": 0, "auto_publish": true, "max_seats_per_user": limit,
+        })
+    };
+    for bad in [json!(0), json!(-2), json!(100_001)] {
+        let (status, problem) = app.post("/api/v1/events", Some(org), event(bad)).await;
+        assert_eq!(status, 400, "{problem}");
+        assert_eq!(
+            problem["errors"][0]["field"], "max_seats_per_user",
+            "{problem}"
+        );
+    }
+    let (status, wide) = app.post("/api/v1/events", Some(org), event(json!(5))).await;
+    assert_eq!(status, 201, "{wide}");
+    assert_eq!(wide["max_seats_per_user"], 5);
+    let wide = wide["id"].as_i64().unwrap();
+    let (status, narrow) = app.post("/api/v1/events", Some(org), event(json!(2))).await;
+    assert_eq!(status, 201, "{narrow}");
+    let narrow = narrow["id"].as_i64().unwrap();
+    let (status, default) = app
+        .post("/api/v1/events", Some(org), event(Value::Null))
+        .await;
+    assert_eq!(status, 201, "{default}");
+    assert_eq!(default["max_seats_per_user"], Value::Null);
+    let default = default["id"].as_i64().unwrap();
+
+    let book = |event: i64, who: u128, quantity: u32| {
+        let app = &app;
+        async move {
+            let (status, body) = app
+                .post(
+                    "/api/v1/bookings",
+                    Some(user(who)),
+                    json!({"event_id": event, "quantity": quantity}),
+                )
+                .await;
+            (status, body["code"].as_str().unwrap_or("").to_owned())
+        }
+    };
+    let refused = (409, "SEAT_LIMIT_PER_USER".to_owned());
+    assert_eq!(book(wide, 1, 5).await.0, 201, "above the instance-wide 3");
+    assert_eq!(book(narrow, 1, 3).await, refused);
+    assert_eq!(book(narrow, 1, 2).await.0, 201);
+    assert_eq!(book(default, 1, 4).await, refused);
+    assert_eq!(book(default, 1, 3).await.0, 201);
+
+    let (status, updated) = app
+        .put(
+            &format!("/api/v1/events/{narrow}"),
+            Some(org),
+            json!({"max_seats_per_user": 1}),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["max_seats_per_user"], 1);
+    assert_eq!(book(narrow, 2, 2).await, refused);
+    assert_eq!(book(narrow, 2, 1).await.0, 201);
+    let (status, problem) = app
+        .put(
+            &format!("/api/v1/events/{narrow}"),
+            Some(org),
+            json!({"max_seats_per_user": 0}),
+        )
+        .await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(bookings_of(&app, narrow).await, 2, "refusals wrote nothing");
+});

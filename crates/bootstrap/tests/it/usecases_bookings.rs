@@ -251,6 +251,7 @@ impl World {
                 max_participants: capacity,
                 price: m(price),
                 booking_deadline_hours: Some(1),
+                max_seats_per_user: None,
                 publish_at: None,
                 is_featured: false,
                 refund_policy: None,

@@ -180,6 +180,7 @@ fn event(name: &str) -> CreateEventCommand {
             max_participants: 10,
             price: Money::parse("1000").unwrap(),
             booking_deadline_hours: None,
+            max_seats_per_user: None,
             publish_at: None,
             is_featured: false,
             refund_policy: None,

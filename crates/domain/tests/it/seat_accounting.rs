@@ -77,6 +77,7 @@ impl World {
             max_participants: i64::from(capacity),
             price: Money::parse("50").unwrap(),
             booking_deadline_hours: None,
+            max_seats_per_user: None,
             publish_at: None,
             is_featured: false,
             refund_policy: None,

@@ -82,6 +82,7 @@ fn event(status: EventStatus) -> Event {
         max_participants: 8,
         price: Money::parse("100").unwrap(),
         booking_deadline_hours: None,
+        max_seats_per_user: None,
         publish_at: None,
         is_featured: false,
         refund_policy: None,

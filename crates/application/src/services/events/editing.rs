@@ -43,6 +43,8 @@ pub struct UpdateEventCommand {
     pub max_participants: Option<i64>,
     pub price: Option<Money>,
     pub booking_deadline_hours: Option<i64>,
+    /// The event's own limit on the seats one user holds (1..=100 000).
+    pub max_seats_per_user: Option<i64>,
     pub is_featured: Option<bool>,
     pub refund_policy: Option<Option<RefundPolicy>>,
     pub pricing_rules: Option<PricingRules>,
@@ -68,6 +70,7 @@ impl UpdateEventCommand {
             && self.max_participants.is_none()
             && self.price.is_none()
             && self.booking_deadline_hours.is_none()
+            && self.max_seats_per_user.is_none()
             && self.is_featured.is_none()
             && self.refund_policy.is_none()
             && self.pricing_rules.is_none()
@@ -127,6 +130,9 @@ fn apply_update(
     }
     if let Some(hours) = cmd.booking_deadline_hours {
         event.change_booking_deadline_hours(hours, now)?;
+    }
+    if let Some(limit) = cmd.max_seats_per_user {
+        event.change_max_seats_per_user(limit, now)?;
     }
     if let Some(featured) = cmd.is_featured {
         event.is_featured = featured;

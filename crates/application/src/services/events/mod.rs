@@ -86,6 +86,7 @@ fn event_snapshot(event: &Event) -> Value {
             "coordinates": d.coordinates.map(|c| json!([c.latitude, c.longitude])),
             "image_url": d.image_url,
             "booking_deadline_hours": event.booking_deadline_hours,
+            "max_seats_per_user": event.max_seats_per_user,
             "is_featured": event.is_featured,
             "refund_policy": serde_json::to_value(&event.refund_policy).unwrap_or(Value::Null),
             "pricing_rules": serde_json::to_value(&event.pricing_rules).unwrap_or(Value::Null),

@@ -38,6 +38,7 @@ fn draft() -> Event {
         max_participants: 10,
         price: Money::parse("3000").unwrap(),
         booking_deadline_hours: None,
+        max_seats_per_user: None,
         publish_at: None,
         is_featured: false,
         refund_policy: None,

@@ -33,6 +33,7 @@ fn command() -> CreateEventCommand {
             max_participants: 12,
             price: Money::parse("2500").unwrap(),
             booking_deadline_hours: Some(48),
+            max_seats_per_user: None,
             publish_at: None,
             is_featured: false,
             refund_policy: None,
