@@ -63,6 +63,13 @@ else
   echo "warning: promtool missing; the alert-rule test will print SKIPPED" >&2
 fi
 
+# The deployment files (deploy/): hadolint, yamllint, compose schema, kustomize + Kubernetes
+# schemas, cross-checks, promtool, runbook links (scripts/deploy-check.sh).
+step "deployment files"
+deploy_flags=()
+if ((require_services)); then deploy_flags+=(--require); fi
+bash scripts/deploy-check.sh "${deploy_flags[@]}"
+
 # openapi-spec-validator (PyPI) for the OpenAPI document test, and the generated-client check
 # after the tests; both in a virtualenv under the target directory.
 step "OpenAPI tools"

@@ -589,7 +589,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         rate_limits: services.rate_limits.clone(),
         info: adapters_http::actuator::InfoResponse {
             name: "backend-event".to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
+            version: crate::build::version().to_owned(),
             profile: config.profile.clone(),
             database: if config.database_url().starts_with("sqlite:") {
                 "sqlite".to_owned()
@@ -626,7 +626,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
                         relay: services.relay.clone(),
                         uow: Arc::clone(&services.uow),
                         clock: Arc::clone(&services.clock),
-                        version: env!("CARGO_PKG_VERSION"),
+                        version: crate::build::version(),
                         profile: config.profile.clone(),
                     })
                 })

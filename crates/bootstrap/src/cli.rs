@@ -1,5 +1,5 @@
 //! The command line: `serve` (default), `migrate up|down [n]|status`, `seed-demo`, `jobs run
-//! <name>`, `jobs list`.
+//! <name>`, `jobs list`, `healthcheck`.
 
 use std::process::ExitCode;
 
@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::app::{self, Overrides};
 use crate::config::Config;
-use crate::{seed, telemetry};
+use crate::{build, healthcheck, seed, telemetry};
 
 const USAGE: &str = "\
 backend-event — the event and booking service of AquaStream
@@ -23,6 +23,7 @@ COMMANDS:
     seed-demo             add a few categories and published events
     jobs run NAME         run one scheduled job now (expire-bookings, complete-events, …)
     jobs list             list the jobs and their schedules
+    healthcheck           ask the service running here whether it is ready (exit 0) or not (1)
     help                  print this text
     version               print the version
 
@@ -42,6 +43,7 @@ pub enum Command {
     SeedDemo,
     JobsRun(String),
     JobsList,
+    Healthcheck,
     Help,
     Version,
 }
@@ -65,6 +67,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         ["jobs", "run", name] => Ok(Command::JobsRun((*name).to_owned())),
         ["jobs", "list"] => Ok(Command::JobsList),
         ["jobs", ..] => Err("jobs: expected `run NAME` or `list`".to_owned()),
+        ["healthcheck"] => Ok(Command::Healthcheck),
         ["help" | "--help" | "-h"] => Ok(Command::Help),
         ["version" | "--version" | "-V"] => Ok(Command::Version),
         [other, ..] => Err(format!("unknown command `{other}`")),
@@ -86,7 +89,7 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Version => {
-            println!("backend-event {}", env!("CARGO_PKG_VERSION"));
+            println!("backend-event {}", build::version());
             return ExitCode::SUCCESS;
         }
         _ => {}
@@ -98,6 +101,9 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(78); // EX_CONFIG
         }
     };
+    if command == Command::Healthcheck {
+        return check_health(&config);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -210,7 +216,36 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Help | Command::Version => Ok(()),
+        Command::Help | Command::Version | Command::Healthcheck => Ok(()),
+    }
+}
+
+/// `healthcheck`: one readiness request to the service on this machine, no logging set up (a
+/// container runtime runs it every few seconds).
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+fn check_health(config: &Config) -> ExitCode {
+    let (host, port) = healthcheck::target(config);
+    let answer = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .and_then(|runtime| runtime.block_on(healthcheck::probe(&host, port)));
+    match answer {
+        Ok(status) if (200..300).contains(&status) => {
+            println!("ready: {status} from {host}:{port}{}", healthcheck::PATH);
+            ExitCode::SUCCESS
+        }
+        Ok(status) => {
+            eprintln!(
+                "not ready: {status} from {host}:{port}{}",
+                healthcheck::PATH
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("not ready: {host}:{port}{}: {e}", healthcheck::PATH);
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -301,6 +336,7 @@ mod tests {
             Ok(Command::JobsRun("complete-events".to_owned()))
         );
         assert_eq!(parse(&args(&["jobs", "list"])), Ok(Command::JobsList));
+        assert_eq!(parse(&args(&["healthcheck"])), Ok(Command::Healthcheck));
     }
 
     #[test]
@@ -311,5 +347,6 @@ mod tests {
         assert!(parse(&args(&["launch"])).is_err());
         assert!(parse(&args(&["jobs", "run"])).is_err());
         assert!(parse(&args(&["jobs", "stop", "x"])).is_err());
+        assert!(parse(&args(&["healthcheck", "now"])).is_err());
     }
 }

@@ -4,10 +4,12 @@
 
 pub mod app;
 pub mod background;
+pub mod build;
 pub mod cli;
 pub mod config;
 pub mod disk_space;
 pub mod grpc;
+pub mod healthcheck;
 pub mod jobs;
 pub mod observability;
 pub mod seed;

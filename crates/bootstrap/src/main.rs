@@ -1,4 +1,4 @@
-//! `backend-event [serve | migrate up|down [n]|status | seed-demo | jobs run NAME | jobs list | help | version]`
+//! `backend-event [serve | migrate up|down [n]|status | seed-demo | jobs run NAME | jobs list | healthcheck | help | version]`
 
 use std::process::ExitCode;
 

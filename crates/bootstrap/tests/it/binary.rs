@@ -100,6 +100,23 @@ async fn runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
         tonic_health::pb::health_check_response::ServingStatus::Serving
     );
 
+    // The container health check: the same configuration finds the same port.
+    let healthcheck = || {
+        bin(&dir)
+            .env("APP__SERVER__PORT", port.to_string())
+            .env("APP__SERVER__HOST", "127.0.0.1")
+            .arg("healthcheck")
+            .output()
+            .unwrap()
+    };
+    let out = healthcheck();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ready: 200"));
+
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -114,6 +131,76 @@ async fn runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    let out = healthcheck();
+    assert_eq!(out.status.code(), Some(1), "nothing listens any more");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A one-shot HTTP server on a free port answering `status_line` to one request, and the
+/// request it received.
+fn answer_once(status_line: &'static str) -> (u16, std::thread::JoinHandle<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0_u8; 512];
+        while !request.ends_with(b"\r\n\r\n") {
+            let n = stream.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buf[..n]);
+        }
+        let body = "{\"status\":\"X\"}";
+        write!(
+            stream,
+            "{status_line}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        String::from_utf8_lossy(&request).into_owned()
+    });
+    (port, server)
+}
+
+#[test]
+fn healthcheck_asks_readiness_on_the_management_port_and_fails_unless_2xx() {
+    let dir = temp_dir();
+    let closed = free_port();
+    let run = |management: u16| {
+        bin(&dir)
+            .env("APP__SERVER__PORT", closed.to_string())
+            .env("APP__MANAGEMENT__PORT", management.to_string())
+            .arg("healthcheck")
+            .output()
+            .unwrap()
+    };
+    // The management port answers (the main port has nothing listening).
+    let (port, server) = answer_once("HTTP/1.1 200 OK");
+    let out = run(port);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let request = server.join().unwrap();
+    assert!(
+        request.starts_with("GET /actuator/health/readiness HTTP/1.1\r\n"),
+        "{request}"
+    );
+    // Not ready (the database is down): exit 1, the status named.
+    let (port, server) = answer_once("HTTP/1.1 503 Service Unavailable");
+    let out = run(port);
+    server.join().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not ready: 503"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

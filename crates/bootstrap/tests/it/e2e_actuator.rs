@@ -28,6 +28,8 @@ on_both!(info_names_the_database_and_gateways, |app| {
         ["name", "version"],
         "{body}"
     );
+    // The crate version, or the image's build arguments (version, +git sha).
+    assert_eq!(body["version"], bootstrap::build::version(), "{body}");
     let (status, body) = app.get("/actuator/info", Some(admin())).await;
     assert_eq!(status, 200);
     let expected = match app.backend {
