@@ -278,11 +278,14 @@ pub struct LoggersResponse {
     pub levels: BTreeMap<String, String>,
 }
 
-/// A new level for one target.
+/// A new level for one target: a JSON object with `level` and nothing else.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LoggerLevel {
     /// `off`, `error`, `warn`, `info`, `debug`, `trace`; `null` removes the target's own level.
-    #[schema(pattern = r"^(off|error|warn|info|debug|trace)$")]
+    /// Required: a body without it changes nothing and is refused.
+    #[schema(pattern = r"^(off|error|warn|info|debug|trace)$", required = true)]
+    #[serde(deserialize_with = "Option::deserialize")]
     pub level: Option<String>,
 }
 
@@ -335,9 +338,12 @@ pub async fn set_logger(
     caller: Caller,
     management: Option<web::Data<ManagementPort>>,
     target: web::Path<String>,
-    body: web::Json<LoggerLevel>,
+    body: web::Json<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<HttpResponse, ApiError> {
     require_privileged(&caller, management.as_ref())?;
+    // An object only: serde would also read a struct from an array (`[null]`).
+    let body: LoggerLevel = serde_json::from_value(serde_json::Value::Object(body.into_inner()))
+        .map_err(|e| ApiError(AppError::invalid("body", e.to_string())))?;
     let levels = state
         .observability
         .log_levels

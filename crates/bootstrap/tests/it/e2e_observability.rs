@@ -504,6 +504,17 @@ async fn log_levels_change_at_run_time() {
         return;
     }
     assert_eq!(status, 400, "{body}");
+    // only an object with `level`: an array, another field or no field changes nothing
+    for bad in [
+        json!([null]),
+        json!({"configuredLevel": "debug"}),
+        json!({}),
+    ] {
+        let (status, body) = app
+            .post("/actuator/loggers/ROOT", Some(admin()), bad.clone())
+            .await;
+        assert_eq!(status, 400, "{bad} → {body}");
+    }
     let (_, body) = app.get("/actuator/loggers", Some(admin())).await;
     assert_eq!(body["levels"]["ROOT"], "warn", "{body}");
     let (status, body) = app
