@@ -20,6 +20,7 @@ use ports::{
 };
 
 use crate::client::RedisClient;
+use crate::lease::LeasedLimiter;
 use crate::memory::{InMemoryCache, InMemoryRateLimiter};
 use crate::redis_cache::RedisCache;
 use crate::redis_limiter::RedisRateLimiter;
@@ -217,7 +218,7 @@ impl Cache for FailoverCache {
 #[derive(Debug)]
 pub struct FailoverRateLimiter {
     status: Arc<RedisStatus>,
-    redis: RedisRateLimiter,
+    redis: LeasedLimiter<RedisRateLimiter>,
     fallback: InMemoryRateLimiter,
 }
 
@@ -225,7 +226,7 @@ impl FailoverRateLimiter {
     #[must_use]
     pub fn new(status: Arc<RedisStatus>) -> Self {
         Self {
-            redis: RedisRateLimiter::new(Arc::clone(&status.client)),
+            redis: LeasedLimiter::new(RedisRateLimiter::new(Arc::clone(&status.client))),
             status,
             fallback: InMemoryRateLimiter::new(),
         }

@@ -20,10 +20,16 @@ pub struct Step {
 /// One request at `now` for a key whose state is `tat` (`None`: never seen or expired).
 #[must_use]
 pub fn step(tat: Option<u64>, now: u64, limit: RateLimit) -> Step {
+    step_n(tat, now, limit, 1)
+}
+
+/// `cost` requests at once (all or none): what a lease of `cost` tokens takes (`lease.rs`).
+#[must_use]
+pub fn step_n(tat: Option<u64>, now: u64, limit: RateLimit, cost: u32) -> Step {
     let emission = micros(limit.emission_interval()).max(1);
     let burst = emission.saturating_mul(u64::from(limit.limit.max(1)));
     let tat = tat.unwrap_or(now).max(now);
-    let new_tat = tat.saturating_add(emission);
+    let new_tat = tat.saturating_add(emission.saturating_mul(u64::from(cost.max(1))));
     // allowed while new_tat − now ≤ burst
     let ahead = new_tat - now;
     if ahead > burst {

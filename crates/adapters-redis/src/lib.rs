@@ -3,12 +3,16 @@
 //! embedded default when no Redis is configured), the failover between the two and the
 //! `cache` health component.
 //!
+//! The Redis limiter is used through token leases ([`lease`]): a hot key costs a round trip per
+//! lease, not per request.
+//!
 //! [`CacheBackend::connect`] is what bootstrap calls: with a Redis URL it returns the failover
 //! adapters (never failing a request while Redis is down), without one the in-memory ones.
 
 mod client;
 mod failover;
 pub mod gcra;
+pub mod lease;
 mod memory;
 mod redis_cache;
 mod redis_limiter;

@@ -11,9 +11,11 @@ use ports::{CacheError, RateDecision, RateLimit, RateLimiter};
 
 use crate::client::RedisClient;
 use crate::gcra;
+use crate::lease::TokenSource;
 
-/// KEYS[1] the key; ARGV[1] the emission interval T (µs), ARGV[2] the limit.
-/// Returns {allowed, remaining, reset_after_us, retry_after_us}.
+/// KEYS[1] the key; ARGV[1] the emission interval T (µs), ARGV[2] the limit, ARGV[3] the
+/// requests taken at once (all or none). Returns {allowed, remaining, reset_after_us,
+/// retry_after_us}.
 const GCRA: &str = r"
 local emission = tonumber(ARGV[1])
 local burst = emission * tonumber(ARGV[2])
@@ -21,7 +23,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-local new_tat = tat + emission
+local new_tat = tat + emission * tonumber(ARGV[3])
 local ahead = new_tat - now
 if ahead > burst then
   return {0, 0, tat - now, ahead - burst}
@@ -49,6 +51,19 @@ impl RedisRateLimiter {
 #[async_trait]
 impl RateLimiter for RedisRateLimiter {
     async fn check(&self, key: &str, limit: RateLimit) -> Result<RateDecision, CacheError> {
+        self.take(key, limit, 1).await
+    }
+}
+
+#[async_trait]
+impl TokenSource for RedisRateLimiter {
+    /// `cost` requests of `key` at once, all or none, in one script run.
+    async fn take(
+        &self,
+        key: &str,
+        limit: RateLimit,
+        cost: u32,
+    ) -> Result<RateDecision, CacheError> {
         let key = self.client.key(key);
         let emission = gcra::micros(limit.emission_interval()).max(1);
         let script = &self.script;
@@ -59,6 +74,7 @@ impl RateLimiter for RedisRateLimiter {
                     .key(&key)
                     .arg(emission)
                     .arg(limit.limit.max(1))
+                    .arg(cost.max(1))
                     .invoke_async(&mut conn)
                     .await
             })

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use adapters_redis::lease::LeasedLimiter;
 use adapters_redis::{RedisCache, RedisRateLimiter};
 use bytes::Bytes;
 use ports::{Cache, RateLimit, RateLimiter};
@@ -98,4 +99,32 @@ async fn gcra_allows_ten_a_minute_and_refuses_the_eleventh_across_instances() {
     // the key expires when the allowance would be whole again
     let pttl = redis_pttl(&config.url, &format!("{}user:2", config.key_prefix)).await;
     assert!((1..=6_000).contains(&pttl), "PTTL {pttl}");
+}
+
+/// Leases (`lease.rs`) take tokens before they are used: two instances leasing from one budget
+/// never allow more than it, and once both have used up their leases they allowed exactly it.
+#[tokio::test]
+async fn leased_limiters_of_two_instances_share_one_budget_exactly() {
+    let Some(config) = config("lease") else {
+        return;
+    };
+    // leases that outlive the test: none is forfeited on a slow machine
+    let ttl = Duration::from_secs(600);
+    let a = LeasedLimiter::with_ttl(RedisRateLimiter::new(client(&config)), ttl);
+    let b = LeasedLimiter::with_ttl(RedisRateLimiter::new(client(&config)), ttl);
+    let limit = RateLimit {
+        limit: 200,
+        period: Duration::from_secs(86_400),
+    };
+    let mut allowed = 0;
+    for i in 0..600_u32 {
+        let limiter = if i % 3 == 0 { &a } else { &b };
+        if limiter.check("client:1", limit).await.unwrap().allowed {
+            allowed += 1;
+        }
+    }
+    // both are refused now, with nothing left in their leases
+    assert!(!a.check("client:1", limit).await.unwrap().allowed);
+    assert!(!b.check("client:1", limit).await.unwrap().allowed);
+    assert_eq!(allowed, 200);
 }
