@@ -253,6 +253,26 @@ mod tests {
         assert!(validator("realm_access").roles(&claims).is_empty());
     }
 
+    #[tokio::test]
+    async fn a_cached_token_is_not_verified_again() {
+        let validator = validator("realm_access.roles");
+        let actor = Actor::authenticated(UserId(Uuid::nil()), [Role::Admin]);
+        // Not even a JWT: only the cache can accept it.
+        let token = "not.a.jwt";
+        let tokens = validator.tokens.as_ref().unwrap();
+        assert!(matches!(
+            validator.validate(token).await,
+            Err(Rejection::Invalid(_))
+        ));
+        tokens.insert(token, actor, crate::token_cache::now() + 60);
+        assert!(matches!(validator.validate(token).await, Ok(a) if a == actor));
+        // Expiry in the cache: token_cache's tests.
+
+        let mut config = JwtConfig::new("https://issuer");
+        config.token_cache_ttl = std::time::Duration::ZERO;
+        assert!(JwtValidator::new(config, None).tokens.is_none());
+    }
+
     #[test]
     fn role_names_are_case_insensitive_with_optional_prefix() {
         assert_eq!(parse_role("ROLE_ORGANIZER"), Some(Role::Organizer));
