@@ -1,17 +1,29 @@
-//! The issuer's signing keys: fetched from its JWKS (the URL configured, or discovered from
-//! the OpenID configuration), cached by `kid`, refetched when a token names an unknown `kid`
-//! — at most once per `min_interval`, whatever the traffic, so that a flood of forged `kid`s
-//! cannot hammer the issuer and an unreachable issuer costs one timeout per interval.
+//! The issuer's signing keys: fetched from its JWKS (the URL configured, or the `jwks_uri`
+//! of its OpenID Provider metadata, discovered with `openidconnect`), cached by `kid`,
+//! refetched when a token names an unknown `kid` — at most once per `min_interval`, whatever
+//! the traffic, so that a flood of forged `kid`s cannot hammer the issuer and an unreachable
+//! issuer costs one timeout per interval.
+//!
+//! Every successful fetch is also written to the shared cache (Redis when configured,
+//! [`SharedKeys`]); a fetch that fails adopts the copy found there when it is newer than the
+//! keys in memory, so that an instance started while the issuer is down still validates the
+//! tokens signed with the keys another instance (or its previous run) fetched. A fetch from
+//! the issuer always replaces the shared copy.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
+use openidconnect::core::{CoreJsonWebKeySet, CoreProviderMetadata};
+use openidconnect::{AsyncHttpClient, HttpRequest, HttpResponse, IssuerUrl, JsonWebKeySetUrl};
 use ports::AppError;
-use serde::Deserialize;
+
+use crate::shared::{SharedCopy, SharedKeys};
 
 /// One verification key of the issuer.
 pub(crate) struct CachedKey {
@@ -29,13 +41,37 @@ pub(crate) enum Lookup {
     Unavailable,
 }
 
+/// Where the keys in use came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// Fetched from the issuer by this instance.
+    Issuer,
+    /// Read from the shared cache while the issuer could not be reached: the last JWKS that
+    /// an instance fetched.
+    SharedCache,
+}
+
+impl KeySource {
+    /// `issuer` or `cache`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Issuer => "issuer",
+            Self::SharedCache => "cache",
+        }
+    }
+}
+
 /// The state of the key cache, for readiness/health endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyStatus {
     /// Usable keys currently cached.
     pub cached_keys: usize,
-    /// When the keys were last fetched successfully.
+    /// When the keys in use were fetched from the issuer (by this instance, or by the one
+    /// that wrote the shared copy).
     pub fetched_at: Option<DateTime<Utc>>,
+    /// Where the keys in use came from (`None`: no key yet).
+    pub source: Option<KeySource>,
     /// Whether the last fetch attempt succeeded (`None`: never attempted).
     pub last_fetch_ok: Option<bool>,
     /// Why the last fetch failed, if it did.
@@ -43,9 +79,10 @@ pub struct KeyStatus {
 }
 
 #[derive(Default)]
-struct Cache {
+struct Keys {
     keys: HashMap<String, Arc<CachedKey>>,
     fetched_at: Option<DateTime<Utc>>,
+    source: Option<KeySource>,
     last_fetch_ok: Option<bool>,
     last_error: Option<String>,
 }
@@ -57,25 +94,21 @@ struct FetchState {
     discovered_jwks_url: Option<String>,
 }
 
+/// A JWKS as the issuer served it, and where from.
+struct Fetched {
+    jwks_uri: String,
+    jwks: CoreJsonWebKeySet,
+}
+
 pub(crate) struct KeyStore {
-    http: Result<reqwest::Client, String>,
+    http: Result<Http, String>,
     issuer: String,
     jwks_url: Option<String>,
     min_interval: Duration,
-    cache: RwLock<Cache>,
+    shared: Option<SharedKeys>,
+    keys: RwLock<Keys>,
     /// Serializes fetches; held across the HTTP calls so concurrent misses wait for one fetch.
     fetch: tokio::sync::Mutex<FetchState>,
-}
-
-#[derive(Deserialize)]
-struct Discovery {
-    jwks_uri: String,
-    issuer: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RawJwkSet {
-    keys: Vec<serde_json::Value>,
 }
 
 impl KeyStore {
@@ -84,11 +117,13 @@ impl KeyStore {
         jwks_url: Option<String>,
         min_interval: Duration,
         timeout: Duration,
+        shared: Option<SharedKeys>,
     ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
+            .map(Http)
             .map_err(|e| format!("cannot build the HTTP client for the JWKS: {e}"));
         if let Err(e) = &http {
             tracing::error!(error = %e, "JWT keys cannot be fetched");
@@ -98,13 +133,14 @@ impl KeyStore {
             issuer,
             jwks_url,
             min_interval,
-            cache: RwLock::new(Cache::default()),
+            shared,
+            keys: RwLock::new(Keys::default()),
             fetch: tokio::sync::Mutex::new(FetchState::default()),
         }
     }
 
     fn cached(&self, kid: &str) -> Option<Arc<CachedKey>> {
-        self.cache
+        self.keys
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .keys
@@ -135,7 +171,7 @@ impl KeyStore {
             return Lookup::Found(key);
         }
         let last_ok = self
-            .cache
+            .keys
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .last_fetch_ok;
@@ -159,103 +195,185 @@ impl KeyStore {
 
     async fn fetch_locked(&self, state: &mut FetchState) -> Result<usize, String> {
         state.last_attempt = Some(Instant::now());
-        let result = self.download(state).await;
-        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
-        match result {
-            Ok(keys) => {
-                let count = keys.len();
-                tracing::info!(keys = count, "JWKS fetched");
-                cache.keys = keys;
-                cache.fetched_at = Some(Utc::now());
-                cache.last_fetch_ok = Some(true);
-                cache.last_error = None;
-                Ok(count)
+        let fetched = self.download(state).await.and_then(|fetched| {
+            let keys = signing_keys(&fetched.jwks);
+            if keys.is_empty() {
+                Err(format!(
+                    "the JWKS at {} has no usable signing key",
+                    fetched.jwks_uri
+                ))
+            } else {
+                Ok((fetched, keys))
             }
+        });
+        let (fetched, keys) = match fetched {
+            Ok(ok) => ok,
             Err(e) => {
-                tracing::warn!(error = %e, cached_keys = cache.keys.len(), "cannot fetch the JWKS; keeping the cached keys");
-                cache.last_fetch_ok = Some(false);
-                cache.last_error = Some(e.clone());
-                Err(e)
-            }
-        }
-    }
-
-    async fn download(
-        &self,
-        state: &mut FetchState,
-    ) -> Result<HashMap<String, Arc<CachedKey>>, String> {
-        let http = self.http.as_ref().map_err(Clone::clone)?;
-        let url = match (&self.jwks_url, &state.discovered_jwks_url) {
-            (Some(url), _) | (None, Some(url)) => url.clone(),
-            (None, None) => {
-                let url = self.discover(http).await?;
-                state.discovered_jwks_url = Some(url.clone());
-                url
+                // The issuer may have moved its keys: discover again next time.
+                state.discovered_jwks_url = None;
+                self.record_failure(&e);
+                self.adopt_shared_copy().await;
+                return Err(e);
             }
         };
-        let result = async {
-            let set: RawJwkSet = get_json(http, &url).await?;
-            let keys = parse_keys(set.keys);
-            if keys.is_empty() {
-                return Err(format!("the JWKS at {url} has no usable signing key"));
-            }
-            Ok(keys)
+        let count = keys.len();
+        let fetched_at = Utc::now();
+        {
+            let mut current = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+            current.keys = keys;
+            current.fetched_at = Some(fetched_at);
+            current.source = Some(KeySource::Issuer);
+            current.last_fetch_ok = Some(true);
+            current.last_error = None;
         }
-        .await;
-        if result.is_err() {
-            // The issuer may have moved its keys: discover again next time.
-            state.discovered_jwks_url = None;
+        tracing::info!(keys = count, jwks_uri = %fetched.jwks_uri, "JWKS fetched");
+        if let Some(shared) = &self.shared {
+            shared
+                .store(&SharedCopy {
+                    issuer: self.issuer.clone(),
+                    jwks_uri: fetched.jwks_uri,
+                    fetched_at,
+                    jwks: fetched.jwks,
+                })
+                .await;
         }
-        result
+        Ok(count)
     }
 
-    async fn discover(&self, http: &reqwest::Client) -> Result<String, String> {
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            self.issuer.trim_end_matches('/')
+    fn record_failure(&self, error: &str) {
+        let mut current = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        tracing::warn!(
+            error,
+            cached_keys = current.keys.len(),
+            "cannot fetch the JWKS; keeping the cached keys"
         );
-        let discovery: Discovery = get_json(http, &url).await?;
-        if let Some(advertised) = &discovery.issuer
-            && advertised != &self.issuer
-        {
-            tracing::warn!(
-                configured = %self.issuer,
-                advertised = %advertised,
-                "the OpenID configuration advertises another issuer than the one configured; tokens are checked against the configured one"
-            );
+        current.last_fetch_ok = Some(false);
+        current.last_error = Some(error.to_owned());
+    }
+
+    /// After a failed fetch: the shared copy replaces the keys in memory when it is newer
+    /// (another instance fetched since, or this one has no key yet).
+    async fn adopt_shared_copy(&self) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let Some(copy) = shared.load(&self.issuer).await else {
+            return;
+        };
+        let keys = signing_keys(&copy.jwks);
+        if keys.is_empty() {
+            return;
         }
-        Ok(discovery.jwks_uri)
+        let mut current = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        if current.fetched_at.is_some_and(|at| at >= copy.fetched_at) {
+            return;
+        }
+        tracing::info!(
+            keys = keys.len(),
+            fetched_at = %copy.fetched_at,
+            jwks_uri = %copy.jwks_uri,
+            "issuer unreachable: using the JWKS of the shared cache"
+        );
+        current.keys = keys;
+        current.fetched_at = Some(copy.fetched_at);
+        current.source = Some(KeySource::SharedCache);
+    }
+
+    async fn download(&self, state: &mut FetchState) -> Result<Fetched, String> {
+        let http = self.http.as_ref().map_err(Clone::clone)?;
+        match (&self.jwks_url, &state.discovered_jwks_url) {
+            (Some(url), _) | (None, Some(url)) => fetch_jwks(http, url).await,
+            (None, None) => {
+                let fetched = self.discover(http).await?;
+                state.discovered_jwks_url = Some(fetched.jwks_uri.clone());
+                Ok(fetched)
+            }
+        }
+    }
+
+    /// The issuer's metadata (`{issuer}/.well-known/openid-configuration`) and the JWKS it
+    /// names, by `openidconnect`: the document must be JSON with every field OpenID Connect
+    /// Discovery 1.0 requires (`jwks_uri` among them) and name exactly the configured issuer.
+    async fn discover(&self, http: &Http) -> Result<Fetched, String> {
+        let issuer = IssuerUrl::new(self.issuer.clone())
+            .map_err(|e| format!("the issuer {:?} is not a URL: {e}", self.issuer))?;
+        let metadata = CoreProviderMetadata::discover_async(issuer, http)
+            .await
+            .map_err(|e| format!("OpenID discovery of {}: {}", self.issuer, describe(&e)))?;
+        Ok(Fetched {
+            jwks_uri: metadata.jwks_uri().to_string(),
+            jwks: CoreJsonWebKeySet::new(metadata.jwks().keys().clone()),
+        })
     }
 
     pub fn status(&self) -> KeyStatus {
-        let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+        let current = self.keys.read().unwrap_or_else(PoisonError::into_inner);
         KeyStatus {
-            cached_keys: cache.keys.len(),
-            fetched_at: cache.fetched_at,
-            last_fetch_ok: cache.last_fetch_ok,
-            last_error: cache.last_error.clone(),
+            cached_keys: current.keys.len(),
+            fetched_at: current.fetched_at,
+            source: current.source,
+            last_fetch_ok: current.last_fetch_ok,
+            last_error: current.last_error.clone(),
         }
     }
 }
 
-async fn get_json<T: serde::de::DeserializeOwned>(
-    http: &reqwest::Client,
-    url: &str,
-) -> Result<T, String> {
-    let response = http
-        .get(url)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
+async fn fetch_jwks(http: &Http, url: &str) -> Result<Fetched, String> {
+    let jwks_uri = JsonWebKeySetUrl::new(url.to_owned())
+        .map_err(|e| format!("the JWKS URL {url:?} is not a URL: {e}"))?;
+    let jwks = CoreJsonWebKeySet::fetch_async(&jwks_uri, http)
         .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(format!("GET {url}: HTTP {status}"));
+        .map_err(|e| format!("GET {url}: {}", describe(&e)))?;
+    Ok(Fetched {
+        jwks_uri: url.to_owned(),
+        jwks,
+    })
+}
+
+/// An error and its sources, `: `-separated (openidconnect's errors say what failed, their
+/// sources why).
+fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
     }
-    response
-        .json::<T>()
-        .await
-        .map_err(|e| format!("GET {url}: bad JSON: {e}"))
+    text
+}
+
+/// openidconnect's HTTP seam over the service's own reqwest client (its `reqwest` feature
+/// would bring another major version of reqwest and of its TLS stack). Redirects, timeouts and
+/// TLS are the client's.
+struct Http(reqwest::Client);
+
+impl<'c> AsyncHttpClient<'c> for Http {
+    type Error = reqwest::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, reqwest::Error>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let response = self.0.execute(request.try_into()?).await?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.bytes().await?;
+            let mut answer = HttpResponse::new(body.to_vec());
+            *answer.status_mut() = status;
+            *answer.headers_mut() = headers;
+            Ok(answer)
+        })
+    }
+}
+
+/// The keys of a JWKS that can verify signatures, by `kid` (see [`parse_keys`]).
+pub(crate) fn signing_keys(jwks: &CoreJsonWebKeySet) -> HashMap<String, Arc<CachedKey>> {
+    parse_keys(
+        jwks.keys()
+            .iter()
+            .filter_map(|key| serde_json::to_value(key).ok())
+            .collect(),
+    )
 }
 
 /// The signing keys of a JWKS by `kid`. Keys that cannot be used to verify signatures

@@ -1,15 +1,18 @@
 //! Validation of the issuer's access tokens and mapping of their claims to an [`Actor`].
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use domain::UserId;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, Validation, decode, decode_header};
-use ports::{Actor, AppError, Role};
+use ports::{Actor, AppError, Cache, Role};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::JwtConfig;
 use super::jwks::{KeyStatus, KeyStore, Lookup};
+use super::shared::SharedKeys;
+use super::token_cache::TokenCache;
 
 /// Why a token was not accepted.
 pub(crate) enum Rejection {
@@ -27,10 +30,13 @@ pub(crate) struct JwtValidator {
     algorithms: Vec<Algorithm>,
     leeway_secs: u64,
     keys: KeyStore,
+    tokens: Option<TokenCache>,
 }
 
 impl JwtValidator {
-    pub fn new(config: JwtConfig) -> Self {
+    /// `shared`: where the issuer's keys are shared with other instances (none when the
+    /// configured TTL is zero).
+    pub fn new(config: JwtConfig, shared: Option<Arc<dyn Cache>>) -> Self {
         let algorithms = config.effective_algorithms();
         if config.audiences.is_empty() && config.authorized_parties.is_empty() {
             tracing::warn!(
@@ -45,13 +51,18 @@ impl JwtValidator {
             .filter(|path| !path.is_empty())
             .map(|path| path.split('.').map(str::to_owned).collect())
             .collect();
+        let shared = shared
+            .filter(|_| !config.jwks_cache_ttl.is_zero())
+            .map(|cache| SharedKeys::new(cache, &config.issuer, config.jwks_cache_ttl));
         Self {
             keys: KeyStore::new(
                 config.issuer.clone(),
                 config.jwks_url,
                 config.jwks_refresh_min_interval,
                 config.http_timeout,
+                shared,
             ),
+            tokens: TokenCache::new(config.token_cache_ttl, config.token_cache_max_entries),
             issuer: config.issuer,
             audiences: config.audiences,
             authorized_parties: config.authorized_parties,
@@ -73,8 +84,22 @@ impl JwtValidator {
         self.keys.refresh().await
     }
 
-    /// The actor of a valid token.
+    /// The actor of a valid token: from the token cache when this token was verified
+    /// recently and has not expired, else verified now (and cached).
     pub async fn validate(&self, token: &str) -> Result<Actor, Rejection> {
+        let Some(tokens) = &self.tokens else {
+            return self.verify(token).await.map(|(actor, _)| actor);
+        };
+        if let Some(actor) = tokens.get(token) {
+            return Ok(actor);
+        }
+        let (actor, expires_at) = self.verify(token).await?;
+        tokens.insert(token, actor, expires_at);
+        Ok(actor)
+    }
+
+    /// Checks the signature and the claims of a token: its actor and its `exp`.
+    async fn verify(&self, token: &str) -> Result<(Actor, u64), Rejection> {
         let invalid = |reason: String| Rejection::Invalid(reason);
         // `alg: none` (or any name this library does not know) fails here.
         let header = decode_header(token).map_err(|e| invalid(format!("bad token header: {e}")))?;
@@ -132,7 +157,12 @@ impl JwtValidator {
         let user_id = Uuid::parse_str(sub)
             .map(UserId)
             .map_err(|_| invalid(format!("sub {sub:?} is not a UUID")))?;
-        Ok(Actor::authenticated(user_id, self.roles(&claims)))
+        // Required and checked above: a number of seconds (fractions dropped).
+        let expires_at = claims.get("exp").and_then(expiry).unwrap_or(0);
+        Ok((
+            Actor::authenticated(user_id, self.roles(&claims)),
+            expires_at,
+        ))
     }
 
     /// The known roles named at the configured claim paths; unknown names are ignored.
@@ -163,6 +193,16 @@ pub(crate) fn parse_role(name: &str) -> Option<Role> {
     Role::parse(name)
 }
 
+/// A NumericDate as whole seconds.
+fn expiry(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|secs| secs.is_finite() && *secs >= 0.0)
+            .map(|secs| secs as u64)
+    })
+}
+
 fn lookup<'a>(claims: &'a Map<String, Value>, path: &[String]) -> Option<&'a Value> {
     let (first, rest) = path.split_first()?;
     rest.iter()
@@ -177,7 +217,7 @@ mod tests {
     fn validator(roles_claim: &str) -> JwtValidator {
         let mut config = JwtConfig::new("https://issuer");
         roles_claim.clone_into(&mut config.roles_claim);
-        JwtValidator::new(config)
+        JwtValidator::new(config, None)
     }
 
     fn claims(value: Value) -> Map<String, Value> {
@@ -211,6 +251,26 @@ mod tests {
         );
         assert!(validator("missing.path").roles(&claims).is_empty());
         assert!(validator("realm_access").roles(&claims).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_cached_token_is_not_verified_again() {
+        let validator = validator("realm_access.roles");
+        let actor = Actor::authenticated(UserId(Uuid::nil()), [Role::Admin]);
+        // Not even a JWT: only the cache can accept it.
+        let token = "not.a.jwt";
+        let tokens = validator.tokens.as_ref().unwrap();
+        assert!(matches!(
+            validator.validate(token).await,
+            Err(Rejection::Invalid(_))
+        ));
+        tokens.insert(token, actor, crate::token_cache::now() + 60);
+        assert!(matches!(validator.validate(token).await, Ok(a) if a == actor));
+        // Expiry in the cache: token_cache's tests.
+
+        let mut config = JwtConfig::new("https://issuer");
+        config.token_cache_ttl = std::time::Duration::ZERO;
+        assert!(JwtValidator::new(config, None).tokens.is_none());
     }
 
     #[test]

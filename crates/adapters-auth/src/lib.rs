@@ -15,12 +15,21 @@
 //!
 //! When the issuer cannot be reached and the token's key is not cached, a safe request
 //! (GET/HEAD/OPTIONS) goes on as a guest so that public reads keep working, and a write is
-//! refused with 401. Keys already cached keep validating while the issuer is down.
+//! refused with 401. Keys already cached keep validating while the issuer is down, and so do
+//! the keys another instance fetched last ([`Authenticator::with_shared_cache`]: the JWKS is
+//! shared through the `Cache` port, Redis when configured).
 //!
+//! The issuer's metadata is discovered with `openidconnect` (OpenID Connect Discovery 1.0);
+//! access tokens are verified with `jsonwebtoken` (openidconnect verifies ID tokens only).
+//! A verified token's actor is kept in memory by the token's hash until its `exp` or a short
+//! TTL, so that a token is not verified again on every request.
 
 mod gateway;
+mod health;
 mod jwks;
 mod jwt;
+mod shared;
+mod token_cache;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,10 +37,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 pub use jsonwebtoken::Algorithm;
 use jsonwebtoken::AlgorithmFamily;
-use ports::{Actor, AppError};
+use ports::{Actor, AppError, Cache};
 use ports::{Authenticate, Credentials};
 
-pub use jwks::KeyStatus;
+pub use health::AuthHealth;
+pub use jwks::{KeySource, KeyStatus};
 
 use jwt::{JwtValidator, Rejection};
 
@@ -78,6 +88,14 @@ pub struct JwtConfig {
     pub jwks_refresh_min_interval: Duration,
     /// Timeout of each request to the issuer (default 3 s).
     pub http_timeout: Duration,
+    /// How long the JWKS written to the shared cache after each fetch lives there (default
+    /// 24 h): an instance that cannot reach the issuer uses it meanwhile. Zero: not shared.
+    pub jwks_cache_ttl: Duration,
+    /// How long a verified token's actor is reused without verifying the token again (never
+    /// past the token's `exp`; default 60 s). Zero: every request is verified.
+    pub token_cache_ttl: Duration,
+    /// Verified tokens remembered at most (default 10 000). Zero: no token cache.
+    pub token_cache_max_entries: u64,
 }
 
 impl JwtConfig {
@@ -94,6 +112,9 @@ impl JwtConfig {
             leeway: Duration::from_secs(30),
             jwks_refresh_min_interval: Duration::from_secs(30),
             http_timeout: Duration::from_secs(3),
+            jwks_cache_ttl: Duration::from_secs(24 * 60 * 60),
+            token_cache_ttl: Duration::from_secs(60),
+            token_cache_max_entries: 10_000,
         }
     }
 
@@ -139,8 +160,20 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
+    /// The issuer's keys are this instance's own: fetched by it, kept in its memory.
     #[must_use]
     pub fn new(config: AuthConfig) -> Self {
+        Self::build(config, None)
+    }
+
+    /// The issuer's keys are also written to `cache` after each fetch, and read from it when
+    /// the issuer cannot be reached (see [`JwtConfig::jwks_cache_ttl`]).
+    #[must_use]
+    pub fn with_shared_cache(config: AuthConfig, cache: Arc<dyn Cache>) -> Self {
+        Self::build(config, Some(cache))
+    }
+
+    fn build(config: AuthConfig, shared: Option<Arc<dyn Cache>>) -> Self {
         if config.jwt.is_none() && !config.gateway_headers {
             tracing::warn!(
                 "authentication: neither JWT nor gateway headers enabled; every caller is a guest"
@@ -148,7 +181,7 @@ impl Authenticator {
         }
         Self {
             inner: Arc::new(Inner {
-                jwt: config.jwt.map(JwtValidator::new),
+                jwt: config.jwt.map(|jwt| JwtValidator::new(jwt, shared)),
                 gateway_headers: config.gateway_headers,
             }),
         }
@@ -198,7 +231,8 @@ impl Authenticator {
         }
     }
 
-    /// The state of the JWKS cache, for readiness/health (`None` when JWT is not configured).
+    /// The state of the JWKS cache, for readiness/health (`None` when JWT is not configured;
+    /// [`AuthHealth`] reports it).
     #[must_use]
     pub fn key_status(&self) -> Option<KeyStatus> {
         self.inner.jwt.as_ref().map(JwtValidator::key_status)

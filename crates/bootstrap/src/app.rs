@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, middleware, web};
-use adapters_auth::{AuthConfig, Authenticator, JwtConfig};
+use adapters_auth::{AuthConfig, AuthHealth, Authenticator, JwtConfig};
 use adapters_crew::{CrewHealth, HttpCrewConfig, HttpCrewDirectory, UnconfiguredCrewDirectory};
 use adapters_http::observe::{AccessLog, AccessLogMode};
 use adapters_http::{ApiState, HttpSettings, LogLevels, Observability};
@@ -164,11 +164,13 @@ fn loyalty_program(config: &Config) -> anyhow::Result<LoyaltyProgram> {
 
 /// The `/actuator/health` components (and the gRPC health service's): which ones are
 /// critical (readiness fails while they are down) is each indicator's say — only `db`.
-/// `cache` is the Redis adapter's component (in-memory when no Redis is configured).
+/// `cache` is the Redis adapter's component (in-memory when no Redis is configured); `auth`
+/// (the issuer's keys and where they came from) is there when JWT validation is configured.
 fn health_components(
     config: &Config,
     db: &DatabaseConnection,
     services: &Services,
+    auth: &Authenticator,
 ) -> Vec<Arc<dyn HealthIndicator>> {
     let mut health: Vec<Arc<dyn HealthIndicator>> = vec![
         Arc::new(DatabaseHealth::new(db.clone(), Duration::from_secs(2))),
@@ -183,6 +185,9 @@ fn health_components(
     ];
     if let Some(crew) = &services.crew_client {
         health.push(Arc::new(CrewHealth(Arc::clone(crew))));
+    }
+    if auth.key_status().is_some() {
+        health.push(Arc::new(AuthHealth(auth.clone())));
     }
     let url = config.database_url();
     if let Some(file) = crate::disk_space::sqlite_file(&url) {
@@ -506,6 +511,9 @@ fn auth_config(config: &Config) -> anyhow::Result<AuthConfig> {
                 })
                 .collect::<anyhow::Result<_>>()?;
             jwt.leeway = Duration::from_secs(j.leeway_seconds);
+            jwt.jwks_cache_ttl = Duration::from_secs(j.jwks_cache_ttl_seconds);
+            jwt.token_cache_ttl = Duration::from_secs(j.token_cache_ttl_seconds);
+            jwt.token_cache_max_entries = j.token_cache_max_entries;
             Some(jwt)
         }
     };
@@ -566,7 +574,11 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
             }
         }
     }
-    let health = health_components(config, &db, &services);
+    // One authenticator (one JWKS cache, one token cache) for both edges; the issuer's keys
+    // are shared with the other instances through the cache (Redis when configured).
+    let auth =
+        Authenticator::with_shared_cache(auth_config(config)?, Arc::clone(&services.cache.cache));
+    let health = health_components(config, &db, &services, &auth);
     let grpc_health = health.clone();
     let trusted_proxies = config
         .trusted_proxies()
@@ -634,8 +646,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
             log_levels: crate::telemetry::runtime_levels().map(|l| l as Arc<dyn LogLevels>),
         },
     };
-    // One authenticator (one JWKS cache) for both edges.
-    let authenticator: Arc<dyn Authenticate> = Arc::new(Authenticator::new(auth_config(config)?));
+    let authenticator: Arc<dyn Authenticate> = Arc::new(auth);
     let use_cases = adapters_grpc::UseCases {
         events: services.events.clone(),
         bookings: services.bookings.clone(),

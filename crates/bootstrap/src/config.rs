@@ -115,6 +115,16 @@ pub struct JwtSection {
     pub algorithms: Vec<String>,
     #[serde(default = "default_leeway")]
     pub leeway_seconds: u64,
+    /// How long the JWKS each fetch writes to the shared cache lives there (0: not shared).
+    #[serde(default = "default_jwks_cache_ttl")]
+    pub jwks_cache_ttl_seconds: u64,
+    /// How long a verified token is reused without verifying it again, never past its `exp`
+    /// (0: every request is verified).
+    #[serde(default = "default_token_cache_ttl")]
+    pub token_cache_ttl_seconds: u64,
+    /// Verified tokens remembered at most (0: no token cache).
+    #[serde(default = "default_token_cache_max_entries")]
+    pub token_cache_max_entries: u64,
 }
 
 fn default_audiences() -> Vec<String> {
@@ -131,6 +141,18 @@ fn default_algorithms() -> Vec<String> {
 
 const fn default_leeway() -> u64 {
     30
+}
+
+const fn default_jwks_cache_ttl() -> u64 {
+    24 * 60 * 60
+}
+
+const fn default_token_cache_ttl() -> u64 {
+    60
+}
+
+const fn default_token_cache_max_entries() -> u64 {
+    10_000
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -1030,6 +1052,35 @@ mod tests {
         more: &[(&'static str, &'static str)],
     ) -> Vec<(&'static str, &'static str)> {
         base.iter().chain(more).copied().collect()
+    }
+
+    #[test]
+    fn the_jwt_key_and_token_caches_have_defaults_and_can_be_turned_off() {
+        let prod = [("APP_PROFILE", "prod")];
+        let jwt = load(&with(PROD_SECRETS, &prod)).unwrap().auth.jwt.unwrap();
+        assert_eq!(
+            (
+                jwt.jwks_cache_ttl_seconds,
+                jwt.token_cache_ttl_seconds,
+                jwt.token_cache_max_entries
+            ),
+            (86_400, 60, 10_000)
+        );
+        let off = [
+            ("APP_PROFILE", "prod"),
+            ("APP__AUTH__JWT__JWKS_CACHE_TTL_SECONDS", "0"),
+            ("APP__AUTH__JWT__TOKEN_CACHE_TTL_SECONDS", "0"),
+            ("APP__AUTH__JWT__TOKEN_CACHE_MAX_ENTRIES", "5"),
+        ];
+        let jwt = load(&with(PROD_SECRETS, &off)).unwrap().auth.jwt.unwrap();
+        assert_eq!(
+            (
+                jwt.jwks_cache_ttl_seconds,
+                jwt.token_cache_ttl_seconds,
+                jwt.token_cache_max_entries
+            ),
+            (0, 0, 5)
+        );
     }
 
     #[test]

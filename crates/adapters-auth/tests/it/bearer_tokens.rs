@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const ISSUER: &str = "https://issuer.test/realms/aquastream";
-const USER: &str = "11111111-1111-4111-8111-111111111111";
+pub(crate) const ISSUER: &str = "https://issuer.test/realms/aquastream";
+pub(crate) const USER: &str = "11111111-1111-4111-8111-111111111111";
 
 fn fixture(name: &str) -> Vec<u8> {
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -28,12 +28,12 @@ fn jwk(key: &str) -> Value {
     serde_json::from_slice(&fixture(&format!("{key}.jwk.json"))).unwrap()
 }
 
-fn jwks(keys: &[&str]) -> ResponseTemplate {
+pub(crate) fn jwks(keys: &[&str]) -> ResponseTemplate {
     let keys: Vec<Value> = keys.iter().map(|k| jwk(k)).collect();
     ResponseTemplate::new(200).set_body_json(json!({ "keys": keys }))
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -41,7 +41,7 @@ fn now() -> u64 {
 }
 
 /// A token signed with the private key `key`, naming `kid` in its header.
-fn token(key: &str, kid: &str, claims: &Value) -> String {
+pub(crate) fn token(key: &str, kid: &str, claims: &Value) -> String {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(kid.to_owned());
     let signing = EncodingKey::from_rsa_der(&fixture(&format!("{key}.key.der")));
@@ -49,8 +49,13 @@ fn token(key: &str, kid: &str, claims: &Value) -> String {
 }
 
 fn claims(roles: &[&str]) -> Value {
+    claims_of(ISSUER, roles)
+}
+
+/// An access token's claims for `backend-event`, issued by `issuer`, valid for 5 minutes.
+pub(crate) fn claims_of(issuer: &str, roles: &[&str]) -> Value {
     json!({
-        "iss": ISSUER,
+        "iss": issuer,
         "sub": USER,
         "aud": "backend-event",
         "azp": "event-web",
@@ -59,7 +64,7 @@ fn claims(roles: &[&str]) -> Value {
     })
 }
 
-fn bearer(token: &str) -> Credentials {
+pub(crate) fn bearer(token: &str) -> Credentials {
     Credentials {
         authorization: vec![Some(format!("Bearer {token}"))],
         ..Credentials::default()
@@ -67,15 +72,20 @@ fn bearer(token: &str) -> Credentials {
 }
 
 fn authenticator(jwks_url: String) -> Authenticator {
-    let mut jwt = JwtConfig::new(ISSUER);
-    jwt.jwks_url = Some(jwks_url);
+    Authenticator::new(AuthConfig {
+        jwt: Some(jwt_config(ISSUER, Some(jwks_url))),
+        gateway_headers: false,
+    })
+}
+
+/// The settings of the tests: `jwks_url` `None` discovers it from `issuer`.
+pub(crate) fn jwt_config(issuer: &str, jwks_url: Option<String>) -> JwtConfig {
+    let mut jwt = JwtConfig::new(issuer);
+    jwt.jwks_url = jwks_url;
     // Every unknown `kid` may refetch at once: the rate limit has unit tests of its own.
     jwt.jwks_refresh_min_interval = Duration::ZERO;
     jwt.http_timeout = Duration::from_secs(2);
-    Authenticator::new(AuthConfig {
-        jwt: Some(jwt),
-        gateway_headers: false,
-    })
+    jwt
 }
 
 async fn issuer_serving(keys: &[&str], expected_fetches: impl Into<wiremock::Times>) -> MockServer {

@@ -57,7 +57,7 @@ const INBOUND_ADAPTERS: &[&str] = &["adapters-http", "adapters-grpc"];
 /// The one crate that validates tokens; both edges reach it through the `Authenticate` port.
 const AUTH_ADAPTER: &str = "adapters-auth";
 /// Token-validation libraries only [`AUTH_ADAPTER`] may depend on.
-const AUTH_ONLY: &[&str] = &["jsonwebtoken"];
+const AUTH_ONLY: &[&str] = &["jsonwebtoken", "openidconnect"];
 
 /// Every broken rule in a `cargo metadata --format-version 1` document, one readable line each.
 fn violations(metadata: &Value) -> Vec<String> {
