@@ -18,7 +18,9 @@ USAGE:
 COMMANDS:
     serve                 run the HTTP API and the gRPC service (default)
     migrate up            apply pending database migrations
-    migrate down [N]      roll back the last N migrations (default 1)
+    migrate down [N] [--yes]
+                          roll back the last N migrations (default 1); the prod profile
+                          refuses without --yes
     migrate status        list migrations and whether they are applied
     seed-demo             add a few categories and published events
     jobs run NAME         run one scheduled job now (expire-bookings, complete-events, …)
@@ -37,7 +39,8 @@ CONFIGURATION:
 pub enum Command {
     Serve,
     MigrateUp,
-    MigrateDown(u32),
+    /// Steps, and whether `--yes` confirmed it.
+    MigrateDown(u32, bool),
     MigrateStatus,
     SeedDemo,
     JobsRun(String),
@@ -49,16 +52,12 @@ pub enum Command {
 /// Parses the arguments (without the program name).
 pub fn parse(args: &[String]) -> Result<Command, String> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    if let ["migrate", "down", rest @ ..] = args.as_slice() {
+        return parse_migrate_down(rest);
+    }
     match args.as_slice() {
         [] | ["serve"] => Ok(Command::Serve),
         ["migrate", "up"] => Ok(Command::MigrateUp),
-        ["migrate", "down"] => Ok(Command::MigrateDown(1)),
-        ["migrate", "down", n] => n
-            .parse::<u32>()
-            .ok()
-            .filter(|n| *n > 0)
-            .map(Command::MigrateDown)
-            .ok_or_else(|| format!("migrate down: `{n}` is not a positive number")),
         ["migrate", "status"] => Ok(Command::MigrateStatus),
         ["migrate", ..] => Err("migrate: expected `up`, `down [N]` or `status`".to_owned()),
         ["seed-demo"] => Ok(Command::SeedDemo),
@@ -69,6 +68,32 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         ["version" | "--version" | "-V"] => Ok(Command::Version),
         [other, ..] => Err(format!("unknown command `{other}`")),
     }
+}
+
+/// `migrate down [N] [--yes]` (the flag anywhere after `down`).
+fn parse_migrate_down(rest: &[&str]) -> Result<Command, String> {
+    let yes = rest.contains(&"--yes");
+    let steps: Vec<&str> = rest.iter().copied().filter(|a| *a != "--yes").collect();
+    let n = match steps.as_slice() {
+        [] => 1,
+        [n] => n
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("migrate down: `{n}` is not a positive number"))?,
+        _ => return Err("migrate down: expected `[N] [--yes]`".to_owned()),
+    };
+    Ok(Command::MigrateDown(n, yes))
+}
+
+/// Rolling back drops tables and their rows: on the prod profile only with `--yes`.
+fn check_down_allowed(profile: &str, yes: bool) -> anyhow::Result<()> {
+    if profile == "prod" && !yes {
+        anyhow::bail!(
+            "migrate down drops tables and their data; on the prod profile add --yes to confirm"
+        );
+    }
+    Ok(())
 }
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
@@ -142,7 +167,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::MigrateDown(n) => {
+        Command::MigrateDown(n, yes) => {
+            check_down_allowed(&config.profile, yes)?;
             let db = app::open_database(&config).await?;
             adapters_postgres::migrate_down(&db, Some(n))
                 .await
@@ -285,11 +311,19 @@ mod tests {
         assert_eq!(parse(&args(&["migrate", "up"])), Ok(Command::MigrateUp));
         assert_eq!(
             parse(&args(&["migrate", "down"])),
-            Ok(Command::MigrateDown(1))
+            Ok(Command::MigrateDown(1, false))
         );
         assert_eq!(
             parse(&args(&["migrate", "down", "3"])),
-            Ok(Command::MigrateDown(3))
+            Ok(Command::MigrateDown(3, false))
+        );
+        assert_eq!(
+            parse(&args(&["migrate", "down", "--yes"])),
+            Ok(Command::MigrateDown(1, true))
+        );
+        assert_eq!(
+            parse(&args(&["migrate", "down", "2", "--yes"])),
+            Ok(Command::MigrateDown(2, true))
         );
         assert_eq!(
             parse(&args(&["migrate", "status"])),
@@ -307,9 +341,18 @@ mod tests {
     fn refuses_bad_commands() {
         assert!(parse(&args(&["migrate", "down", "0"])).is_err());
         assert!(parse(&args(&["migrate", "down", "x"])).is_err());
+        assert!(parse(&args(&["migrate", "down", "1", "2"])).is_err());
         assert!(parse(&args(&["migrate", "sideways"])).is_err());
         assert!(parse(&args(&["launch"])).is_err());
         assert!(parse(&args(&["jobs", "run"])).is_err());
         assert!(parse(&args(&["jobs", "stop", "x"])).is_err());
+    }
+
+    #[test]
+    fn prod_rolls_back_only_with_yes() {
+        assert!(check_down_allowed("prod", false).is_err());
+        assert!(check_down_allowed("prod", true).is_ok());
+        assert!(check_down_allowed("stage", false).is_ok());
+        assert!(check_down_allowed("dev", false).is_ok());
     }
 }
