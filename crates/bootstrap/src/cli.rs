@@ -1,5 +1,5 @@
-//! The command line: `serve` (default), `migrate up|down [n]|status`, `seed-demo`, `jobs run
-//! <name>`, `jobs list`.
+//! The command line: `serve` (default), `migrate up|down [n] [--yes]|status`, `check
+//! [--repair]`, `seed-demo`, `jobs run <name>`, `jobs list`.
 
 use std::process::ExitCode;
 
@@ -22,6 +22,9 @@ COMMANDS:
                           roll back the last N migrations (default 1); the prod profile
                           refuses without --yes
     migrate status        list migrations and whether they are applied
+    check [--repair]      check the stored invariants (seats, promo uses, payments, outbox);
+                          --repair sets the seat counts that can be derived; exit 0 when
+                          consistent (or all repaired), 1 when problems remain, 2 on error
     seed-demo             add a few categories and published events
     jobs run NAME         run one scheduled job now (expire-bookings, complete-events, …)
     jobs list             list the jobs and their schedules
@@ -42,6 +45,8 @@ pub enum Command {
     /// Steps, and whether `--yes` confirmed it.
     MigrateDown(u32, bool),
     MigrateStatus,
+    /// `check`, `check --repair`.
+    Check(bool),
     SeedDemo,
     JobsRun(String),
     JobsList,
@@ -60,6 +65,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         ["migrate", "up"] => Ok(Command::MigrateUp),
         ["migrate", "status"] => Ok(Command::MigrateStatus),
         ["migrate", ..] => Err("migrate: expected `up`, `down [N]` or `status`".to_owned()),
+        ["check"] => Ok(Command::Check(false)),
+        ["check", "--repair"] => Ok(Command::Check(true)),
+        ["check", ..] => Err("check: expected nothing or `--repair`".to_owned()),
         ["seed-demo"] => Ok(Command::SeedDemo),
         ["jobs", "run", name] => Ok(Command::JobsRun((*name).to_owned())),
         ["jobs", "list"] => Ok(Command::JobsList),
@@ -142,6 +150,9 @@ pub fn main(args: &[String]) -> ExitCode {
             telemetry::otlp_endpoint(&config.otel.endpoint).as_deref(),
         )
     };
+    if let Command::Check(repair) = command {
+        return runtime.block_on(check(&config, repair));
+    }
     match runtime.block_on(run(command, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -236,7 +247,46 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Help | Command::Version => Ok(()),
+        Command::Help | Command::Version | Command::Check(_) => Ok(()),
+    }
+}
+
+/// `check [--repair]`: one line per finding on stdout, then a summary; exit 0 when nothing is
+/// left (consistent, or everything found repaired), 1 when problems remain, 2 when the check
+/// could not run.
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+async fn check(config: &Config, repair: bool) -> ExitCode {
+    let report = async {
+        let db = app::open_database(config).await?;
+        let services = app::services(config, db, &Overrides::default())?;
+        services
+            .consistency
+            .check(repair)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+    .await;
+    match report {
+        Ok(report) => {
+            for line in report.lines() {
+                println!("{line}");
+            }
+            let problems = report.problems();
+            match (problems, report.repaired.len()) {
+                (0, 0) => println!("consistent"),
+                (0, n) => println!("consistent after repairing {n} event(s)"),
+                (p, n) => println!("{p} problem(s) left, {n} event(s) repaired"),
+            }
+            if problems == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: the consistency check could not run: {e:#}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -330,6 +380,11 @@ mod tests {
             Ok(Command::MigrateStatus)
         );
         assert_eq!(parse(&args(&["seed-demo"])), Ok(Command::SeedDemo));
+        assert_eq!(parse(&args(&["check"])), Ok(Command::Check(false)));
+        assert_eq!(
+            parse(&args(&["check", "--repair"])),
+            Ok(Command::Check(true))
+        );
         assert_eq!(
             parse(&args(&["jobs", "run", "complete-events"])),
             Ok(Command::JobsRun("complete-events".to_owned()))
@@ -344,6 +399,7 @@ mod tests {
         assert!(parse(&args(&["migrate", "down", "1", "2"])).is_err());
         assert!(parse(&args(&["migrate", "sideways"])).is_err());
         assert!(parse(&args(&["launch"])).is_err());
+        assert!(parse(&args(&["check", "--fix"])).is_err());
         assert!(parse(&args(&["jobs", "run"])).is_err());
         assert!(parse(&args(&["jobs", "stop", "x"])).is_err());
     }

@@ -11,7 +11,7 @@ use test_db::{Backend, FreshDatabase};
 use crate::binary::{bin, free_port, temp_dir};
 
 /// The binary serving on `url` with the default (dev) profile, its output in `log`.
-fn serve(dir: &std::path::Path, url: &str, port: u16, log: &std::path::Path) -> Child {
+pub(crate) fn serve(dir: &std::path::Path, url: &str, port: u16, log: &std::path::Path) -> Child {
     let log = std::fs::File::create(log).unwrap();
     bin(dir)
         .env("DATABASE_URL", url)
@@ -25,7 +25,7 @@ fn serve(dir: &std::path::Path, url: &str, port: u16, log: &std::path::Path) -> 
         .unwrap()
 }
 
-fn stop(child: &mut Child) {
+pub(crate) fn stop(child: &mut Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
