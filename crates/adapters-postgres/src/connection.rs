@@ -183,6 +183,24 @@ pub async fn migrate_down(db: &DatabaseConnection, steps: Option<u32>) -> Result
     txn.commit().await
 }
 
+/// `backup --to FILE` on SQLite: an online, consistent copy of the database into a new file
+/// (`VACUUM INTO`; the service may keep running). PostgreSQL is backed up with `pg_dump`.
+pub async fn backup_sqlite(db: &DatabaseConnection, to: &std::path::Path) -> Result<(), DbErr> {
+    if backend(db) != DatabaseBackend::Sqlite {
+        return Err(DbErr::Custom(
+            "backup --to is for SQLite; back PostgreSQL up with scripts/backup.sh (pg_dump)"
+                .to_owned(),
+        ));
+    }
+    if to.exists() {
+        return Err(DbErr::Custom(format!("{} already exists", to.display())));
+    }
+    let target = to.display().to_string().replace('\'', "''");
+    db.execute_unprepared(&format!("VACUUM INTO '{target}'"))
+        .await
+        .map(|_| ())
+}
+
 /// One line of `migrate status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationState {

@@ -25,6 +25,8 @@ COMMANDS:
     check [--repair]      check the stored invariants (seats, promo uses, payments, outbox);
                           --repair sets the seat counts that can be derived; exit 0 when
                           consistent (or all repaired), 1 when problems remain, 2 on error
+    backup --to FILE      SQLite: an online copy of the database into FILE (VACUUM INTO);
+                          PostgreSQL: use scripts/backup.sh (pg_dump)
     seed-demo             add a few categories and published events
     jobs run NAME         run one scheduled job now (expire-bookings, complete-events, …)
     jobs list             list the jobs and their schedules
@@ -47,6 +49,8 @@ pub enum Command {
     MigrateStatus,
     /// `check`, `check --repair`.
     Check(bool),
+    /// `backup --to FILE` (SQLite).
+    Backup(String),
     SeedDemo,
     JobsRun(String),
     JobsList,
@@ -68,6 +72,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         ["check"] => Ok(Command::Check(false)),
         ["check", "--repair"] => Ok(Command::Check(true)),
         ["check", ..] => Err("check: expected nothing or `--repair`".to_owned()),
+        ["backup", "--to", file] => Ok(Command::Backup((*file).to_owned())),
+        ["backup", ..] => Err("backup: expected `--to FILE`".to_owned()),
         ["seed-demo"] => Ok(Command::SeedDemo),
         ["jobs", "run", name] => Ok(Command::JobsRun((*name).to_owned())),
         ["jobs", "list"] => Ok(Command::JobsList),
@@ -196,6 +202,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     m.name
                 );
             }
+            Ok(())
+        }
+        Command::Backup(file) => {
+            let db = app::open_database(&config).await?;
+            adapters_postgres::backup_sqlite(&db, std::path::Path::new(&file))
+                .await
+                .context("backup")?;
+            println!("{file}");
             Ok(())
         }
         Command::SeedDemo => {
@@ -382,6 +396,10 @@ mod tests {
         assert_eq!(parse(&args(&["seed-demo"])), Ok(Command::SeedDemo));
         assert_eq!(parse(&args(&["check"])), Ok(Command::Check(false)));
         assert_eq!(
+            parse(&args(&["backup", "--to", "x.db"])),
+            Ok(Command::Backup("x.db".to_owned()))
+        );
+        assert_eq!(
             parse(&args(&["check", "--repair"])),
             Ok(Command::Check(true))
         );
@@ -400,6 +418,7 @@ mod tests {
         assert!(parse(&args(&["migrate", "sideways"])).is_err());
         assert!(parse(&args(&["launch"])).is_err());
         assert!(parse(&args(&["check", "--fix"])).is_err());
+        assert!(parse(&args(&["backup"])).is_err());
         assert!(parse(&args(&["jobs", "run"])).is_err());
         assert!(parse(&args(&["jobs", "stop", "x"])).is_err());
     }

@@ -36,6 +36,7 @@ mod e2e_rate_limits;
 mod e2e_security;
 mod e2e_waitlist;
 mod grpc;
+mod ops_backup;
 mod ops_consistency;
 mod ops_migrations;
 mod usecases_bookings;
