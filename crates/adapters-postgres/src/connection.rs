@@ -128,7 +128,8 @@ const LOCK_WAIT_LOG_INTERVAL: Duration = Duration::from_secs(10);
 async fn locked_for_schema_changes(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     let txn = db.begin().await?;
     let try_lock = format!("SELECT pg_try_advisory_xact_lock({MIGRATION_LOCK_KEY}) AS locked");
-    let mut waited = Duration::ZERO;
+    let started = std::time::Instant::now();
+    let mut logged: Option<std::time::Instant> = None;
     loop {
         let row = txn
             .query_one_raw(sea_orm::Statement::from_string(
@@ -140,24 +141,21 @@ async fn locked_for_schema_changes(db: &DatabaseConnection) -> Result<DatabaseTr
             Some(row) => row.try_get("", "locked")?,
             None => false,
         };
+        let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         if locked {
-            if !waited.is_zero() {
-                tracing::info!(
-                    waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
-                    "migration lock taken"
-                );
+            if logged.is_some() {
+                tracing::info!(waited_ms, "migration lock taken");
             }
             return Ok(txn);
         }
-        if waited.as_millis() % LOCK_WAIT_LOG_INTERVAL.as_millis() == 0 {
+        if logged.is_none_or(|at| at.elapsed() >= LOCK_WAIT_LOG_INTERVAL) {
             tracing::info!(
-                waited_s = waited.as_secs(),
+                waited_ms,
                 "waiting for the migration lock: another instance is changing the schema"
             );
+            logged = Some(std::time::Instant::now());
         }
-        let step = Duration::from_millis(250);
-        tokio::time::sleep(step).await;
-        waited += step;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
