@@ -13,8 +13,8 @@ use ports::{
 };
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect,
-    Statement,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QueryResult,
+    QuerySelect, Statement,
 };
 
 use super::bookings::statuses_where;
@@ -52,21 +52,31 @@ fn seat_sql(event: Option<i64>) -> String {
     )
 }
 
-fn seat_drift(row: &QueryResult) -> Result<SeatDrift, AppError> {
+fn seat_drift(row: &QueryResult) -> Result<SeatDrift, DbErr> {
     Ok(SeatDrift {
-        event_id: EventId(row.try_get("", "event_id").map_err(db_err)?),
-        capacity: row.try_get("", "capacity").map_err(db_err)?,
-        available: row.try_get("", "available").map_err(db_err)?,
-        booked: row.try_get("", "booked").map_err(db_err)?,
-        held: row.try_get("", "held").map_err(db_err)?,
+        event_id: EventId(row.try_get("", "event_id")?),
+        capacity: row.try_get("", "capacity")?,
+        available: row.try_get("", "available")?,
+        booked: row.try_get("", "booked")?,
+        held: row.try_get("", "held")?,
     })
 }
 
 impl SeaTx {
-    async fn rows(&self, sql: String) -> Result<Vec<QueryResult>, AppError> {
-        self.conn()
+    /// The rows of `sql`, each read by `read`.
+    async fn rows_as<T>(
+        &self,
+        sql: String,
+        read: fn(&QueryResult) -> Result<T, DbErr>,
+    ) -> Result<Vec<T>, AppError> {
+        let rows = self
+            .conn()
             .query_all_raw(Statement::from_string(self.backend(), sql))
             .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(read)
+            .collect::<Result<_, _>>()
             .map_err(db_err)
     }
 }
@@ -74,11 +84,7 @@ impl SeaTx {
 #[async_trait]
 impl ConsistencyStore for SeaTx {
     async fn seat_drifts(&self) -> Result<Vec<SeatDrift>, AppError> {
-        self.rows(seat_sql(None))
-            .await?
-            .iter()
-            .map(seat_drift)
-            .collect()
+        self.rows_as(seat_sql(None), seat_drift).await
     }
 
     async fn promo_use_drifts(&self) -> Result<Vec<PromoUseDrift>, AppError> {
@@ -88,18 +94,15 @@ impl ConsistencyStore for SeaTx {
                + (SELECT COUNT(*) FROM bookings_archive a WHERE a.promo_code_id = p.id) \
                AS BIGINT) AS used \
             FROM promo_codes p) s WHERE s.current_uses <> s.used ORDER BY s.promo_code_id";
-        self.rows(sql.to_owned())
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(PromoUseDrift {
-                    promo_code_id: r.try_get("", "promo_code_id").map_err(db_err)?,
-                    code: r.try_get("", "code").map_err(db_err)?,
-                    current_uses: r.try_get("", "current_uses").map_err(db_err)?,
-                    bookings: r.try_get("", "used").map_err(db_err)?,
-                })
+        self.rows_as(sql.to_owned(), |r| {
+            Ok(PromoUseDrift {
+                promo_code_id: r.try_get("", "promo_code_id")?,
+                code: r.try_get("", "code")?,
+                current_uses: r.try_get("", "current_uses")?,
+                bookings: r.try_get("", "used")?,
             })
-            .collect()
+        })
+        .await
     }
 
     async fn foreign_price_options(&self) -> Result<Vec<ForeignPriceOption>, AppError> {
@@ -107,18 +110,15 @@ impl ConsistencyStore for SeaTx {
               o.id AS price_option_id, o.event_id AS option_event_id \
             FROM bookings b JOIN price_options o ON o.id = b.price_option_id \
             WHERE o.event_id <> b.event_id ORDER BY b.id";
-        self.rows(sql.to_owned())
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(ForeignPriceOption {
-                    booking_id: r.try_get("", "booking_id").map_err(db_err)?,
-                    booking_event_id: r.try_get("", "booking_event_id").map_err(db_err)?,
-                    price_option_id: r.try_get("", "price_option_id").map_err(db_err)?,
-                    option_event_id: r.try_get("", "option_event_id").map_err(db_err)?,
-                })
+        self.rows_as(sql.to_owned(), |r| {
+            Ok(ForeignPriceOption {
+                booking_id: r.try_get("", "booking_id")?,
+                booking_event_id: r.try_get("", "booking_event_id")?,
+                price_option_id: r.try_get("", "price_option_id")?,
+                option_event_id: r.try_get("", "option_event_id")?,
             })
-            .collect()
+        })
+        .await
     }
 
     async fn underpaid_bookings(&self) -> Result<Vec<UnderpaidBooking>, AppError> {
@@ -139,17 +139,14 @@ impl ConsistencyStore for SeaTx {
              FROM bookings b WHERE b.status IN ({settled}) AND b.total_price_minor > 0) s \
              WHERE s.paid_minor < s.total_minor ORDER BY s.booking_id"
         );
-        self.rows(sql)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(UnderpaidBooking {
-                    booking_id: r.try_get("", "booking_id").map_err(db_err)?,
-                    total_minor: r.try_get("", "total_minor").map_err(db_err)?,
-                    paid_minor: r.try_get("", "paid_minor").map_err(db_err)?,
-                })
+        self.rows_as(sql, |r| {
+            Ok(UnderpaidBooking {
+                booking_id: r.try_get("", "booking_id")?,
+                total_minor: r.try_get("", "total_minor")?,
+                paid_minor: r.try_get("", "paid_minor")?,
             })
-            .collect()
+        })
+        .await
     }
 
     async fn unsent_outbox_before(&self, before: Timestamp) -> Result<StaleOutbox, AppError> {
@@ -185,11 +182,9 @@ impl ConsistencyStore for SeaTx {
             .await
             .map_err(db_err)?;
         let Some(drift) = self
-            .rows(seat_sql(Some(event_id.0)))
+            .rows_as(seat_sql(Some(event_id.0)), seat_drift)
             .await?
-            .first()
-            .map(seat_drift)
-            .transpose()?
+            .pop()
         else {
             return Ok(SeatRepair::AddsUp);
         };
