@@ -1,10 +1,18 @@
 //! Opening the database: PostgreSQL (schema `event` via `search_path`) or SQLite (WAL, busy
 //! timeout, foreign keys), pool sizes and timeouts from configuration, and running migrations.
+//!
+//! On PostgreSQL every schema change (creating the schema, `migrate up`, `migrate down`) runs in
+//! one transaction that first takes the transaction-level advisory lock [`MIGRATION_LOCK_KEY`]:
+//! instances starting together on one database take turns, and the second finds the work done.
+//! The lock lives on the transaction's one connection and ends with it (commit, rollback, or
+//! the connection dropping with a crashed process), so it can never stay behind in the pool.
+//! A SQLite file belongs to one instance (the process holds its only writer), so it needs none.
 
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -98,22 +106,97 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
     }
     options.set_schema_search_path(config.schema.clone());
     let db = Database::connect(options).await?;
-    db.execute_unprepared(&format!(
+    let txn = locked_for_schema_changes(&db).await?;
+    txn.execute_unprepared(&format!(
         "CREATE SCHEMA IF NOT EXISTS \"{}\"",
         config.schema
     ))
     .await?;
+    txn.commit().await?;
     Ok(db)
 }
 
-/// `migrate up`: applies every pending migration.
-pub async fn migrate_up(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+/// The key of the PostgreSQL advisory lock that serialises schema changes (`hashtext` of
+/// `'backend-event migrations'`, computed by the server).
+pub const MIGRATION_LOCK_KEY: &str = "hashtext('backend-event migrations')";
+
+/// How often the wait for the lock is logged.
+const LOCK_WAIT_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// A PostgreSQL transaction holding the migration lock, taken once another instance's schema
+/// change is over (the wait is logged).
+async fn locked_for_schema_changes(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let txn = db.begin().await?;
+    let try_lock = format!("SELECT pg_try_advisory_xact_lock({MIGRATION_LOCK_KEY}) AS locked");
+    let started = std::time::Instant::now();
+    let mut logged: Option<std::time::Instant> = None;
+    loop {
+        let row = txn
+            .query_one_raw(sea_orm::Statement::from_string(
+                DatabaseBackend::Postgres,
+                try_lock.clone(),
+            ))
+            .await?;
+        let locked: bool = match row {
+            Some(row) => row.try_get("", "locked")?,
+            None => false,
+        };
+        let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if locked {
+            if logged.is_some() {
+                tracing::info!(waited_ms, "migration lock taken");
+            }
+            return Ok(txn);
+        }
+        if logged.is_none_or(|at| at.elapsed() >= LOCK_WAIT_LOG_INTERVAL) {
+            tracing::info!(
+                waited_ms,
+                "waiting for the migration lock: another instance is changing the schema"
+            );
+            logged = Some(std::time::Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
-/// `migrate down [n]`: rolls back the last `n` migrations (all when `None`).
+/// `migrate up`: applies every pending migration (on PostgreSQL all of them in one
+/// transaction under the migration lock).
+pub async fn migrate_up(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if backend(db) != DatabaseBackend::Postgres {
+        return Migrator::up(db, None).await;
+    }
+    let txn = locked_for_schema_changes(db).await?;
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
+}
+
+/// `migrate down [n]`: rolls back the last `n` migrations (all when `None`); on PostgreSQL in
+/// one transaction under the migration lock.
 pub async fn migrate_down(db: &DatabaseConnection, steps: Option<u32>) -> Result<(), DbErr> {
-    Migrator::down(db, steps).await
+    if backend(db) != DatabaseBackend::Postgres {
+        return Migrator::down(db, steps).await;
+    }
+    let txn = locked_for_schema_changes(db).await?;
+    Migrator::down(&txn, steps).await?;
+    txn.commit().await
+}
+
+/// `backup --to FILE` on SQLite: an online, consistent copy of the database into a new file
+/// (`VACUUM INTO`; the service may keep running). PostgreSQL is backed up with `pg_dump`.
+pub async fn backup_sqlite(db: &DatabaseConnection, to: &std::path::Path) -> Result<(), DbErr> {
+    if backend(db) != DatabaseBackend::Sqlite {
+        return Err(DbErr::Custom(
+            "backup --to is for SQLite; back PostgreSQL up with scripts/backup.sh (pg_dump)"
+                .to_owned(),
+        ));
+    }
+    if to.exists() {
+        return Err(DbErr::Custom(format!("{} already exists", to.display())));
+    }
+    let target = to.display().to_string().replace('\'', "''");
+    db.execute_unprepared(&format!("VACUUM INTO '{target}'"))
+        .await
+        .map(|_| ())
 }
 
 /// One line of `migrate status`.

@@ -12,6 +12,8 @@ pub mod observability;
 pub mod repositories;
 mod tx;
 
-pub use connection::{DatabaseConfig, connect, migrate_down, migrate_up, migration_status};
+pub use connection::{
+    DatabaseConfig, backup_sqlite, connect, migrate_down, migrate_up, migration_status,
+};
 pub use health::DatabaseHealth;
 pub use tx::{SeaTx, SeaUnitOfWork};

@@ -140,10 +140,10 @@ mod port_impls {
     use async_trait::async_trait;
     use ports::AppError;
     use ports::{
-        AuditLog, BookingRepository, CategoryRepository, CrewAssignmentRepository, EventRepository,
-        FavoriteRepository, IdempotencyStore, JobRunStore, LoyaltyLedger, OutboxStore,
-        PaymentRepository, PromoCodeRepository, ReviewRepository, Tx, UnitOfWork,
-        WaitlistRepository,
+        AuditLog, BookingRepository, CategoryRepository, ConsistencyStore,
+        CrewAssignmentRepository, EventRepository, FavoriteRepository, IdempotencyStore,
+        JobRunStore, LoyaltyLedger, OutboxStore, PaymentRepository, PromoCodeRepository,
+        ReviewRepository, Tx, UnitOfWork, WaitlistRepository,
     };
 
     use super::{SeaTx, SeaUnitOfWork};
@@ -198,6 +198,9 @@ mod port_impls {
             self
         }
         fn crew_assignments(&self) -> &dyn CrewAssignmentRepository {
+            self
+        }
+        fn consistency(&self) -> &dyn ConsistencyStore {
             self
         }
 

@@ -23,11 +23,11 @@ use application::ports::{
     PaymentGateways, TicketCodeGenerator, UnitOfWork,
 };
 use application::services::{
-    AdminService, BatchSettings, BookingService, BrokerHealth, CategoryService, CrewService,
-    EventService, FavoriteService, IdempotencyService, JobService, LoyaltyService, OutboxHealth,
-    OutboxRelay, PaymentService, PromoCodeService, RateLimitSettings, RateLimits, RefundKick,
-    ReminderService, RetentionService, RetentionSettings, RetryPolicy, ReviewService, SeatLimits,
-    WaitlistService, WaitlistSettings,
+    AdminService, BatchSettings, BookingService, BrokerHealth, CategoryService, ConsistencyService,
+    CrewService, EventService, FavoriteService, IdempotencyService, JobService, LoyaltyService,
+    OutboxHealth, OutboxRelay, PaymentService, PromoCodeService, RateLimitSettings, RateLimits,
+    RefundKick, ReminderService, RetentionService, RetentionSettings, RetryPolicy, ReviewService,
+    SeatLimits, WaitlistService, WaitlistSettings,
 };
 use domain::Money;
 use domain::booking_rules::BookingSettings;
@@ -38,7 +38,7 @@ use domain::percent::Percent;
 use sea_orm::DatabaseConnection;
 
 use crate::background::{Background, RelayLoop};
-use crate::config::Config;
+use crate::config::{Config, ConsistencyCheckMode};
 use crate::grpc::GrpcServer;
 use crate::jobs::{JobDeps, job_service};
 use crate::tickets::RandomTicketCodes;
@@ -82,6 +82,7 @@ pub struct Services {
     pub reminders: ReminderService,
     pub retention: RetentionService,
     pub jobs: JobService,
+    pub consistency: ConsistencyService,
     /// Woken after a transaction that recorded refunds committed; the background task runs
     /// the process-refunds job then (instances running the scheduler only).
     pub refund_kicks: Arc<tokio::sync::Notify>,
@@ -478,6 +479,11 @@ pub fn services(
         reminders,
         retention,
         jobs,
+        consistency: ConsistencyService::new(
+            Arc::clone(&uow),
+            Arc::clone(&clock),
+            chrono::Duration::days(i64::from(config.broker.retain_sent_days)),
+        ),
         refund_kicks,
         publisher,
         amqp,
@@ -565,6 +571,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
             .context("cannot apply the database migrations")?;
     }
     let services = services(config, db.clone(), &overrides)?;
+    startup_consistency_check(config, &services).await?;
     if let Some(amqp) = &services.amqp {
         // declares the exchange now; when the broker is down the relay connects later
         match amqp.connect().await {
@@ -722,6 +729,33 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         services,
         background,
     })
+}
+
+/// `startup.consistency_check`: logs what the check finds, and with `fail` refuses to start
+/// when it finds anything.
+async fn startup_consistency_check(config: &Config, services: &Services) -> anyhow::Result<()> {
+    let mode = config.startup.consistency_check;
+    if mode == ConsistencyCheckMode::Off {
+        return Ok(());
+    }
+    let report = services
+        .consistency
+        .check(false)
+        .await
+        .map_err(|e| anyhow::anyhow!("the consistency check at start failed: {e}"))?;
+    for line in report.lines() {
+        tracing::warn!(problem = %line, "consistency check");
+    }
+    let problems = report.problems();
+    if problems == 0 {
+        tracing::info!("consistency check: consistent");
+    } else if mode == ConsistencyCheckMode::Fail {
+        anyhow::bail!(
+            "the consistency check found {problems} problem(s) and startup.consistency_check is \
+             fail; see `backend-event check` (and `check --repair`)"
+        );
+    }
+    Ok(())
 }
 
 /// The management port's server (`management.port`), already serving; `None` when off.

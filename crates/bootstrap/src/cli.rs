@@ -1,5 +1,5 @@
-//! The command line: `serve` (default), `migrate up|down [n]|status`, `seed-demo`, `jobs run
-//! <name>`, `jobs list`, `healthcheck`.
+//! The command line: `serve` (default), `migrate up|down [n] [--yes]|status`, `check
+//! [--repair]`, `seed-demo`, `jobs run <name>`, `jobs list`, `healthcheck`.
 
 use std::process::ExitCode;
 
@@ -18,8 +18,15 @@ USAGE:
 COMMANDS:
     serve                 run the HTTP API and the gRPC service (default)
     migrate up            apply pending database migrations
-    migrate down [N]      roll back the last N migrations (default 1)
+    migrate down [N] [--yes]
+                          roll back the last N migrations (default 1); the prod profile
+                          refuses without --yes
     migrate status        list migrations and whether they are applied
+    check [--repair]      check the stored invariants (seats, promo uses, payments, outbox);
+                          --repair sets the seat counts that can be derived; exit 0 when
+                          consistent (or all repaired), 1 when problems remain, 2 on error
+    backup --to FILE      SQLite: an online copy of the database into FILE (VACUUM INTO);
+                          PostgreSQL: use scripts/backup.sh (pg_dump)
     seed-demo             add a few categories and published events
     jobs run NAME         run one scheduled job now (expire-bookings, complete-events, …)
     jobs list             list the jobs and their schedules
@@ -38,8 +45,13 @@ CONFIGURATION:
 pub enum Command {
     Serve,
     MigrateUp,
-    MigrateDown(u32),
+    /// Steps, and whether `--yes` confirmed it.
+    MigrateDown(u32, bool),
     MigrateStatus,
+    /// `check`, `check --repair`.
+    Check(bool),
+    /// `backup --to FILE` (SQLite).
+    Backup(String),
     SeedDemo,
     JobsRun(String),
     JobsList,
@@ -51,18 +63,19 @@ pub enum Command {
 /// Parses the arguments (without the program name).
 pub fn parse(args: &[String]) -> Result<Command, String> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    if let ["migrate", "down", rest @ ..] = args.as_slice() {
+        return parse_migrate_down(rest);
+    }
     match args.as_slice() {
         [] | ["serve"] => Ok(Command::Serve),
         ["migrate", "up"] => Ok(Command::MigrateUp),
-        ["migrate", "down"] => Ok(Command::MigrateDown(1)),
-        ["migrate", "down", n] => n
-            .parse::<u32>()
-            .ok()
-            .filter(|n| *n > 0)
-            .map(Command::MigrateDown)
-            .ok_or_else(|| format!("migrate down: `{n}` is not a positive number")),
         ["migrate", "status"] => Ok(Command::MigrateStatus),
         ["migrate", ..] => Err("migrate: expected `up`, `down [N]` or `status`".to_owned()),
+        ["check"] => Ok(Command::Check(false)),
+        ["check", "--repair"] => Ok(Command::Check(true)),
+        ["check", ..] => Err("check: expected nothing or `--repair`".to_owned()),
+        ["backup", "--to", file] => Ok(Command::Backup((*file).to_owned())),
+        ["backup", ..] => Err("backup: expected `--to FILE`".to_owned()),
         ["seed-demo"] => Ok(Command::SeedDemo),
         ["jobs", "run", name] => Ok(Command::JobsRun((*name).to_owned())),
         ["jobs", "list"] => Ok(Command::JobsList),
@@ -72,6 +85,32 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         ["version" | "--version" | "-V"] => Ok(Command::Version),
         [other, ..] => Err(format!("unknown command `{other}`")),
     }
+}
+
+/// `migrate down [N] [--yes]` (the flag anywhere after `down`).
+fn parse_migrate_down(rest: &[&str]) -> Result<Command, String> {
+    let yes = rest.contains(&"--yes");
+    let steps: Vec<&str> = rest.iter().copied().filter(|a| *a != "--yes").collect();
+    let n = match steps.as_slice() {
+        [] => 1,
+        [n] => n
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("migrate down: `{n}` is not a positive number"))?,
+        _ => return Err("migrate down: expected `[N] [--yes]`".to_owned()),
+    };
+    Ok(Command::MigrateDown(n, yes))
+}
+
+/// Rolling back drops tables and their rows: on the prod profile only with `--yes`.
+fn check_down_allowed(profile: &str, yes: bool) -> anyhow::Result<()> {
+    if profile == "prod" && !yes {
+        anyhow::bail!(
+            "migrate down drops tables and their data; on the prod profile add --yes to confirm"
+        );
+    }
+    Ok(())
 }
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
@@ -123,6 +162,9 @@ pub fn main(args: &[String]) -> ExitCode {
             telemetry::otlp_endpoint(&config.otel.endpoint).as_deref(),
         )
     };
+    if let Command::Check(repair) = command {
+        return runtime.block_on(check(&config, repair));
+    }
     match runtime.block_on(run(command, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -148,7 +190,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::MigrateDown(n) => {
+        Command::MigrateDown(n, yes) => {
+            check_down_allowed(&config.profile, yes)?;
             let db = app::open_database(&config).await?;
             adapters_postgres::migrate_down(&db, Some(n))
                 .await
@@ -165,6 +208,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     m.name
                 );
             }
+            Ok(())
+        }
+        Command::Backup(file) => {
+            let db = app::open_database(&config).await?;
+            adapters_postgres::backup_sqlite(&db, std::path::Path::new(&file))
+                .await
+                .context("backup")?;
+            println!("{file}");
             Ok(())
         }
         Command::SeedDemo => {
@@ -216,7 +267,46 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Help | Command::Version | Command::Healthcheck => Ok(()),
+        Command::Help | Command::Version | Command::Healthcheck | Command::Check(_) => Ok(()),
+    }
+}
+
+/// `check [--repair]`: one line per finding on stdout, then a summary; exit 0 when nothing is
+/// left (consistent, or everything found repaired), 1 when problems remain, 2 when the check
+/// could not run.
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+async fn check(config: &Config, repair: bool) -> ExitCode {
+    let report = async {
+        let db = app::open_database(config).await?;
+        let services = app::services(config, db, &Overrides::default())?;
+        services
+            .consistency
+            .check(repair)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+    .await;
+    match report {
+        Ok(report) => {
+            for line in report.lines() {
+                println!("{line}");
+            }
+            let problems = report.problems();
+            match (problems, report.repaired.len()) {
+                (0, 0) => println!("consistent"),
+                (0, n) => println!("consistent after repairing {n} event(s)"),
+                (p, n) => println!("{p} problem(s) left, {n} event(s) repaired"),
+            }
+            if problems == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: the consistency check could not run: {e:#}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -320,17 +410,34 @@ mod tests {
         assert_eq!(parse(&args(&["migrate", "up"])), Ok(Command::MigrateUp));
         assert_eq!(
             parse(&args(&["migrate", "down"])),
-            Ok(Command::MigrateDown(1))
+            Ok(Command::MigrateDown(1, false))
         );
         assert_eq!(
             parse(&args(&["migrate", "down", "3"])),
-            Ok(Command::MigrateDown(3))
+            Ok(Command::MigrateDown(3, false))
+        );
+        assert_eq!(
+            parse(&args(&["migrate", "down", "--yes"])),
+            Ok(Command::MigrateDown(1, true))
+        );
+        assert_eq!(
+            parse(&args(&["migrate", "down", "2", "--yes"])),
+            Ok(Command::MigrateDown(2, true))
         );
         assert_eq!(
             parse(&args(&["migrate", "status"])),
             Ok(Command::MigrateStatus)
         );
         assert_eq!(parse(&args(&["seed-demo"])), Ok(Command::SeedDemo));
+        assert_eq!(parse(&args(&["check"])), Ok(Command::Check(false)));
+        assert_eq!(
+            parse(&args(&["backup", "--to", "x.db"])),
+            Ok(Command::Backup("x.db".to_owned()))
+        );
+        assert_eq!(
+            parse(&args(&["check", "--repair"])),
+            Ok(Command::Check(true))
+        );
         assert_eq!(
             parse(&args(&["jobs", "run", "complete-events"])),
             Ok(Command::JobsRun("complete-events".to_owned()))
@@ -343,10 +450,21 @@ mod tests {
     fn refuses_bad_commands() {
         assert!(parse(&args(&["migrate", "down", "0"])).is_err());
         assert!(parse(&args(&["migrate", "down", "x"])).is_err());
+        assert!(parse(&args(&["migrate", "down", "1", "2"])).is_err());
         assert!(parse(&args(&["migrate", "sideways"])).is_err());
         assert!(parse(&args(&["launch"])).is_err());
+        assert!(parse(&args(&["check", "--fix"])).is_err());
+        assert!(parse(&args(&["backup"])).is_err());
         assert!(parse(&args(&["jobs", "run"])).is_err());
         assert!(parse(&args(&["jobs", "stop", "x"])).is_err());
         assert!(parse(&args(&["healthcheck", "now"])).is_err());
+    }
+
+    #[test]
+    fn prod_rolls_back_only_with_yes() {
+        assert!(check_down_allowed("prod", false).is_err());
+        assert!(check_down_allowed("prod", true).is_ok());
+        assert!(check_down_allowed("stage", false).is_ok());
+        assert!(check_down_allowed("dev", false).is_ok());
     }
 }

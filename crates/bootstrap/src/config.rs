@@ -44,6 +44,7 @@ pub struct Config {
     pub management: ManagementSection,
     pub metrics: MetricsSection,
     pub otel: OtelSection,
+    pub startup: StartupSection,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -428,6 +429,26 @@ pub struct MetricsSection {
     /// false: no recorder is installed, every `metrics::…!` call is a no-op and
     /// `/actuator/prometheus` answers 404 (to measure the recording's overhead).
     pub enabled: bool,
+}
+
+/// What the service does before it serves.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartupSection {
+    /// The consistency check at start (after the migrations).
+    pub consistency_check: ConsistencyCheckMode,
+}
+
+/// `startup.consistency_check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsistencyCheckMode {
+    /// No check.
+    Off,
+    /// Problems are logged (WARN, one line each); the service starts.
+    Warn,
+    /// Problems are logged and the service refuses to start.
+    Fail,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -24,6 +24,7 @@ pub mod authentication;
 pub mod bookings;
 pub mod cache;
 pub mod client_address;
+pub mod consistency;
 pub mod crew;
 pub mod engagement;
 pub mod events;
@@ -42,6 +43,10 @@ pub use bookings::{
 };
 pub use cache::{Cache, CacheError, RateDecision, RateLimit, RateLimiter};
 pub use client_address::{ClientAddress, IpNet, TrustedProxies};
+pub use consistency::{
+    ConsistencyStore, ForeignPriceOption, PromoUseDrift, SeatDrift, SeatRepair, StaleOutbox,
+    UnderpaidBooking,
+};
 pub use crew::{
     CrewAssignment, CrewAssignmentRecord, CrewAssignmentRepository, CrewDirectory, CrewRequest,
     NewCrewAssignment,

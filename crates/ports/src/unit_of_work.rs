@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use super::{
-    AuditLog, BookingRepository, CategoryRepository, CrewAssignmentRepository, EventRepository,
-    FavoriteRepository, IdempotencyStore, JobRunStore, LoyaltyLedger, OutboxStore,
+    AuditLog, BookingRepository, CategoryRepository, ConsistencyStore, CrewAssignmentRepository,
+    EventRepository, FavoriteRepository, IdempotencyStore, JobRunStore, LoyaltyLedger, OutboxStore,
     PaymentRepository, PromoCodeRepository, ReviewRepository, WaitlistRepository,
 };
 use crate::AppError;
@@ -35,6 +35,7 @@ pub trait Tx: Send + Sync {
     fn idempotency(&self) -> &dyn IdempotencyStore;
     fn job_runs(&self) -> &dyn JobRunStore;
     fn crew_assignments(&self) -> &dyn CrewAssignmentRepository;
+    fn consistency(&self) -> &dyn ConsistencyStore;
 
     /// Makes everything done through this transaction durable.
     async fn commit(self: Box<Self>) -> Result<(), AppError>;

@@ -22,7 +22,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use adapters_postgres::{DatabaseConfig, SeaUnitOfWork, connect, migrate_up};
+use adapters_postgres::{DatabaseConfig, SeaUnitOfWork, backup_sqlite, connect, migrate_up};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
 
 /// The PostgreSQL server of the tests when `TEST_DATABASE_URL` is not set.
@@ -561,8 +561,7 @@ async fn sqlite_template() -> PathBuf {
         let db = connect(&DatabaseConfig::new(sqlite_url(&building))).await?;
         migrate_up(&db).await?;
         // One self-contained file (no -wal beside it) that a plain copy duplicates.
-        let target = finished.display().to_string().replace('\'', "''");
-        exec(&db, &format!("VACUUM INTO '{target}'")).await?;
+        backup_sqlite(&db, &finished).await?;
         db.close().await
     }
     .await;

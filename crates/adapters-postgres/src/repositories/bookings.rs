@@ -46,7 +46,7 @@ use crate::tx::SeaTx;
 
 /// The stored texts of the booking statuses the domain predicate selects, so the queries
 /// follow the domain's definitions of "active" and "holds seats".
-fn statuses_where(pred: fn(BookingStatus) -> bool) -> Vec<&'static str> {
+pub(crate) fn statuses_where(pred: fn(BookingStatus) -> bool) -> Vec<&'static str> {
     BookingStatus::ALL
         .iter()
         .copied()

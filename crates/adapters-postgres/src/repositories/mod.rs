@@ -5,6 +5,7 @@ mod advisory;
 mod audit;
 mod bookings;
 mod categories;
+mod consistency;
 mod crew_assignments;
 mod events;
 mod favorites;

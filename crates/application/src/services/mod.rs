@@ -4,6 +4,7 @@ pub mod admin;
 pub mod bookings;
 pub mod categories;
 pub mod commerce;
+pub mod consistency;
 pub mod crew;
 mod event_completion;
 pub mod events;
@@ -33,6 +34,7 @@ pub use bookings::{
 };
 pub use categories::CategoryService;
 pub use commerce::{RefundKick, SeatLimits, booking_summary, payment_summary};
+pub use consistency::{ConsistencyReport, ConsistencyService, REPAIR_SEATS_ACTION};
 pub use crew::{AssignCrewCommand, CrewOutcome, CrewService};
 pub use events::{
     CreateEventCommand, EventDetails, EventService, EventWithOptions, ListEventsQuery,

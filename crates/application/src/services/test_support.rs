@@ -7,6 +7,7 @@ use async_trait::async_trait;
 
 use crate::AppError;
 use crate::ports::bookings::{MockBookingRepository, MockPaymentRepository};
+use crate::ports::consistency::MockConsistencyStore;
 use crate::ports::crew::MockCrewAssignmentRepository;
 use crate::ports::engagement::{
     MockFavoriteRepository, MockLoyaltyLedger, MockPromoCodeRepository, MockReviewRepository,
@@ -16,8 +17,8 @@ use crate::ports::events::{MockCategoryRepository, MockEventRepository};
 use crate::ports::records::{MockAuditLog, MockIdempotencyStore, MockJobRunStore, MockOutboxStore};
 use crate::ports::unit_of_work::MockUnitOfWork;
 use crate::ports::{
-    AuditLog, BookingRepository, CategoryRepository, CrewAssignmentRepository, EventRepository,
-    FavoriteRepository, IdempotencyStore, JobRunStore, LoyaltyLedger, OutboxStore,
+    AuditLog, BookingRepository, CategoryRepository, ConsistencyStore, CrewAssignmentRepository,
+    EventRepository, FavoriteRepository, IdempotencyStore, JobRunStore, LoyaltyLedger, OutboxStore,
     PaymentRepository, PromoCodeRepository, ReviewRepository, Tx, WaitlistRepository,
 };
 
@@ -37,6 +38,7 @@ pub struct FakeTx {
     pub idempotency: MockIdempotencyStore,
     pub job_runs: MockJobRunStore,
     pub crew_assignments: MockCrewAssignmentRepository,
+    pub consistency: MockConsistencyStore,
     pub committed: Arc<AtomicBool>,
 }
 
@@ -57,6 +59,7 @@ impl FakeTx {
             idempotency: MockIdempotencyStore::new(),
             job_runs: MockJobRunStore::new(),
             crew_assignments: MockCrewAssignmentRepository::new(),
+            consistency: MockConsistencyStore::new(),
             committed,
         }
     }
@@ -105,6 +108,9 @@ impl Tx for FakeTx {
     }
     fn crew_assignments(&self) -> &dyn CrewAssignmentRepository {
         &self.crew_assignments
+    }
+    fn consistency(&self) -> &dyn ConsistencyStore {
+        &self.consistency
     }
 
     async fn commit(self: Box<Self>) -> Result<(), AppError> {

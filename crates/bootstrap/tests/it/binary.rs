@@ -8,9 +8,9 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_backend-event");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_backend-event");
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -21,7 +21,7 @@ fn free_port() -> u16 {
 /// The binary in `dir` with an empty environment but `PATH`: nothing of the developer's or
 /// CI's environment (`DATABASE_URL`, `APP__…`, a profile) may point it at another database or
 /// change its configuration.
-fn bin(dir: &std::path::Path) -> Command {
+pub(crate) fn bin(dir: &std::path::Path) -> Command {
     let mut command = Command::new(BIN);
     command.current_dir(dir).env_clear();
     if let Some(path) = std::env::var_os("PATH") {
@@ -30,7 +30,7 @@ fn bin(dir: &std::path::Path) -> Command {
     command
 }
 
-fn temp_dir() -> std::path::PathBuf {
+pub(crate) fn temp_dir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("be-bin-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -291,6 +291,13 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// The URL of the app's database (what a second process of the binary is given).
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         // Stop without waiting: the runtime of the test is ending. The database goes with the
