@@ -38,7 +38,8 @@ pub struct ReadCacheSettings {
     /// How long a generation number read from the shared cache is trusted
     /// (`cache.generation_ttl_ms`).
     pub generation_ttl: Duration,
-    /// How often the events whose seats changed are invalidated (`cache.seat_flush_ms`).
+    /// How often the events whose seats changed are invalidated (`cache.seat_flush_ms`);
+    /// zero: at once, like any other change.
     pub seat_flush_interval: Duration,
 }
 

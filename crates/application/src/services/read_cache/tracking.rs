@@ -138,7 +138,12 @@ impl Tx for TrackingTx {
             changes,
         } = *self;
         inner.commit().await?;
-        let changes = changes.into_inner().unwrap_or_default();
+        let mut changes = changes.into_inner().unwrap_or_default();
+        if cache.settings().seat_flush_interval.is_zero() {
+            // No batching configured: seat counts are invalidated at once too.
+            let seats = std::mem::take(&mut changes.seats);
+            changes.events.extend(seats);
+        }
         if !changes.events.is_empty() {
             let events: Vec<EventId> = changes.events.iter().copied().collect();
             cache.invalidate(&events).await;
