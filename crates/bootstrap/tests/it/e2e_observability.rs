@@ -16,7 +16,7 @@ use crate::support::*;
 
 /// One sample of a Prometheus text: name, labels, value.
 #[derive(Debug, Clone)]
-struct Sample {
+pub(crate) struct Sample {
     name: String,
     labels: Vec<(String, String)>,
     value: f64,
@@ -71,7 +71,7 @@ fn parse(text: &str) -> Vec<Sample> {
 }
 
 /// The sum of the samples of `name` carrying every label of `labels`.
-fn total(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn total(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     samples
         .iter()
         .filter(|s| s.name == name)
@@ -84,7 +84,7 @@ fn total(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-async fn scrape(app: &TestApp) -> Vec<Sample> {
+pub(crate) async fn scrape(app: &TestApp) -> Vec<Sample> {
     let response = app
         .req(reqwest::Method::GET, "/actuator/prometheus", Some(admin()))
         .send()

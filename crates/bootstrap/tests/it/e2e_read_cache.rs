@@ -11,7 +11,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::e2e_observability::CuttableProxy;
+use crate::e2e_observability::{CuttableProxy, scrape, total};
 use crate::support::*;
 
 /// (status, headers, raw body) of a GET.
@@ -161,6 +161,24 @@ on_both!(cached_answers_are_the_uncached_bytes_with_etags, |app| {
     );
     let (_, headers, _) = fetch(&app, &path, Some(organizer(2)), None).await;
     assert_eq!(header(&headers, "cache-status"), "backend-event; hit");
+    // hits and misses are counted per view
+    let counted = |result: &'static str| {
+        let app = &app;
+        async move {
+            let samples = scrape(app).await;
+            total(
+                &samples,
+                "aquastream_cache_requests_total",
+                &[("cache", "details"), ("result", result)],
+            )
+        }
+    };
+    let hits = counted("hit").await;
+    for _ in 0..3 {
+        let _ = fetch(&app, &path, None, None).await;
+    }
+    // ≥: under `cargo test` other tests of the process count too
+    assert!(counted("hit").await >= hits + 3.0);
     // a draft is never cached
     let (status, draft) = app
         .post(
