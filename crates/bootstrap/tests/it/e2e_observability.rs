@@ -579,8 +579,11 @@ impl CuttableProxy {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readiness_fails_and_liveness_holds_while_postgres_is_unreachable() {
+/// The app on a fresh PostgreSQL database reached through a [`CuttableProxy`], with `env`;
+/// `None` when PostgreSQL is absent (and not required).
+pub(crate) async fn spawn_app_behind_proxy(
+    env: &[(&str, &str)],
+) -> Option<(TestApp, CuttableProxy)> {
     let target = {
         let url = test_db::postgres_url();
         let after_at = url.rsplit_once('@').map_or(url.as_str(), |(_, h)| h);
@@ -594,13 +597,14 @@ async fn readiness_fails_and_liveness_holds_while_postgres_is_unreachable() {
     let proxy = CuttableProxy::to(target.clone()).await;
     let proxied = format!("127.0.0.1:{}", proxy.addr.port());
     let rewrite = move |url: &str| url.replacen(&target, &proxied, 1);
-    let Some(app) = spawn_app_reaching(
-        Backend::Postgres,
-        &[("APP__DATABASE__ACQUIRE_TIMEOUT_SECONDS", "1")],
-        None,
-        &rewrite,
-    )
-    .await
+    let app = spawn_app_reaching(Backend::Postgres, env, None, &rewrite).await?;
+    Some((app, proxy))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_and_liveness_holds_while_postgres_is_unreachable() {
+    let Some((app, proxy)) =
+        spawn_app_behind_proxy(&[("APP__DATABASE__ACQUIRE_TIMEOUT_SECONDS", "1")]).await
     else {
         return;
     };

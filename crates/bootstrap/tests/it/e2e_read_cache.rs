@@ -11,7 +11,8 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::e2e_observability::{CuttableProxy, scrape, total};
+use crate::e2e_observability::{CuttableProxy, scrape, spawn_app_behind_proxy, total};
+use crate::e2e_rate_limits::{prefix, redis_url};
 use crate::support::*;
 
 /// (status, headers, raw body) of a GET.
@@ -349,15 +350,6 @@ async fn seat_counts_lag_at_most_two_seconds_with_batching() {
     .await;
 }
 
-fn redis_url() -> Option<String> {
-    let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    test_db::service_available("Redis", &url, 6379).then_some(url)
-}
-
-fn prefix(test: &str) -> String {
-    format!("test:{test}:{}:", uuid::Uuid::new_v4().simple())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_redis_see_each_others_writes() {
     let Some(redis) = redis_url() else {
@@ -461,26 +453,8 @@ async fn reads_and_invalidations_go_on_while_redis_is_cut() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cached_catalog_is_served_and_writes_refused_while_the_database_is_cut() {
-    let target = {
-        let url = test_db::postgres_url();
-        let after_at = url.rsplit_once('@').map_or(url.as_str(), |(_, h)| h);
-        let host_port = after_at.split('/').next().unwrap_or("127.0.0.1:5432");
-        if host_port.contains(':') {
-            host_port.to_owned()
-        } else {
-            format!("{host_port}:5432")
-        }
-    };
-    let proxy = CuttableProxy::to(target.clone()).await;
-    let proxied = format!("127.0.0.1:{}", proxy.addr.port());
-    let rewrite = move |url: &str| url.replacen(&target, &proxied, 1);
-    let Some(app) = spawn_app_reaching(
-        Backend::Postgres,
-        &[("APP__DATABASE__ACQUIRE_TIMEOUT_SECONDS", "1")],
-        None,
-        &rewrite,
-    )
-    .await
+    let Some((app, proxy)) =
+        spawn_app_behind_proxy(&[("APP__DATABASE__ACQUIRE_TIMEOUT_SECONDS", "1")]).await
     else {
         return;
     };
