@@ -4,7 +4,7 @@
 //! Every status carries the stable error code twice: in the `x-error-code` metadata (cheap to
 //! read from any client) and as a `google.rpc.ErrorInfo` detail (`reason` = code). Validation
 //! errors add a `google.rpc.BadRequest` with one field violation per invalid field, rate limits
-//! a `google.rpc.RetryInfo`.
+//! and unavailable dependencies a `google.rpc.RetryInfo`.
 
 use std::collections::HashMap;
 
@@ -34,7 +34,7 @@ pub const fn grpc_code(code: ErrorCode) -> Code {
             Code::InvalidArgument
         }
         C::RateLimited => Code::ResourceExhausted,
-        C::ServiceUnavailable => Code::Unavailable,
+        C::ServiceUnavailable | C::DatabaseUnavailable => Code::Unavailable,
         C::InternalError => Code::Internal,
         // A lost optimistic-lock race: the client should re-read and retry the whole exchange.
         C::VersionConflict => Code::Aborted,
@@ -102,18 +102,18 @@ pub fn status_of(err: &AppError) -> Status {
                 .join("; ");
             format!("validation failed: {summary}")
         }
-        AppError::RateLimited { retry_after } => {
-            details.set_retry_info(Some(*retry_after));
-            err.to_string()
-        }
         AppError::Internal { detail } => {
             tracing::error!(detail = %detail, "internal error in a gRPC call");
             err.to_string()
         }
-        AppError::NotFound { .. } | AppError::Unauthenticated | AppError::Unavailable { .. } => {
-            err.to_string()
-        }
+        AppError::NotFound { .. }
+        | AppError::Unauthenticated
+        | AppError::RateLimited { .. }
+        | AppError::Unavailable { .. } => err.to_string(),
     };
+    if let Some(retry_after) = err.retry_after() {
+        details.set_retry_info(Some(retry_after));
+    }
     details.set_error_info(code.as_str(), ERROR_DOMAIN, HashMap::new());
     let mut status = Status::with_error_details(grpc_code, message, details);
     status.metadata_mut().insert(
@@ -234,6 +234,11 @@ mod tests {
                 AppError::Unavailable {
                     dependency: "database",
                 },
+                Code::Unavailable,
+                "DATABASE_UNAVAILABLE",
+            ),
+            (
+                AppError::Unavailable { dependency: "crew" },
                 Code::Unavailable,
                 "SERVICE_UNAVAILABLE",
             ),

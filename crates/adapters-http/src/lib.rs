@@ -4,6 +4,7 @@
 pub mod access;
 pub mod actuator;
 pub mod auth;
+pub mod cached;
 pub mod dto;
 pub mod extract;
 pub mod idempotency;

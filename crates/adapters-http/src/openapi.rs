@@ -140,7 +140,9 @@ fn default_description(status: &str) -> &'static str {
         "413" => "PAYLOAD_TOO_LARGE: the body is larger than the configured limit",
         "415" => "UNSUPPORTED_MEDIA_TYPE: the body must be application/json",
         "422" => "IDEMPOTENCY_KEY_REUSED: the Idempotency-Key was first sent with another request",
-        "503" => "SERVICE_UNAVAILABLE: a dependency does not answer; retry later",
+        "503" => {
+            "SERVICE_UNAVAILABLE or DATABASE_UNAVAILABLE: a dependency does not answer; retry after `Retry-After` seconds"
+        }
         _ => "See the problem `code`",
     }
 }

@@ -81,7 +81,7 @@ pub const fn http_status(code: ErrorCode) -> StatusCode {
         // The request contradicts the one first sent under its key (IETF idempotency-key draft).
         C::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         C::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        C::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        C::ServiceUnavailable | C::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         C::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         C::InvalidTransition
         | C::EventNotBookable
@@ -200,7 +200,7 @@ pub fn problem_response(err: &AppError) -> HttpResponse {
     let problem = problem_of(err).with_request_ids();
     let mut response = HttpResponse::build(status_of(err));
     response.content_type(PROBLEM_JSON);
-    if let AppError::RateLimited { retry_after } = err {
+    if let Some(retry_after) = err.retry_after() {
         let secs = retry_after.as_secs().max(1);
         if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
             response.insert_header((header::RETRY_AFTER, value));

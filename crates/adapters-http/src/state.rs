@@ -6,7 +6,7 @@ use application::ports::{HealthIndicator, TrustedProxies};
 use application::services::{
     AdminService, BookingService, CategoryService, CrewService, EventService, FavoriteService,
     IdempotencyService, JobService, LoyaltyService, PaymentService, PromoCodeService, RateLimits,
-    ReviewService, WaitlistService,
+    ReadCache, ReviewService, WaitlistService,
 };
 
 use crate::dto::InfoResponse;
@@ -27,6 +27,8 @@ pub struct ApiState {
     pub admin: AdminService,
     pub waitlist: WaitlistService,
     pub jobs: JobService,
+    /// The catalog and details cache (`crate::cached`).
+    pub read_cache: ReadCache,
     pub health: Vec<Arc<dyn HealthIndicator>>,
     /// Counted by the `rate_limit` middleware.
     pub rate_limits: RateLimits,

@@ -8,12 +8,10 @@ use sea_orm::{DbErr, RuntimeErr, SqlErr};
 /// The general mapping.
 pub(crate) fn db_err(err: DbErr) -> AppError {
     let (kind, mapped) = match &err {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => (
-            "connection",
-            AppError::Unavailable {
-                dependency: "database",
-            },
-        ),
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+            ("connection", AppError::database_unavailable())
+        }
+        _ if is_connection_lost(&err) => ("connection", AppError::database_unavailable()),
         _ if is_busy(&err) => (
             "busy",
             AppError::Unavailable {
@@ -24,6 +22,25 @@ pub(crate) fn db_err(err: DbErr) -> AppError {
     };
     metrics::counter!(crate::observability::DB_ERRORS, "kind" => kind).increment(1);
     mapped
+}
+
+/// A statement failed because its connection did (the server went away mid-query, the
+/// socket was reset, the pool was closed): the database does not answer, the statement is
+/// not wrong.
+fn is_connection_lost(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as E;
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
+            e.as_ref(),
+            E::Io(_)
+                | E::Tls(_)
+                | E::Protocol(_)
+                | E::PoolTimedOut
+                | E::PoolClosed
+                | E::WorkerCrashed
+        ),
+        _ => false,
+    }
 }
 
 /// A unique index said no.

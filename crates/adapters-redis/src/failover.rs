@@ -193,7 +193,10 @@ impl Cache for FailoverCache {
     }
 
     async fn generation(&self, key: &str) -> Result<u64, CacheError> {
+        let was_down = self.status.on_fallback();
         match self.status.attempt(self.redis.generation(key)).await {
+            // Redis is back: the bumps replayed on recovery came after the value just read.
+            Some(v) if was_down => Ok(self.redis.generation(key).await.unwrap_or(v)),
             Some(v) => Ok(v),
             None => self.fallback.generation(key).await,
         }

@@ -15,19 +15,19 @@ use adapters_payment::{
     HttpGatewayConfig, HttpPaymentGateway, PaymentHealth, SandboxConfig, SandboxGateway,
 };
 use adapters_postgres::{DatabaseConfig, DatabaseHealth, SeaUnitOfWork};
-use adapters_redis::{CacheBackend, CacheSettings, RedisConfig};
+use adapters_redis::{CacheBackend, CacheSettings, InMemoryCache, RedisConfig};
 use anyhow::Context;
 use application::clock::{Clock, SystemClock};
 use application::ports::{
-    Authenticate, CrewDirectory, HealthIndicator, MessagePublisher, PaymentGateway,
+    Authenticate, Cache, CrewDirectory, HealthIndicator, MessagePublisher, PaymentGateway,
     PaymentGateways, TicketCodeGenerator, UnitOfWork,
 };
 use application::services::{
     AdminService, BatchSettings, BookingService, BrokerHealth, CategoryService, ConsistencyService,
     CrewService, EventService, FavoriteService, IdempotencyService, JobService, LoyaltyService,
     OutboxHealth, OutboxRelay, PaymentService, PromoCodeService, RateLimitSettings, RateLimits,
-    RefundKick, ReminderService, RetentionService, RetentionSettings, RetryPolicy, ReviewService,
-    SeatLimits, WaitlistService, WaitlistSettings,
+    ReadCache, ReadCacheSettings, RefundKick, ReminderService, RetentionService, RetentionSettings,
+    RetryPolicy, ReviewService, SeatLimits, WaitlistService, WaitlistSettings,
 };
 use domain::Money;
 use domain::booking_rules::BookingSettings;
@@ -93,6 +93,9 @@ pub struct Services {
     /// The cache and the rate limiter: Redis (with the in-memory fallback) when `redis.url`
     /// is set, in-memory otherwise.
     pub cache: CacheBackend,
+    /// The catalog and details cache over `cache` (with an in-process layer when Redis is
+    /// configured).
+    pub read_cache: ReadCache,
     pub rate_limits: RateLimits,
     /// The backend-payment gateway (for the `payment` health component).
     pub http_gateway: Arc<HttpPaymentGateway>,
@@ -310,6 +313,25 @@ pub fn cache_backend(config: &Config) -> anyhow::Result<CacheBackend> {
     Ok(backend)
 }
 
+/// The catalog and details cache: entries and generations in `backend.cache`; with Redis, an
+/// in-process layer of `cache.memory_max_mb` in front of it.
+fn read_cache(config: &Config, backend: &CacheBackend) -> ReadCache {
+    let c = &config.cache;
+    let settings = ReadCacheSettings {
+        ttl: Duration::from_secs(c.ttl_seconds),
+        stale_ttl: Duration::from_secs(c.stale_ttl_seconds),
+        generation_ttl: Duration::from_millis(c.generation_ttl_ms),
+        seat_flush_interval: Duration::from_millis(c.seat_flush_ms),
+    };
+    let near = backend.redis.as_ref().map(|_| {
+        Arc::new(InMemoryCache::new(
+            c.memory_max_mb.saturating_mul(1024 * 1024),
+            settings.stale_ttl,
+        )) as Arc<dyn Cache>
+    });
+    ReadCache::new(Arc::clone(&backend.cache), near, settings)
+}
+
 fn rate_limits(config: &Config, backend: &CacheBackend) -> RateLimits {
     let r = &config.rate_limits;
     RateLimits::new(
@@ -355,8 +377,12 @@ pub fn services(
         .clock
         .clone()
         .unwrap_or_else(|| Arc::new(SystemClock));
-    let uow: Arc<dyn UnitOfWork> =
-        Arc::new(SeaUnitOfWork::new(db.clone()).with_clock(Arc::clone(&clock)));
+    let cache = cache_backend(config)?;
+    let read_cache = read_cache(config, &cache);
+    // Every committed transaction invalidates the cached views it changed.
+    let uow: Arc<dyn UnitOfWork> = read_cache.tracking(Arc::new(
+        SeaUnitOfWork::new(db.clone()).with_clock(Arc::clone(&clock)),
+    ));
     let tickets: Arc<dyn TicketCodeGenerator> = Arc::new(RandomTicketCodes);
     let settings = BookingSettings {
         ttl: chrono::Duration::minutes(i64::from(config.app.booking.ttl_minutes)),
@@ -439,7 +465,6 @@ pub fn services(
         db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite,
     );
     let (publisher, amqp) = publisher(config, overrides);
-    let cache = cache_backend(config)?;
     let rate_limits = rate_limits(config, &cache);
     let relay = OutboxRelay::new(
         Arc::clone(&uow),
@@ -489,6 +514,7 @@ pub fn services(
         amqp,
         relay,
         cache,
+        read_cache,
         rate_limits,
         gateways,
         http_gateway,
@@ -604,6 +630,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         admin: services.admin.clone(),
         waitlist: services.waitlist.clone(),
         jobs: services.jobs.clone(),
+        read_cache: services.read_cache.clone(),
         health,
         rate_limits: services.rate_limits.clone(),
         info: adapters_http::actuator::InfoResponse {
@@ -699,6 +726,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
     }
     let server = server.listen(listener)?.run();
     let mut background = Background::default();
+    background.spawn_seat_flush(services.read_cache.clone());
     background.spawn_view_flush(
         services.events.clone(),
         Duration::from_secs(config.app.views.flush_interval_seconds),

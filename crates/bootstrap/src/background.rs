@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use application::services::{EventService, JobSchedule, JobService, OutboxRelay};
+use application::services::{EventService, JobSchedule, JobService, OutboxRelay, ReadCache};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
@@ -76,6 +76,21 @@ impl Background {
                 if let Err(e) = jobs.run_scheduled(&name).await {
                     tracing::warn!(job = %name, error = %e, "kicked job run could not start or be recorded");
                 }
+            }
+        }));
+    }
+
+    /// Invalidates the cached views of events whose seat counts changed, every
+    /// `cache.seat_flush_ms` (nothing to do when 0: they are invalidated at once).
+    pub fn spawn_seat_flush(&mut self, cache: ReadCache) {
+        let interval = cache.settings().seat_flush_interval;
+        if interval.is_zero() {
+            return;
+        }
+        let mut stop = self.stop.subscribe();
+        self.tasks.push(tokio::spawn(async move {
+            while pause(interval, &mut stop).await {
+                cache.flush_seats().await;
             }
         }));
     }

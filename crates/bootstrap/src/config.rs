@@ -371,6 +371,13 @@ pub struct CacheSection {
     pub memory_max_mb: u64,
     /// The TTL of entries cached in memory while a configured Redis is down.
     pub fallback_ttl_seconds: u64,
+    /// The TTL of the stale copies of the catalog and details served while the database
+    /// does not answer.
+    pub stale_ttl_seconds: u64,
+    /// How long an instance trusts a generation number read from the shared cache.
+    pub generation_ttl_ms: u64,
+    /// How often the events whose seat counts changed are invalidated.
+    pub seat_flush_ms: u64,
 }
 
 /// Requests a minute per key (PRODUCT.md §13).
@@ -841,6 +848,21 @@ impl Config {
         }
         if self.cache.memory_max_mb == 0 {
             return fail("cache.memory_max_mb", "must be ≥ 1");
+        }
+        if self.cache.stale_ttl_seconds < self.cache.ttl_seconds {
+            return fail("cache.stale_ttl_seconds", "must be ≥ cache.ttl_seconds");
+        }
+        // Seat counts in cached reads lag by at most these two together (PRODUCT.md §13: 2 s).
+        if self
+            .cache
+            .seat_flush_ms
+            .saturating_add(self.cache.generation_ttl_ms)
+            > 2000
+        {
+            return fail(
+                "cache.seat_flush_ms",
+                "and cache.generation_ttl_ms together must be at most 2000 (seat counts may lag ≤ 2 s)",
+            );
         }
         let r = &self.rate_limits;
         for (key, value) in [

@@ -81,6 +81,9 @@ error_codes! {
     RateLimited = "RATE_LIMITED", RateLimited;
     /// `AppError::Unavailable`.
     ServiceUnavailable = "SERVICE_UNAVAILABLE", Unavailable;
+    /// `AppError::Unavailable` of the database: writes are refused until it answers again,
+    /// cached reads are still served (marked stale).
+    DatabaseUnavailable = "DATABASE_UNAVAILABLE", Unavailable;
     /// `AppError::Internal`.
     InternalError = "INTERNAL_ERROR", Internal;
 
@@ -230,7 +233,46 @@ pub enum AppError {
     Internal { detail: String },
 }
 
+/// The `Retry-After` of an unavailable dependency: long enough for a pool to reconnect or a
+/// circuit to close, short enough that a client does not give up.
+pub const UNAVAILABLE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The `dependency` the database adapter names (`const`: [`AppError::code`] is).
+const fn is_database(dependency: &str) -> bool {
+    let (a, b) = (dependency.as_bytes(), b"database");
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 impl AppError {
+    /// The database did not answer (connection refused or lost, pool exhausted).
+    #[must_use]
+    pub const fn database_unavailable() -> Self {
+        Self::Unavailable {
+            dependency: "database",
+        }
+    }
+
+    /// When the caller may try again (`Retry-After`, gRPC `RetryInfo`): the limiter's answer
+    /// when rate-limited, [`UNAVAILABLE_RETRY_AFTER`] while a dependency is down.
+    #[must_use]
+    pub const fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::Unavailable { .. } => Some(UNAVAILABLE_RETRY_AFTER),
+            _ => None,
+        }
+    }
+
     /// The stable machine-readable code.
     #[must_use]
     pub const fn code(&self) -> ErrorCode {
@@ -241,6 +283,9 @@ impl AppError {
             Self::Conflict { code, .. } => *code,
             Self::Validation { .. } => ErrorCode::ValidationFailed,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Unavailable { dependency } if is_database(dependency) => {
+                ErrorCode::DatabaseUnavailable
+            }
             Self::Unavailable { .. } => ErrorCode::ServiceUnavailable,
             Self::Internal { .. } => ErrorCode::InternalError,
         }

@@ -2,24 +2,26 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
-use application::AppError;
 use application::ports::EventSort;
 use application::services::CancelEventCommand;
+use application::services::View;
 use application::services::events::{
     CreateEventCommand, EventDetails, EventWithOptions, ListEventsQuery, PublishEventCommand,
     UpdateEventCommand,
 };
+use application::{AppError, ErrorCode};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::event::{EventDetailsInput, EventStatus, NewEventInput};
 use domain::price_option::PriceOptionInput;
 use domain::pricing::{DynamicPricingRule, GroupDiscountRule, PricingRules};
 use domain::refund_policy::{RefundPolicy, RefundTier};
-use domain::{DomainError, EventId, Percent};
+use domain::{DomainError, EventId, Percent, UserId};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
+use crate::cached::{self, Served};
 use crate::dto::{
     CrewInfo, EventResponse, LocationPoint, MoneyInput, PageInfo, PageParams, PriceOptionRequest,
     RefundTierDto,
@@ -318,6 +320,8 @@ fn expected_version(req: &HttpRequest, body: Option<i64>) -> Result<Option<i64>,
         .trim()
         .trim_start_matches("W/")
         .trim_matches('"');
+    // The details' ETag is `<version>-<hash>`: the version is what a write is based on.
+    let text = text.split_once('-').map_or(text, |(version, _)| version);
     let version = text
         .parse::<i64>()
         .map_err(|_| AppError::invalid("If-Match", "must be an ETag such as \"3\""))?;
@@ -363,9 +367,14 @@ fn details_input(
     get, path = "/api/v1/events", tag = "events",
     params(ListEventsParams),
     responses(
-        (status = 200, body = EventListResponse),
+        (status = 200, body = EventListResponse, headers(
+            ("ETag" = String, description = "A strong validator of the body"),
+            ("Cache-Status" = String, description = "`backend-event; hit`, `…; fwd=miss`, `…; fwd=bypass` (personal), or `…; hit; detail=stale`: served from the cache while the database does not answer"),
+        )),
+        (status = 304, description = "If-None-Match named the current ETag"),
         (status = 400, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Status not visible to this role", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "DATABASE_UNAVAILABLE and no cached copy", body = Problem, content_type = "application/problem+json"),
     ),
     security((), ("bearer" = []), ("gateway" = []))
 )]
@@ -373,10 +382,11 @@ fn details_input(
 pub async fn list_events(
     state: web::Data<ApiState>,
     caller: Caller,
+    req: HttpRequest,
     params: web::Query<ListEventsParams>,
 ) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
-    let query = ListEventsQuery {
+    let mut query = ListEventsQuery {
         statuses: EventStatus::parse_list("status", p.status.as_deref().unwrap_or_default())?,
         category: p.category,
         start_from: p.start_date_from,
@@ -392,15 +402,65 @@ pub async fn list_events(
         }
         .request()?,
     };
-    let page = state.events.list(&caller.0, query).await?;
-    Ok(HttpResponse::Ok().json(EventListResponse {
-        page: PageInfo::of(&page),
-        events: page
-            .items
-            .iter()
-            .map(|l| EventResponse::of(&l.event).with_rating(&l.rating))
-            .collect(),
-    }))
+    // The public catalog is the same for every caller who is not an admin and does not ask
+    // for their own events: it is shared, per normalized filter set.
+    query.statuses.sort_by_key(|s| s.as_str());
+    query.statuses.dedup();
+    let shared =
+        (!query.mine && !caller.0.actor.is_admin()).then(|| View::Catalog(format!("{query:?}")));
+    let lookup = match &shared {
+        Some(view) => Some(state.read_cache.get(view).await),
+        None => None,
+    };
+    if let Some(hit) = lookup.as_ref().and_then(|l| l.hit.as_ref()) {
+        return Ok(cached::respond(&req, hit, Served::Hit));
+    }
+    let page = match state.events.list(&caller.0, query).await {
+        Ok(page) => page,
+        Err(e) => return stale_or(&state, &req, shared.as_ref(), None, e).await,
+    };
+    let built = cached::view_of(
+        &EventListResponse {
+            page: PageInfo::of(&page),
+            events: page
+                .items
+                .iter()
+                .map(|l| EventResponse::of(&l.event).with_rating(&l.rating))
+                .collect(),
+        },
+        None,
+    )?;
+    Ok(match (&shared, &lookup) {
+        (Some(view), Some(lookup)) => {
+            state.read_cache.put(view, lookup, &built).await;
+            cached::respond(&req, &built, Served::Miss)
+        }
+        _ => cached::respond(&req, &built, Served::Bypass),
+    })
+}
+
+/// While the database does not answer, the last stored view of `view` (marked stale) instead
+/// of `err`, unless the caller manages it (`creator`); otherwise `err`.
+async fn stale_or(
+    state: &ApiState,
+    req: &HttpRequest,
+    view: Option<&View>,
+    caller: Option<UserId>,
+    err: AppError,
+) -> Result<HttpResponse, ApiError> {
+    if err.code() == ErrorCode::DatabaseUnavailable
+        && let Some(view) = view
+        && let Some(stale) = state.read_cache.stale(view).await
+        && (caller.is_none() || stale.creator != caller)
+    {
+        if stale.counts_view
+            && let View::Details(id) = view
+        {
+            state.events.count_view(*id);
+        }
+        return Ok(cached::respond(req, &stale, Served::Stale));
+    }
+    Err(err.into())
 }
 
 /// Details with available seats, rating and price options.
@@ -408,8 +468,13 @@ pub async fn list_events(
     get, path = "/api/v1/events/{id}", tag = "events",
     params(("id" = i64, Path, description = "Event id")),
     responses(
-        (status = 200, body = EventResponse, headers(("ETag" = String, description = "The version, for If-Match"))),
+        (status = 200, body = EventResponse, headers(
+            ("ETag" = String, description = "`\"<version>-<hash>\"`: a strong validator of the body; If-Match of a write takes it (or just the version)"),
+            ("Cache-Status" = String, description = "`backend-event; hit`, `…; fwd=miss`, `…; fwd=bypass` (personal), or `…; hit; detail=stale`: served from the cache while the database does not answer"),
+        )),
+        (status = 304, description = "If-None-Match named the current ETag"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "DATABASE_UNAVAILABLE and no cached copy", body = Problem, content_type = "application/problem+json"),
     ),
     security((), ("bearer" = []), ("gateway" = []))
 )]
@@ -417,25 +482,56 @@ pub async fn list_events(
 pub async fn get_event(
     state: web::Data<ApiState>,
     caller: Caller,
+    req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
+    let id = EventId(id.into_inner());
+    let ctx = &caller.0;
+    // Admins manage every event: they never share the public view.
+    let view = (!ctx.actor.is_admin()).then_some(View::Details(id));
+    let lookup = match &view {
+        Some(view) => Some(state.read_cache.get(view).await),
+        None => None,
+    };
+    let me = ctx.actor.user_id();
+    if let Some(hit) = lookup.as_ref().and_then(|l| l.hit.as_ref())
+        && (me.is_none() || hit.creator != me)
+    {
+        if hit.counts_view {
+            state.events.count_view(id);
+        }
+        return Ok(cached::respond(&req, hit, Served::Hit));
+    }
     let EventDetails {
         event,
         price_options,
         rating,
         crew,
-    } = state
-        .events
-        .get(&caller.0, EventId(id.into_inner()))
-        .await?;
-    Ok(HttpResponse::Ok().insert_header(etag(event.version)).json(
-        EventResponse {
+    } = match state.events.get(ctx, id).await {
+        Ok(details) => details,
+        Err(e) => return stale_or(&state, &req, view.as_ref(), me, e).await,
+    };
+    let mut built = cached::view_of(
+        &EventResponse {
             crew: crew.as_ref().map(CrewInfo::from),
             ..EventResponse::of(&event)
         }
         .with_rating(&rating)
         .with_options(&price_options),
-    ))
+        Some(event.version),
+    )?;
+    built.creator = Some(event.creator_id);
+    built.counts_view = event.status == EventStatus::Published;
+    // Drafts and the creator's own view (inactive price options) are never shared.
+    let personal =
+        ctx.actor.is_admin() || me == Some(event.creator_id) || event.status == EventStatus::Draft;
+    Ok(match (&view, &lookup) {
+        (Some(view), Some(lookup)) if !personal => {
+            state.read_cache.put(view, lookup, &built).await;
+            cached::respond(&req, &built, Served::Miss)
+        }
+        _ => cached::respond(&req, &built, Served::Bypass),
+    })
 }
 
 /// Creates an event (ORGANIZER, ADMIN); the caller becomes its creator.
@@ -516,7 +612,7 @@ pub async fn create_event(
     put, path = "/api/v1/events/{id}", tag = "events",
     params(
         ("id" = i64, Path),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]+"?$"#, description = "The ETag (version) the change is based on"),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]+(-[0-9a-f]+)?"?$"#, description = "The ETag of the details (or just the version) the change is based on"),
     ),
     request_body = UpdateEventRequest,
     responses(

@@ -17,6 +17,7 @@ pub mod payments;
 pub mod placement;
 pub mod promo_codes;
 pub mod rate_limits;
+pub mod read_cache;
 mod recording;
 pub mod reminders;
 pub mod retention;
@@ -56,6 +57,7 @@ pub use promo_codes::{
     UpdatePromoCodeCommand, ValidatePromoCodeCommand,
 };
 pub use rate_limits::{LimitKind, RateLimitSettings, RateLimits};
+pub use read_cache::{CachedView, Lookup, ReadCache, ReadCacheSettings, View};
 pub use reminders::ReminderService;
 pub use retention::{RetentionReport, RetentionService, RetentionSettings};
 pub use reviews::{

@@ -1313,7 +1313,7 @@ mod tests {
             )
             .await
             .unwrap_err();
-        assert_eq!(err.code(), "SERVICE_UNAVAILABLE");
+        assert_eq!(err.code(), "DATABASE_UNAVAILABLE");
         assert!(!broken_committed.load(Ordering::SeqCst));
         let key = keys.lock().unwrap()[0].clone();
         let mut left = intent();
@@ -1426,7 +1426,7 @@ mod tests {
 
         assert_eq!(
             svc.process_refunds(10).await.unwrap_err().code(),
-            "SERVICE_UNAVAILABLE"
+            "DATABASE_UNAVAILABLE"
         );
         assert_eq!(svc.process_refunds(10).await.unwrap(), 1);
         // A second worker that claimed the row before the first recorded it.

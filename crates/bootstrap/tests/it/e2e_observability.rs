@@ -16,7 +16,7 @@ use crate::support::*;
 
 /// One sample of a Prometheus text: name, labels, value.
 #[derive(Debug, Clone)]
-struct Sample {
+pub(crate) struct Sample {
     name: String,
     labels: Vec<(String, String)>,
     value: f64,
@@ -71,7 +71,7 @@ fn parse(text: &str) -> Vec<Sample> {
 }
 
 /// The sum of the samples of `name` carrying every label of `labels`.
-fn total(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn total(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     samples
         .iter()
         .filter(|s| s.name == name)
@@ -84,7 +84,7 @@ fn total(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-async fn scrape(app: &TestApp) -> Vec<Sample> {
+pub(crate) async fn scrape(app: &TestApp) -> Vec<Sample> {
     let response = app
         .req(reqwest::Method::GET, "/actuator/prometheus", Some(admin()))
         .send()
@@ -590,8 +590,11 @@ impl CuttableProxy {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readiness_fails_and_liveness_holds_while_postgres_is_unreachable() {
+/// The app on a fresh PostgreSQL database reached through a [`CuttableProxy`], with `env`;
+/// `None` when PostgreSQL is absent (and not required).
+pub(crate) async fn spawn_app_behind_proxy(
+    env: &[(&str, &str)],
+) -> Option<(TestApp, CuttableProxy)> {
     let target = {
         let url = test_db::postgres_url();
         let after_at = url.rsplit_once('@').map_or(url.as_str(), |(_, h)| h);
@@ -605,13 +608,14 @@ async fn readiness_fails_and_liveness_holds_while_postgres_is_unreachable() {
     let proxy = CuttableProxy::to(target.clone()).await;
     let proxied = format!("127.0.0.1:{}", proxy.addr.port());
     let rewrite = move |url: &str| url.replacen(&target, &proxied, 1);
-    let Some(app) = spawn_app_reaching(
-        Backend::Postgres,
-        &[("APP__DATABASE__ACQUIRE_TIMEOUT_SECONDS", "1")],
-        None,
-        &rewrite,
-    )
-    .await
+    let app = spawn_app_reaching(Backend::Postgres, env, None, &rewrite).await?;
+    Some((app, proxy))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_and_liveness_holds_while_postgres_is_unreachable() {
+    let Some((app, proxy)) =
+        spawn_app_behind_proxy(&[("APP__DATABASE__ACQUIRE_TIMEOUT_SECONDS", "1")]).await
     else {
         return;
     };

@@ -14,12 +14,12 @@ use adapters_grpc::pb;
 
 const ON: (&str, &str) = ("APP__RATE_LIMITS__ENABLED", "true");
 
-fn redis_url() -> Option<String> {
+pub(crate) fn redis_url() -> Option<String> {
     let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     test_db::service_available("Redis", &url, 6379).then_some(url)
 }
 
-fn prefix(test: &str) -> String {
+pub(crate) fn prefix(test: &str) -> String {
     format!("test:{test}:{}:", uuid::Uuid::new_v4().simple())
 }
 

@@ -33,6 +33,7 @@ mod e2e_observability;
 mod e2e_openapi;
 mod e2e_permissions;
 mod e2e_rate_limits;
+mod e2e_read_cache;
 mod e2e_security;
 mod e2e_waitlist;
 mod grpc;

@@ -175,6 +175,12 @@ impl EventService {
         self
     }
 
+    /// One view of event `id`, counted like a read of its details by someone who does not
+    /// manage it: what a details answer served from the read cache counts.
+    pub fn count_view(&self, id: EventId) {
+        self.views.count(id);
+    }
+
     /// Writes the views counted since the last flush (see [`ViewCounter`]); answers how many.
     ///
     /// # Errors

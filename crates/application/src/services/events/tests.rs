@@ -222,7 +222,7 @@ async fn a_failing_outbox_write_aborts_the_whole_transaction() {
         .await
         .unwrap_err();
 
-    assert_eq!(err.code(), "SERVICE_UNAVAILABLE");
+    assert_eq!(err.code(), "DATABASE_UNAVAILABLE");
     assert!(
         !committed.load(Ordering::SeqCst),
         "nothing is committed: the dropped Tx rolls back"
