@@ -6,9 +6,11 @@
 
 pub mod health;
 pub mod http;
+pub mod registry;
 pub mod sandbox;
 pub mod webhook_signature;
 
 pub use health::PaymentHealth;
 pub use http::{HttpGatewayConfig, HttpPaymentGateway, InvalidGatewayConfig};
+pub use registry::{GatewayContext, GatewayKind, GatewayKinds, ResilienceSettings};
 pub use sandbox::{SandboxConfig, SandboxGateway};
