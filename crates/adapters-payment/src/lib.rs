@@ -4,6 +4,8 @@
 //! registers them in the `PaymentGateways` registry by name. `docs/payment-gateways.md` says how
 //! to add another one.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod health;
 pub mod http;
 pub mod registry;

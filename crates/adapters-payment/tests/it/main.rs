@@ -11,4 +11,5 @@
     clippy::print_stderr
 )]
 
+mod conformance;
 mod http_gateway;
