@@ -11,6 +11,7 @@ pub mod http;
 pub mod registry;
 pub mod sandbox;
 pub mod webhook_signature;
+pub mod yookassa;
 
 pub use health::PaymentHealth;
 pub use http::{HttpGatewayConfig, HttpPaymentGateway, InvalidGatewayConfig};

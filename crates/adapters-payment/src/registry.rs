@@ -123,6 +123,7 @@ impl GatewayKinds {
         Self::default()
             .with::<crate::sandbox::SandboxGateway>()
             .with::<crate::http::HttpPaymentGateway>()
+            .with::<crate::yookassa::YooKassaGateway>()
     }
 
     /// Adds (or replaces) the kind `K::KIND`.

@@ -13,3 +13,4 @@
 
 mod conformance;
 mod http_gateway;
+mod yookassa;
