@@ -143,13 +143,13 @@ if [[ -n $BINARY ]]; then
     rm -rf "$dir"
   }
   ISSUER=APP__AUTH__JWT__ISSUER=https://issuer.example/realms/x
-  probe_start "shipped configuration (no webhook secret)" payments.http.webhook_secret
-  probe_start "sandbox enabled" payments.sandbox.enabled APP__PAYMENTS__HTTP__WEBHOOK_SECRET="$GOOD_SECRET" \
-    "$ISSUER" APP__PAYMENTS__SANDBOX__ENABLED=true
-  probe_start "short webhook secret" payments.http.webhook_secret APP__PAYMENTS__HTTP__WEBHOOK_SECRET=short "$ISSUER"
-  probe_start "shipped webhook secret" payments.http.webhook_secret \
-    APP__PAYMENTS__HTTP__WEBHOOK_SECRET=sandbox-webhook-secret "$ISSUER"
-  probe_start "no authentication" auth APP__PAYMENTS__HTTP__WEBHOOK_SECRET="$GOOD_SECRET"
+  probe_start "shipped configuration (no webhook secret)" payments.gateways.http.webhook_secret
+  probe_start "sandbox enabled" payments.gateways.sandbox.kind APP__PAYMENTS__GATEWAYS__HTTP__WEBHOOK_SECRET="$GOOD_SECRET" \
+    "$ISSUER" APP__PAYMENTS__GATEWAYS__SANDBOX__ENABLED=true
+  probe_start "short webhook secret" payments.gateways.http.webhook_secret APP__PAYMENTS__GATEWAYS__HTTP__WEBHOOK_SECRET=short "$ISSUER"
+  probe_start "shipped webhook secret" payments.gateways.http.webhook_secret \
+    APP__PAYMENTS__GATEWAYS__HTTP__WEBHOOK_SECRET=sandbox-webhook-secret "$ISSUER"
+  probe_start "no authentication" auth APP__PAYMENTS__GATEWAYS__HTTP__WEBHOOK_SECRET="$GOOD_SECRET"
 else
   echo "SKIP  hole 3 (no --binary)"
 fi

@@ -1,38 +1,26 @@
-//! The `payment` health component: the state of each configured gateway. The sandbox is in
-//! process and always up; the `http` gateway (backend-payment) is up while its circuit breaker
-//! is closed and a connection to it opens. The component's status is the default gateway's
-//! (the others are listed in the detail). Not critical: bookings, reads and refunds already
-//! recorded keep working while payments cannot be taken.
+//! The `payment` health component: the state of each configured gateway, as its
+//! [`PaymentGateway::probe`] says (the sandbox is in process and always up; a gateway reached
+//! over HTTP is up while its circuit breaker is closed and a connection to it opens). The
+//! component's status is the default gateway's (the others are listed in the detail). Not
+//! critical: bookings, reads and refunds already recorded keep working while payments cannot
+//! be taken.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use ports::payment_gateway::{PaymentGateway, PaymentGateways};
 use ports::{ComponentHealth, HealthIndicator};
-
-use crate::http::HttpPaymentGateway;
 
 /// The configured gateways, as the health page sees them.
 #[derive(Debug, Clone)]
 pub struct PaymentHealth {
-    http: Option<Arc<HttpPaymentGateway>>,
-    sandbox: bool,
-    /// Whether the default gateway is `http` (else the sandbox, when enabled).
-    default_http: bool,
+    gateways: PaymentGateways,
 }
 
 impl PaymentHealth {
     #[must_use]
-    pub const fn new(
-        http: Option<Arc<HttpPaymentGateway>>,
-        sandbox: bool,
-        default_http: bool,
-    ) -> Self {
-        Self {
-            http,
-            sandbox,
-            default_http,
-        }
+    pub const fn new(gateways: PaymentGateways) -> Self {
+        Self { gateways }
     }
 }
 
@@ -48,22 +36,21 @@ impl HealthIndicator for PaymentHealth {
 
     async fn check(&self) -> ComponentHealth {
         let started = Instant::now();
+        let default = self.gateways.default_gateway();
+        let mut up = false;
         let mut parts = Vec::new();
-        let mut up = self.sandbox && !self.default_http;
-        if self.sandbox {
-            parts.push("sandbox: UP".to_owned());
-        }
-        if let Some(http) = &self.http {
-            match http.probe().await {
+        for name in self.gateways.names() {
+            let Ok(gateway) = self.gateways.get(name) else {
+                continue;
+            };
+            let probe: Result<(), String> = PaymentGateway::probe(gateway.as_ref()).await;
+            match probe {
                 Ok(()) => {
-                    up |= self.default_http;
-                    parts.push("http: UP".to_owned());
+                    up |= name == default.name();
+                    parts.push(format!("{name}: UP"));
                 }
-                Err(why) => parts.push(format!("http: DOWN ({why})")),
+                Err(why) => parts.push(format!("{name}: DOWN ({why})")),
             }
-        }
-        if parts.is_empty() {
-            parts.push("no gateway configured".to_owned());
         }
         ComponentHealth {
             up,
@@ -75,25 +62,36 @@ impl HealthIndicator for PaymentHealth {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::http::HttpGatewayConfig;
+    use std::sync::Arc;
 
-    fn closed_port_gateway() -> Arc<HttpPaymentGateway> {
+    use super::*;
+    use crate::http::{HttpGatewayConfig, HttpPaymentGateway};
+    use crate::sandbox::{SandboxConfig, SandboxGateway};
+
+    fn sandbox() -> Arc<dyn PaymentGateway> {
+        Arc::new(SandboxGateway::new(SandboxConfig {
+            public_base_url: "http://localhost".to_owned(),
+            webhook_secret: "secret-123".to_owned(),
+        }))
+    }
+
+    fn http(address: String) -> Arc<dyn PaymentGateway> {
+        Arc::new(HttpPaymentGateway::new(HttpGatewayConfig::new(address, "secret")).unwrap())
+    }
+
+    fn closed_port_gateway() -> Arc<dyn PaymentGateway> {
         let port = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
         };
-        let config = HttpGatewayConfig::new(format!("http://127.0.0.1:{port}"), "secret");
-        Arc::new(HttpPaymentGateway::new(config).unwrap())
+        http(format!("http://127.0.0.1:{port}"))
     }
 
     #[tokio::test]
     async fn the_status_is_the_default_gateways() {
-        let http = closed_port_gateway();
         // the sandbox is the default: up, the unreachable http gateway named in the detail
-        let health = PaymentHealth::new(Some(Arc::clone(&http)), true, false)
-            .check()
-            .await;
+        let gateways = PaymentGateways::new(sandbox()).register(closed_port_gateway());
+        let health = PaymentHealth::new(gateways).check().await;
         assert!(health.up);
         let detail = health.detail.unwrap();
         assert!(
@@ -101,15 +99,14 @@ mod tests {
             "{detail}"
         );
         // the http gateway is the default: down
-        let health = PaymentHealth::new(Some(http), true, true).check().await;
+        let gateways = PaymentGateways::new(closed_port_gateway()).register(sandbox());
+        let health = PaymentHealth::new(gateways).check().await;
         assert!(!health.up, "{:?}", health.detail);
 
         // a listening socket accepts connections (the kernel's backlog) without a server loop
         let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let config =
-            HttpGatewayConfig::new(format!("http://{}", server.local_addr().unwrap()), "secret");
-        let reachable = Arc::new(HttpPaymentGateway::new(config).unwrap());
-        let health = PaymentHealth::new(Some(reachable), false, true)
+        let reachable = http(format!("http://{}", server.local_addr().unwrap()));
+        let health = PaymentHealth::new(PaymentGateways::new(reachable))
             .check()
             .await;
         assert!(health.up, "{:?}", health.detail);

@@ -6,19 +6,21 @@
 //! `Unavailable`; any other 4xx is the gateway's answer and is not retried. A circuit breaker
 //! stops calling a gateway that keeps failing.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::{BookingId, Money, PaymentId};
 use ports::payment_gateway::{
     GatewayError, GatewayPaymentStatus, GatewaySession, PaymentGateway, PaymentSessionRequest,
-    SimulatedOutcome, WebhookNotice,
+    WebhookNotice,
 };
 use reqwest::{RequestBuilder, StatusCode, Url};
 use resilient_http::{ResilientCaller, Unanswered};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::registry::{GatewayContext, GatewayKind, ResilienceSettings};
 use crate::webhook_signature;
 
 /// The header carrying backend-payment's webhook signature (`t=<unix>,v1=<hex hmac>`).
@@ -30,7 +32,9 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
 /// Settings of the backend-payment client.
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpGatewayConfig {
-    /// backend-payment's address (`services.payment.url`), e.g. `http://backend-payment:8104`.
+    /// The registry name (`http` by default).
+    pub name: String,
+    /// backend-payment's address, e.g. `http://backend-payment:8104`.
     pub base_url: String,
     /// Per attempt, connection included.
     pub timeout: Duration,
@@ -59,6 +63,7 @@ impl HttpGatewayConfig {
 impl Default for HttpGatewayConfig {
     fn default() -> Self {
         Self {
+            name: "http".to_owned(),
             base_url: "http://backend-payment:8104".to_owned(),
             timeout: Duration::from_secs(5),
             max_retries: 2,
@@ -72,6 +77,7 @@ impl Default for HttpGatewayConfig {
 impl std::fmt::Debug for HttpGatewayConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpGatewayConfig")
+            .field("name", &self.name)
             .field("base_url", &self.base_url)
             .field("timeout", &self.timeout)
             .field("max_retries", &self.max_retries)
@@ -97,7 +103,18 @@ impl std::error::Error for InvalidGatewayConfig {}
 /// The longest a health probe waits for a connection.
 const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The backend-payment gateway (registry name `http`).
+/// The configuration section of a `kind = "http"` gateway.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpGatewaySettings {
+    /// backend-payment's address.
+    pub url: String,
+    pub webhook_secret: String,
+    #[serde(default)]
+    pub resilience: ResilienceSettings,
+}
+
+/// The backend-payment gateway (`kind = "http"`, registered as `http` by default).
 #[derive(Debug)]
 pub struct HttpPaymentGateway {
     client: reqwest::Client,
@@ -175,17 +192,6 @@ impl HttpPaymentGateway {
         })
     }
 
-    /// Whether backend-payment can be called now: the breaker is closed and a connection to
-    /// it opens within the call timeout (at most 2 s). For the `payment` health component.
-    ///
-    /// # Errors
-    /// Why the gateway counts as down.
-    pub async fn probe(&self) -> Result<(), String> {
-        self.caller
-            .probe(&self.base_url, self.config.timeout.min(PROBE_TIMEOUT))
-            .await
-    }
-
     /// `{base}/api/v1/payments[/{segment}…]`, each segment percent-encoded.
     fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base_url.clone();
@@ -246,10 +252,40 @@ fn refusal(status: StatusCode, body: &[u8]) -> GatewayError {
     GatewayError::Refused(reason)
 }
 
+impl GatewayKind for HttpPaymentGateway {
+    const KIND: &'static str = "http";
+    type Settings = HttpGatewaySettings;
+
+    fn build(
+        name: &str,
+        settings: HttpGatewaySettings,
+        _context: &GatewayContext,
+    ) -> Result<Arc<dyn PaymentGateway>, InvalidGatewayConfig> {
+        let r = settings.resilience;
+        Ok(Arc::new(Self::new(HttpGatewayConfig {
+            name: name.to_owned(),
+            base_url: settings.url,
+            timeout: r.timeout()?,
+            max_retries: r.max_retries,
+            webhook_secret: settings.webhook_secret,
+            breaker_threshold: r.breaker_threshold,
+            breaker_cooldown: r.breaker_cooldown(),
+        })?))
+    }
+}
+
 #[async_trait]
 impl PaymentGateway for HttpPaymentGateway {
     fn name(&self) -> &str {
-        "http"
+        &self.config.name
+    }
+
+    /// Up while the breaker is closed and a connection to backend-payment opens within the
+    /// call timeout (at most 2 s).
+    async fn probe(&self) -> Result<(), String> {
+        self.caller
+            .probe(&self.base_url, self.config.timeout.min(PROBE_TIMEOUT))
+            .await
     }
 
     async fn initiate(
@@ -359,14 +395,6 @@ impl PaymentGateway for HttpPaymentGateway {
             headers,
             body,
         )
-    }
-
-    async fn simulate(
-        &self,
-        _reference: &str,
-        _outcome: SimulatedOutcome,
-    ) -> Result<(), GatewayError> {
-        Err(GatewayError::Refused("not a test gateway".to_owned()))
     }
 }
 

@@ -10,6 +10,7 @@
 //! restart forgets every sandbox payment (the service then sees `UnknownReference`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
@@ -20,8 +21,11 @@ use ports::payment_gateway::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::http::InvalidGatewayConfig;
+use crate::registry::{GatewayContext, GatewayKind};
 use crate::webhook_signature;
 use ports::redaction::mask;
+use serde::Deserialize;
 
 /// The header carrying the sandbox's webhook signature (`t=<unix>,v1=<hex hmac>`).
 pub const SANDBOX_SIGNATURE_HEADER: &str = "X-Sandbox-Signature";
@@ -47,7 +51,42 @@ impl std::fmt::Debug for SandboxConfig {
     }
 }
 
-/// The sandbox gateway (registry name `sandbox`).
+/// The configuration section of the `kind = "sandbox"` gateway, which must be named `sandbox`
+/// (its payment page, `/sandbox/payments/{reference}`, asks the registry for that name).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSettings {
+    /// At least 8 characters.
+    pub webhook_secret: String,
+}
+
+impl GatewayKind for SandboxGateway {
+    const KIND: &'static str = "sandbox";
+    type Settings = SandboxSettings;
+
+    fn build(
+        name: &str,
+        settings: SandboxSettings,
+        context: &GatewayContext,
+    ) -> Result<Arc<dyn PaymentGateway>, InvalidGatewayConfig> {
+        if name != "sandbox" {
+            return Err(InvalidGatewayConfig(
+                "the sandbox gateway must be named `sandbox`".to_owned(),
+            ));
+        }
+        if settings.webhook_secret.len() < 8 {
+            return Err(InvalidGatewayConfig(
+                "webhook_secret must be at least 8 characters".to_owned(),
+            ));
+        }
+        Ok(Arc::new(Self::new(SandboxConfig {
+            public_base_url: context.public_base_url.clone(),
+            webhook_secret: settings.webhook_secret,
+        })))
+    }
+}
+
+/// The sandbox gateway (`kind = "sandbox"`, registry name `sandbox`).
 pub struct SandboxGateway {
     config: SandboxConfig,
     payments: Mutex<HashMap<String, SandboxPayment>>,

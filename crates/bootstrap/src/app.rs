@@ -11,16 +11,14 @@ use adapters_crew::{CrewHealth, HttpCrewConfig, HttpCrewDirectory, UnconfiguredC
 use adapters_http::observe::{AccessLog, AccessLogMode};
 use adapters_http::{ApiState, HttpSettings, LogLevels, Observability};
 use adapters_messaging::{AmqpConfig, AmqpPublisher, LoggingPublisher};
-use adapters_payment::{
-    HttpGatewayConfig, HttpPaymentGateway, PaymentHealth, SandboxConfig, SandboxGateway,
-};
+use adapters_payment::PaymentHealth;
 use adapters_postgres::{DatabaseConfig, DatabaseHealth, SeaUnitOfWork};
 use adapters_redis::{CacheBackend, CacheSettings, InMemoryCache, RedisConfig};
 use anyhow::Context;
 use application::clock::{Clock, SystemClock};
 use application::ports::{
-    Authenticate, Cache, CrewDirectory, HealthIndicator, MessagePublisher, PaymentGateway,
-    PaymentGateways, TicketCodeGenerator, UnitOfWork,
+    Authenticate, Cache, CrewDirectory, HealthIndicator, MessagePublisher, PaymentGateways,
+    TicketCodeGenerator, UnitOfWork,
 };
 use application::services::{
     AdminService, BatchSettings, BookingService, BrokerHealth, CategoryService, ConsistencyService,
@@ -97,8 +95,6 @@ pub struct Services {
     /// configured).
     pub read_cache: ReadCache,
     pub rate_limits: RateLimits,
-    /// The backend-payment gateway (for the `payment` health component).
-    pub http_gateway: Arc<HttpPaymentGateway>,
     /// The backend-crew client when `services.crew.url` is set (the `crew` health component).
     pub crew_client: Option<Arc<HttpCrewDirectory>>,
 }
@@ -180,11 +176,7 @@ fn health_components(
         Arc::new(DatabaseHealth::new(db.clone(), Duration::from_secs(2))),
         Arc::new(BrokerHealth(Arc::clone(&services.publisher))),
         Arc::new(OutboxHealth(services.relay.clone())),
-        Arc::new(PaymentHealth::new(
-            Some(Arc::clone(&services.http_gateway)),
-            config.payments.sandbox.enabled,
-            !(config.payments.sandbox.enabled && config.payments.default_gateway == "sandbox"),
-        )),
+        Arc::new(PaymentHealth::new(services.gateways.clone())),
         Arc::clone(&services.cache.health),
     ];
     if let Some(crew) = &services.crew_client {
@@ -204,36 +196,6 @@ fn health_components(
         )));
     }
     health
-}
-
-fn gateways(config: &Config) -> anyhow::Result<(PaymentGateways, Arc<HttpPaymentGateway>)> {
-    let p = &config.payments;
-    let http_gateway = {
-        let mut cfg = HttpGatewayConfig::new(
-            config.services.payment.url.clone(),
-            p.http.webhook_secret.clone(),
-        );
-        cfg.timeout = Duration::from_millis(config.services.payment.timeout_ms);
-        cfg.max_retries = p.http.max_retries;
-        Arc::new(
-            HttpPaymentGateway::new(cfg)
-                .map_err(|e| anyhow::anyhow!("services.payment.url: {e}"))?,
-        )
-    };
-    let http: Arc<dyn PaymentGateway> = Arc::clone(&http_gateway) as Arc<dyn PaymentGateway>;
-    let sandbox: Option<Arc<dyn PaymentGateway>> = p.sandbox.enabled.then(|| {
-        Arc::new(SandboxGateway::new(SandboxConfig {
-            public_base_url: config.server.public_base_url.clone(),
-            webhook_secret: p.sandbox.webhook_secret.clone(),
-        })) as Arc<dyn PaymentGateway>
-    });
-    // New gateways: one more `.register(…)` line here.
-    let registry = match (p.default_gateway.as_str(), sandbox) {
-        ("sandbox", Some(sandbox)) => PaymentGateways::new(sandbox).register(http),
-        (_, Some(sandbox)) => PaymentGateways::new(http).register(sandbox),
-        (_, None) => PaymentGateways::new(http),
-    };
-    Ok((registry, http_gateway))
 }
 
 /// The directory the use cases call, and the HTTP client behind it when there is one (for
@@ -390,7 +352,9 @@ pub fn services(
         max_quantity: config.app.booking.max_quantity,
     };
     let loyalty = loyalty_program(config)?;
-    let (gateways, http_gateway) = gateways(config)?;
+    let gateways = config
+        .payment_gateways()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let waitlist = WaitlistSettings {
         notification_window: chrono::Duration::minutes(i64::from(
             config.app.waitlist.notification_window_minutes,
@@ -517,7 +481,6 @@ pub fn services(
         read_cache,
         rate_limits,
         gateways,
-        http_gateway,
         crew_client,
         db,
         clock,
@@ -651,7 +614,7 @@ pub async fn start(config: &Config, overrides: Overrides) -> anyhow::Result<Runn
         },
         settings: HttpSettings {
             max_body_bytes: config.server.max_body_bytes,
-            sandbox_enabled: config.payments.sandbox.enabled,
+            sandbox_enabled: services.gateways.get("sandbox").is_ok(),
             trusted_proxies: trusted_proxies.clone(),
             hsts: config.server.hsts,
             api_docs: config.server.api_docs,

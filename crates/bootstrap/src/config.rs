@@ -7,6 +7,7 @@
 //! `AQUASTREAM_RATE_LIMIT_ENABLED`). Invalid values fail at
 //! start with the key named.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -244,8 +245,9 @@ pub struct PaymentsSection {
     /// How far (seconds, either way) a webhook's signed timestamp may be from now; older or
     /// later webhooks are refused (replay protection).
     pub webhook_tolerance_seconds: u64,
-    pub sandbox: SandboxSection,
-    pub http: HttpGatewaySection,
+    /// The gateways by name: `{ kind = "sandbox" | "http" | …, enabled = true, <the kind's
+    /// settings> }`, built and checked by `adapters_payment::GatewayKinds`.
+    pub gateways: BTreeMap<String, serde_json::Value>,
     pub refunds: RefundsSection,
 }
 
@@ -264,22 +266,7 @@ pub struct RefundsSection {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct SandboxSection {
-    pub enabled: bool,
-    pub webhook_secret: String,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpGatewaySection {
-    pub webhook_secret: String,
-    pub max_retries: u32,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct ServicesSection {
-    pub payment: ServiceEndpoint,
     pub crew: CrewEndpoint,
 }
 
@@ -302,13 +289,6 @@ pub struct CrewEndpoint {
     /// Consecutive unavailable calls that open the circuit (0 disables the breaker).
     pub breaker_threshold: u32,
     pub breaker_cooldown_seconds: u64,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceEndpoint {
-    pub url: String,
-    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -767,30 +747,14 @@ impl Config {
                 "must be between 0 and 100",
             );
         }
-        match self.payments.default_gateway.as_str() {
-            "sandbox" if !self.payments.sandbox.enabled => {
-                return fail(
-                    "payments.default_gateway",
-                    "is `sandbox` but payments.sandbox.enabled is false",
-                );
-            }
-            "sandbox" | "http" => {}
-            _ => return fail("payments.default_gateway", "must be `sandbox` or `http`"),
-        }
-        if self.payments.sandbox.enabled && self.payments.sandbox.webhook_secret.len() < 8 {
-            return fail(
-                "payments.sandbox.webhook_secret",
-                "must be at least 8 characters",
-            );
+        if let Err(e) = self.payment_gateways() {
+            return Err(ConfigError(e.0));
         }
         if !(1..=86_400).contains(&self.payments.webhook_tolerance_seconds) {
             return fail(
                 "payments.webhook_tolerance_seconds",
                 "must be between 1 and 86400",
             );
-        }
-        if self.services.payment.timeout_ms == 0 {
-            return fail("services.payment.timeout_ms", "must be ≥ 1");
         }
         let crew = &self.services.crew;
         if crew.timeout_ms == 0 {
@@ -906,24 +870,31 @@ impl Config {
                 self.profile
             )))
         };
-        if self.payments.sandbox.enabled {
-            return fail(
-                "payments.sandbox.enabled",
-                "the sandbox gateway settles payments without money; it is for dev and test only",
-            );
-        }
-        // The sandbox is off here (checked above), so only the http gateway's secret
-        // verifies anything; that gateway is always registered.
-        let key = "payments.http.webhook_secret";
-        let secret = self.payments.http.webhook_secret.as_str();
-        if SHIPPED_SECRETS.contains(&secret.trim()) {
-            return fail(
-                key,
-                "is empty or a value shipped with the service; set a secret",
-            );
-        }
-        if secret.len() < MIN_SECRET_BYTES {
-            return fail(key, "must be at least 32 bytes");
+        for (name, section) in &self.payments.gateways {
+            let field = |field: &str| section.get(field).and_then(serde_json::Value::as_str);
+            if section.get("enabled") == Some(&serde_json::Value::Bool(false)) {
+                continue;
+            }
+            if field("kind") == Some("sandbox") {
+                return fail(
+                    &format!("payments.gateways.{name}.kind"),
+                    "the sandbox gateway settles payments without money; it is for dev and test \
+                     only (set payments.gateways.{name}.enabled = false)",
+                );
+            }
+            // A gateway that signs its webhooks needs a secret of this deployment's own.
+            if let Some(secret) = field("webhook_secret") {
+                let key = format!("payments.gateways.{name}.webhook_secret");
+                if SHIPPED_SECRETS.contains(&secret.trim()) {
+                    return fail(
+                        &key,
+                        "is empty or a value shipped with the service; set a secret",
+                    );
+                }
+                if secret.len() < MIN_SECRET_BYTES {
+                    return fail(&key, "must be at least 32 bytes");
+                }
+            }
         }
         if self.auth.jwt.is_none() && !self.auth.gateway_headers {
             return fail(
@@ -933,6 +904,26 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// The enabled gateways of `payments.gateways`, built, with `payments.default_gateway` as
+    /// the default.
+    ///
+    /// # Errors
+    /// The first problem, naming its key.
+    pub fn payment_gateways(
+        &self,
+    ) -> Result<
+        application::ports::payment_gateway::PaymentGateways,
+        adapters_payment::InvalidGatewayConfig,
+    > {
+        adapters_payment::GatewayKinds::builtin().build_all(
+            &self.payments.gateways,
+            &self.payments.default_gateway,
+            &adapters_payment::GatewayContext {
+                public_base_url: self.server.public_base_url.clone(),
+            },
+        )
     }
 
     /// `server.trusted_proxies`, parsed.
@@ -1002,7 +993,7 @@ fn seed_variables(env: &dyn EnvSource) -> Vec<(String, String)> {
         ));
     }
     for (var, key) in [
-        ("PAYMENT_SERVICE_URL", "services.payment.url"),
+        ("PAYMENT_SERVICE_URL", "payments.gateways.http.url"),
         ("CREW_SERVICE_URL", "services.crew.url"),
         ("AMQP_URL", "broker.url"),
         ("REDIS_URL", "redis.url"),
@@ -1070,7 +1061,7 @@ mod tests {
         assert_eq!(c.grpc.port, 9102);
         assert_eq!(c.database_url(), "sqlite://data/backend-event.db?mode=rwc");
         assert!(c.auth.gateway_headers);
-        assert!(c.payments.sandbox.enabled);
+        assert_eq!(c.payment_gateways().unwrap().names(), ["http", "sandbox"]);
         assert_eq!(c.payments.default_gateway, "sandbox");
         assert_eq!(c.broker.url, "");
         assert_eq!(c.app.booking.ttl_minutes, 5, "dev profile of seed 002");
@@ -1081,7 +1072,7 @@ mod tests {
     /// What prod needs at least: a webhook secret of its own and an issuer.
     const PROD_SECRETS: &[(&str, &str)] = &[
         (
-            "APP__PAYMENTS__HTTP__WEBHOOK_SECRET",
+            "APP__PAYMENTS__GATEWAYS__HTTP__WEBHOOK_SECRET",
             "0123456789abcdef0123456789abcdef",
         ),
         (
@@ -1132,7 +1123,7 @@ mod tests {
             let c = load(&with(PROD_SECRETS, &[(var, "prod")])).unwrap();
             assert_eq!(c.profile, "prod");
             assert!(!c.auth.gateway_headers);
-            assert!(!c.payments.sandbox.enabled);
+            assert_eq!(c.payment_gateways().unwrap().names(), ["http"]);
             assert_eq!(c.payments.default_gateway, "http");
             assert_eq!(c.app.booking.ttl_minutes, 30);
         }
@@ -1145,23 +1136,26 @@ mod tests {
             assert!(load(&with(PROD_SECRETS, &p)).is_ok(), "{profile}");
             let cases: &[(&[(&str, &str)], &str)] = &[
                 (
-                    &[("APP__PAYMENTS__SANDBOX__ENABLED", "true")],
-                    "payments.sandbox.enabled",
+                    &[("APP__PAYMENTS__GATEWAYS__SANDBOX__ENABLED", "true")],
+                    "payments.gateways.sandbox.kind",
                 ),
                 (
-                    &[("APP__PAYMENTS__HTTP__WEBHOOK_SECRET", "")],
-                    "payments.http.webhook_secret",
-                ),
-                (
-                    &[("APP__PAYMENTS__HTTP__WEBHOOK_SECRET", "short-secret")],
-                    "payments.http.webhook_secret",
+                    &[("APP__PAYMENTS__GATEWAYS__HTTP__WEBHOOK_SECRET", "")],
+                    "payments.gateways.http.webhook_secret",
                 ),
                 (
                     &[(
-                        "APP__PAYMENTS__HTTP__WEBHOOK_SECRET",
+                        "APP__PAYMENTS__GATEWAYS__HTTP__WEBHOOK_SECRET",
+                        "short-secret",
+                    )],
+                    "payments.gateways.http.webhook_secret",
+                ),
+                (
+                    &[(
+                        "APP__PAYMENTS__GATEWAYS__HTTP__WEBHOOK_SECRET",
                         "sandbox-webhook-secret",
                     )],
-                    "payments.http.webhook_secret",
+                    "payments.gateways.http.webhook_secret",
                 ),
             ];
             for (vars, key) in cases {
@@ -1203,7 +1197,10 @@ mod tests {
         assert_eq!(c.grpc.port, 9001);
         assert_eq!(c.app.booking.ttl_minutes, 15);
         assert!(!c.auth.gateway_headers);
-        assert_eq!(c.services.payment.url, "http://payments:1");
+        assert_eq!(
+            c.payments.gateways["http"]["url"],
+            serde_json::json!("http://payments:1")
+        );
         assert_eq!(c.broker.url, "amqp://guest:guest@127.0.0.1:5672/%2f");
         assert_eq!(c.logging.level, "debug");
     }
@@ -1322,6 +1319,8 @@ mod every_key_is_read {
         ("database.url", "database_url()"),
         ("database.sqlite_path", "database_url()"),
         ("server.trusted_proxies", "trusted_proxies()"),
+        ("server.public_base_url", "payment_gateways()"),
+        ("payments.default_gateway", "payment_gateways()"),
     ];
 
     fn flatten(prefix: &str, dict: &Dict, out: &mut BTreeMap<String, String>) {
@@ -1374,7 +1373,9 @@ mod every_key_is_read {
         let unread: Vec<&String> = keys
             .iter()
             .filter(|(path, leaf)| {
-                !READ_HERE.iter().any(|(k, _)| k == path) && !accessed(&sources, leaf)
+                !READ_HERE.iter().any(|(k, _)| k == path)
+                    && !path.starts_with("payments.gateways.")
+                    && !accessed(&sources, leaf)
             })
             .map(|(path, _)| path)
             .collect();
@@ -1382,6 +1383,35 @@ mod every_key_is_read {
             unread.is_empty(),
             "keys of config/default.toml nothing reads: {unread:?}"
         );
+    }
+
+    /// The gateways' sections are read by their kinds (`deny_unknown_fields`): every gateway
+    /// of default.toml, switched on, builds, so each of its keys is one its kind takes.
+    #[test]
+    fn every_gateway_section_in_default_toml_builds() {
+        let mut config = load_default_with_every_gateway_enabled();
+        let names: Vec<String> = config.payments.gateways.keys().cloned().collect();
+        assert!(names.len() >= 2, "{names:?}");
+        for name in names {
+            config.payments.default_gateway.clone_from(&name);
+            let built = config.payment_gateways().unwrap();
+            assert_eq!(built.names().len(), config.payments.gateways.len());
+        }
+        // …and a key no kind takes would not.
+        let http = config.payments.gateways.get_mut("http").unwrap();
+        http["resilience"]["nope"] = serde_json::json!(1);
+        assert!(config.payment_gateways().is_err());
+    }
+
+    fn load_default_with_every_gateway_enabled() -> Config {
+        let mut config: Config = Figment::from(Toml::string(DEFAULT_TOML))
+            .merge(Serialized::default("profile", "dev"))
+            .extract()
+            .unwrap();
+        for section in config.payments.gateways.values_mut() {
+            section["enabled"] = serde_json::json!(true);
+        }
+        config
     }
 
     #[test]

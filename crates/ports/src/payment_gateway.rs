@@ -110,12 +110,22 @@ pub trait PaymentGateway: Send + Sync {
         body: &[u8],
     ) -> Result<WebhookNotice, GatewayError>;
     /// Plays the customer on the gateway's payment page. Only test gateways (the sandbox)
-    /// support it; real gateways answer `Refused`.
+    /// override it; real gateways keep this answer, `Refused`.
     async fn simulate(
         &self,
-        reference: &str,
-        outcome: SimulatedOutcome,
-    ) -> Result<(), GatewayError>;
+        _reference: &str,
+        _outcome: SimulatedOutcome,
+    ) -> Result<(), GatewayError> {
+        Err(GatewayError::Refused("not a test gateway".to_owned()))
+    }
+    /// Whether the gateway can be called now (the `payment` health component). In-process
+    /// gateways keep this answer, up; remote ones check their circuit breaker and connection.
+    ///
+    /// # Errors
+    /// Why the gateway counts as down.
+    async fn probe(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The gateways known to this instance, by name, with the one new payments use by default.

@@ -20,6 +20,7 @@ const SECRET: &str = "payment-secret";
 
 fn config(server: &MockServer) -> HttpGatewayConfig {
     HttpGatewayConfig {
+        name: "http".to_owned(),
         base_url: server.uri(),
         timeout: Duration::from_secs(2),
         max_retries: 2,

@@ -11,4 +11,6 @@
     clippy::print_stderr
 )]
 
+mod conformance;
 mod http_gateway;
+mod yookassa;

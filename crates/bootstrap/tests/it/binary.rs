@@ -225,34 +225,34 @@ fn hole_3_prod_refuses_sandbox_gateway_shipped_secrets_and_no_authentication() {
     const ISSUER: &str = "https://keycloak.example/realms/a";
     let cases: &[(&[(&str, &str)], &str)] = &[
         // Out of the box prod has no webhook secret.
-        (&[], "payments.http.webhook_secret"),
+        (&[], "payments.gateways.http.webhook_secret"),
         (
             &[
-                ("APP__PAYMENTS__HTTP__WEBHOOK_SECRET", SECRET),
+                ("APP__PAYMENTS__GATEWAYS__HTTP__WEBHOOK_SECRET", SECRET),
                 ("APP__AUTH__JWT__ISSUER", ISSUER),
-                ("APP__PAYMENTS__SANDBOX__ENABLED", "true"),
+                ("APP__PAYMENTS__GATEWAYS__SANDBOX__ENABLED", "true"),
             ],
-            "payments.sandbox.enabled",
+            "payments.gateways.sandbox.kind",
         ),
         (
             &[
-                ("APP__PAYMENTS__HTTP__WEBHOOK_SECRET", "too-short"),
+                ("APP__PAYMENTS__GATEWAYS__HTTP__WEBHOOK_SECRET", "too-short"),
                 ("APP__AUTH__JWT__ISSUER", ISSUER),
             ],
-            "payments.http.webhook_secret",
+            "payments.gateways.http.webhook_secret",
         ),
         (
             &[
                 (
-                    "APP__PAYMENTS__HTTP__WEBHOOK_SECRET",
+                    "APP__PAYMENTS__GATEWAYS__HTTP__WEBHOOK_SECRET",
                     "sandbox-webhook-secret",
                 ),
                 ("APP__AUTH__JWT__ISSUER", ISSUER),
             ],
-            "payments.http.webhook_secret",
+            "payments.gateways.http.webhook_secret",
         ),
         (
-            &[("APP__PAYMENTS__HTTP__WEBHOOK_SECRET", SECRET)],
+            &[("APP__PAYMENTS__GATEWAYS__HTTP__WEBHOOK_SECRET", SECRET)],
             "auth.jwt",
         ),
     ];

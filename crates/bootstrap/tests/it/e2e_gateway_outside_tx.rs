@@ -40,9 +40,15 @@ async fn spawn_with_payment(backend: Backend) -> Option<(TestApp, MockServer)> {
         backend,
         &[
             ("APP__PAYMENTS__DEFAULT_GATEWAY", "http"),
-            ("APP__SERVICES__PAYMENT__URL", url.as_str()),
-            ("APP__SERVICES__PAYMENT__TIMEOUT_MS", "10000"),
-            ("APP__PAYMENTS__HTTP__MAX_RETRIES", "0"),
+            ("APP__PAYMENTS__GATEWAYS__HTTP__URL", url.as_str()),
+            (
+                "APP__PAYMENTS__GATEWAYS__HTTP__RESILIENCE__TIMEOUT_MS",
+                "10000",
+            ),
+            (
+                "APP__PAYMENTS__GATEWAYS__HTTP__RESILIENCE__MAX_RETRIES",
+                "0",
+            ),
         ],
     )
     .await?;
@@ -674,8 +680,11 @@ mod a_cancellation_wakes_the_refund_sender {
             backend,
             &[
                 ("APP__PAYMENTS__DEFAULT_GATEWAY", "http"),
-                ("APP__SERVICES__PAYMENT__URL", url.as_str()),
-                ("APP__PAYMENTS__HTTP__MAX_RETRIES", "0"),
+                ("APP__PAYMENTS__GATEWAYS__HTTP__URL", url.as_str()),
+                (
+                    "APP__PAYMENTS__GATEWAYS__HTTP__RESILIENCE__MAX_RETRIES",
+                    "0",
+                ),
                 ("APP__JOBS__SCHEDULER_ENABLED", "true"),
                 ("APP__JOBS__PROCESS_REFUNDS_INTERVAL_SECONDS", "3600"),
             ],

@@ -439,7 +439,7 @@ async fn optional_components_go_down_without_failing_readiness() {
         Backend::Sqlite,
         &[
             ("APP__PAYMENTS__DEFAULT_GATEWAY", "http"),
-            ("APP__SERVICES__PAYMENT__URL", &unreachable),
+            ("APP__PAYMENTS__GATEWAYS__HTTP__URL", &unreachable),
             ("APP__SERVICES__CREW__URL", &unreachable),
             // more free megabytes than any test machine has
             ("APP__MANAGEMENT__DISK_SPACE_THRESHOLD_MB", "1000000000000"),

@@ -339,7 +339,7 @@ async fn disabled_docs_and_sandbox_routes_are_404() {
         Backend::Sqlite,
         &[
             ("APP__SERVER__API_DOCS", "false"),
-            ("APP__PAYMENTS__SANDBOX__ENABLED", "false"),
+            ("APP__PAYMENTS__GATEWAYS__SANDBOX__ENABLED", "false"),
             ("APP__PAYMENTS__DEFAULT_GATEWAY", "http"),
         ],
     )

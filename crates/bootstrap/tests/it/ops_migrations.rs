@@ -119,14 +119,14 @@ fn migrate_down_on_prod_wants_yes() {
     let out = bin(&dir)
         .env("APP_PROFILE", "prod")
         .env(
-            "APP__PAYMENTS__HTTP__WEBHOOK_SECRET",
+            "APP__PAYMENTS__GATEWAYS__HTTP__WEBHOOK_SECRET",
             "0123456789abcdef0123456789abcdef",
         )
         .env(
             "APP__AUTH__JWT__ISSUER",
             "https://keycloak.example/realms/a",
         )
-        .env("APP__PAYMENTS__SANDBOX__ENABLED", "false")
+        .env("APP__PAYMENTS__GATEWAYS__SANDBOX__ENABLED", "false")
         .args(["migrate", "down"])
         .output()
         .unwrap();
