@@ -24,7 +24,7 @@ id=$(curl -fs "$base/events" | python3 -c 'import sys, json; print(json.load(sys
 run() {
   echo "--- $1"
   shift
-  wrk -t2 -c64 -d"${secs}s" --latency "$@" | grep -E "Requests/sec|50%|99%|Non-2xx|Socket errors"
+  wrk -t2 -c64 -d"${secs}s" --latency "$@" | grep -E "Requests/sec|^ +50%|^ +99%|Non-2xx|Socket errors"
 }
 run "catalog, guest (shared cache)" "$base/events"
 run "details $id, guest (shared cache)" "$base/events/$id"
