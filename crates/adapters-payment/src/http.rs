@@ -216,25 +216,41 @@ impl HttpPaymentGateway {
                 operation,
                 request,
                 answer,
-                |why| match why {
-                    Unanswered::CircuitOpen => {
-                        GatewayError::Unavailable("backend-payment circuit is open".to_owned())
-                    }
-                    Unanswered::Failed { attempts, reason } => GatewayError::Unavailable(format!(
-                        "backend-payment {operation}: {reason} (after {attempts} attempts)"
-                    )),
-                },
+                |why| unanswered(PROVIDER, operation, why),
                 |e| matches!(e, GatewayError::Unavailable(_)),
             )
             .await
     }
 }
 
-/// A 2xx body that does not follow the contract: the gateway is misbehaving, which the
-/// service can only treat as unavailable (it is never a reason to assume an outcome).
+/// The provider's name in errors.
+const PROVIDER: &str = "backend-payment";
+
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, GatewayError> {
+    parse_answer(PROVIDER, body)
+}
+
+/// A call to `provider` that got no usable answer (its circuit is open, or every attempt
+/// failed): `Unavailable`, so the caller retries later and never assumes an outcome. For every
+/// HTTP-based gateway.
+#[must_use]
+pub fn unanswered(provider: &str, operation: &str, why: Unanswered) -> GatewayError {
+    match why {
+        Unanswered::CircuitOpen => GatewayError::Unavailable(format!("{provider} circuit is open")),
+        Unanswered::Failed { attempts, reason } => GatewayError::Unavailable(format!(
+            "{provider} {operation}: {reason} (after {attempts} attempts)"
+        )),
+    }
+}
+
+/// A 2xx body that does not follow the provider's contract: the provider is misbehaving, which
+/// the service can only treat as unavailable (it is never a reason to assume an outcome).
+///
+/// # Errors
+/// `Unavailable` naming the provider and what did not parse.
+pub fn parse_answer<T: DeserializeOwned>(provider: &str, body: &[u8]) -> Result<T, GatewayError> {
     serde_json::from_slice(body).map_err(|e| {
-        GatewayError::Unavailable(format!("backend-payment answered an unexpected body: {e}"))
+        GatewayError::Unavailable(format!("{provider} answered an unexpected body: {e}"))
     })
 }
 

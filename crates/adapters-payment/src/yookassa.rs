@@ -32,12 +32,12 @@ use ports::payment_gateway::{
     WebhookNotice,
 };
 use reqwest::{RequestBuilder, StatusCode, Url};
-use resilient_http::{ResilientCaller, Unanswered};
+use resilient_http::ResilientCaller;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::http::InvalidGatewayConfig;
+use crate::http::{InvalidGatewayConfig, parse_answer, unanswered};
 use crate::registry::{GatewayContext, GatewayKind, ResilienceSettings};
 
 /// The only currency this gateway takes.
@@ -222,14 +222,7 @@ impl YooKassaGateway {
                     s if s.is_success() => answer(body),
                     _ => Err(GatewayError::Refused(description(status, body))),
                 },
-                |why| match why {
-                    Unanswered::CircuitOpen => {
-                        GatewayError::Unavailable("yookassa circuit is open".to_owned())
-                    }
-                    Unanswered::Failed { attempts, reason } => GatewayError::Unavailable(format!(
-                        "yookassa {operation}: {reason} (after {attempts} attempts)"
-                    )),
-                },
+                |why| unanswered("yookassa", operation, why),
                 |e| matches!(e, GatewayError::Unavailable(_)),
             )
             .await
@@ -238,9 +231,7 @@ impl YooKassaGateway {
 
 /// A 2xx body outside the API: the gateway can only treat it as unavailable.
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, GatewayError> {
-    serde_json::from_slice(body).map_err(|e| {
-        GatewayError::Unavailable(format!("yookassa answered an unexpected body: {e}"))
-    })
+    parse_answer("yookassa", body)
 }
 
 /// YooKassa's error `description`, else the status line.
